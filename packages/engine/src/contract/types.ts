@@ -1,0 +1,88 @@
+import type { InstanceState, TaskKind, TaskState } from "../domain/states.ts";
+
+/** A task handed to a worker. Times are ISO-8601 strings, fence tokens are numbers. */
+export interface AcquiredTask {
+  executionId: string;
+  instanceId: string;
+  workflowName: string;
+  taskId: string;
+  kind: TaskKind;
+  queue: string;
+  attempt: number;
+  fenceToken: number;
+  leaseExpiresAt: string;
+  input: unknown;
+}
+
+export interface StartResult {
+  instanceId: string;
+  runId: string;
+  state: InstanceState;
+  created: boolean;
+}
+
+export interface RegisterResult {
+  namespace: string;
+  name: string;
+  version: number;
+  created: boolean;
+}
+
+export interface TaskView {
+  executionId: string;
+  taskId: string;
+  kind: TaskKind;
+  queue: string;
+  attempt: number;
+  maxAttempts: number;
+  state: TaskState;
+  fenceToken: number | null;
+  leaseHolder: string | null;
+  leaseExpiresAt: string | null;
+  availableAt: string;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface EventView {
+  sequenceNumber: number;
+  eventType: string;
+  payload: Record<string, unknown>;
+  createdAt: string;
+}
+
+export interface InstanceSummary {
+  instanceId: string;
+  namespace: string;
+  workflowName: string;
+  workflowVersion: number;
+  runId: string;
+  state: InstanceState;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface InstanceView extends InstanceSummary {
+  sequenceNumber: number;
+  tasks: TaskView[];
+  events: EventView[];
+}
+
+export interface InstancePage {
+  items: InstanceSummary[];
+  nextCursor: string | null;
+}
+
+export interface TaskOutcome {
+  executionId: string;
+  state: TaskState;
+  /** True when this call repeated an outcome already recorded (nothing changed). */
+  duplicate: boolean;
+}

@@ -1,0 +1,208 @@
+import { BatonError } from "../contract/errors.ts";
+import type { AcquiredTask, TaskOutcome } from "../contract/types.ts";
+import type { Db } from "../db/database.ts";
+import { jsonEqual } from "../domain/canonical-json.ts";
+import type { TaskKind } from "../domain/states.ts";
+import {
+  type TaskRow,
+  taskAcquire,
+  taskFinishIfLeased,
+  taskGet,
+  taskHeartbeatIfLeased,
+  taskListByInstance,
+  taskListExpired,
+  taskTimeOutIfExpired,
+} from "../store/tasks.ts";
+import type { DefinitionCache } from "./definition-cache.ts";
+import { InstanceChange } from "./instance-change.ts";
+import { acquiredView } from "./views.ts";
+
+export interface LeaseWrite {
+  executionId: string;
+  workerId: string;
+  fenceToken: number;
+}
+
+export const MAX_ACQUIRE = 1000;
+
+/**
+ * Hands out tasks under leases and accepts their outcomes only with the lease's fence token
+ * (DESIGN §4). Every outcome advances the workflow in the same transaction.
+ */
+export class TaskCoordinator {
+  constructor(
+    private readonly db: Db,
+    private readonly definitions: DefinitionCache,
+  ) {}
+
+  /**
+   * Leases up to `max` available tasks from `queues` to `workerId`, each with a fresh fence token.
+   * @example const tasks = await engine.tasks.acquire({ queues: ["billing.charge"], workerId: "w1", max: 10 });
+   */
+  async acquire(params: { queues: string[]; workerId: string; max: number }): Promise<AcquiredTask[]> {
+    if (params.queues.length === 0 || params.max < 1) return [];
+    const rows = await taskAcquire(this.db, { ...params, max: Math.min(params.max, MAX_ACQUIRE) });
+    return rows.map(acquiredView);
+  }
+
+  /** Leases one named execution if it is pending and available; null when it is not. */
+  async acquireById(executionId: string, workerId: string): Promise<AcquiredTask | null> {
+    const task = await taskGet(this.db, executionId);
+    if (!task) throw new BatonError("NOT_FOUND", `Execution ${executionId} not found`, { executionId });
+    const [row] = await taskAcquire(this.db, { queues: [task.queue], workerId, max: 1, executionId });
+    return row ? acquiredView(row) : null;
+  }
+
+  /** Extends the lease by the step's leaseMs, only while this worker holds it with this fence. */
+  async heartbeat(lease: LeaseWrite): Promise<{ leaseExpiresAt: string }> {
+    const expiresAt = await taskHeartbeatIfLeased(this.db, lease);
+    if (!expiresAt) throw this.rejection(lease, await taskGet(this.db, lease.executionId), "heartbeat");
+    return { leaseExpiresAt: expiresAt.toISOString() };
+  }
+
+  /**
+   * Completes a leased task with its output. Repeating an accepted completion with the same fence
+   * and output succeeds again and changes nothing (`duplicate: true`).
+   */
+  async complete(lease: LeaseWrite & { output?: unknown }): Promise<TaskOutcome> {
+    const output = lease.output ?? null;
+    return InstanceChange.run(this.db, this.definitions, { executionId: lease.executionId }, async (change) => {
+      const task = await taskFinishIfLeased(change.trx, { ...lease, state: "COMPLETED", output });
+      if (task) {
+        change.recordTaskOutcome(task, "TASK_COMPLETED");
+        return { executionId: task.executionId, state: task.state, duplicate: false };
+      }
+      const current = await taskGet(change.trx, lease.executionId);
+      if (current?.state === "COMPLETED" && current.fenceToken === lease.fenceToken && jsonEqual(current.output, output)) {
+        return { executionId: current.executionId, state: current.state, duplicate: true };
+      }
+      throw this.rejection(lease, current, "complete");
+    });
+  }
+
+  /**
+   * Fails a leased task. With attempts left the step is retried after its backoff; `retryable:
+   * false` makes this the last attempt. A repeat with the same fence is a no-op success.
+   */
+  async fail(lease: LeaseWrite & { error?: unknown; retryable?: boolean }): Promise<TaskOutcome> {
+    const error = lease.error ?? null;
+    return InstanceChange.run(this.db, this.definitions, { executionId: lease.executionId }, async (change) => {
+      const task = await taskFinishIfLeased(change.trx, { ...lease, state: "FAILED", error, exhaust: lease.retryable === false });
+      if (task) {
+        change.recordTaskOutcome(task, "TASK_FAILED");
+        return { executionId: task.executionId, state: task.state, duplicate: false };
+      }
+      const current = await taskGet(change.trx, lease.executionId);
+      if (current?.state === "FAILED" && current.fenceToken === lease.fenceToken) {
+        return { executionId: current.executionId, state: current.state, duplicate: true };
+      }
+      throw this.rejection(lease, current, "fail");
+    });
+  }
+
+  /**
+   * Re-runs a failed step by hand, with a fresh retry budget and optionally new input: how an
+   * operator repairs a FAILED instance (its DO) or a COMPENSATION_FAILED one (its UNDO).
+   */
+  async retryTask(instanceId: string, taskId: string, input?: unknown): Promise<AcquiredTaskRef> {
+    return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
+      const kind: TaskKind | null = change.state === "FAILED" ? "DO" : change.state === "COMPENSATION_FAILED" ? "UNDO" : null;
+      if (!kind) {
+        throw new BatonError(
+          "INVALID_STATE",
+          `Only a FAILED or COMPENSATION_FAILED instance can retry a task; this one is ${change.state}`,
+          {
+            instanceId,
+            state: change.state,
+          },
+        );
+      }
+      const step = change.definition.steps.find((s) => s.name === taskId);
+      if (!step) throw new BatonError("NOT_FOUND", `Workflow ${change.definition.name} has no step '${taskId}'`, { instanceId, taskId });
+      const attempts = (await taskListByInstance(change.trx, instanceId)).filter((t) => t.taskId === taskId && t.kind === kind);
+      const last = attempts.reduce<TaskRow | undefined>((a, t) => (!a || t.attempt > a.attempt ? t : a), undefined);
+      if (!last || (last.state !== "FAILED" && last.state !== "TIMED_OUT")) {
+        throw new BatonError("INVALID_STATE", `Step '${taskId}' has no failed ${kind} attempt to retry`, {
+          instanceId,
+          taskId,
+          kind,
+          state: last?.state ?? null,
+        });
+      }
+      const target = kind === "UNDO" && step.undo ? step.undo : { queue: step.queue, leaseMs: step.leaseMs };
+      change.state = kind === "DO" ? "RUNNING" : "COMPENSATING";
+      if (kind === "DO") change.error = null;
+      change.record("WORKFLOW_REOPENED", { state: change.state, taskId, kind });
+      const [row] = await change.schedule([
+        {
+          taskId,
+          kind,
+          attempt: last.attempt + 1,
+          maxAttempts: last.attempt + step.retry.maxAttempts,
+          ...target,
+          input: input === undefined ? last.input : input,
+          delayMs: 0,
+        },
+      ]);
+      return { executionId: (row as TaskRow).executionId, taskId, kind, attempt: last.attempt + 1 };
+    });
+  }
+
+  /**
+   * Times out leases that expired (the attempt counts as a failure for retries). Safe to run on
+   * every replica at once. Returns how many leases it reclaimed.
+   */
+  async reapExpiredLeases(limit = 500): Promise<number> {
+    const expired = await taskListExpired(this.db, limit);
+    const byInstance = new Map<string, typeof expired>();
+    for (const e of expired) byInstance.set(e.instanceId, [...(byInstance.get(e.instanceId) ?? []), e]);
+    let reaped = 0;
+    for (const [instanceId, tasks] of byInstance) {
+      reaped += await InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
+        const timedOut = await taskTimeOutIfExpired(
+          change.trx,
+          tasks.map((t) => t.executionId),
+        );
+        for (const task of timedOut) change.recordTaskOutcome(task, "TASK_TIMED_OUT");
+        return timedOut.length;
+      }).catch((error: unknown) => {
+        // An instance deleted meanwhile has nothing left to reap.
+        if (error instanceof BatonError && error.code === "NOT_FOUND") return 0;
+        throw error;
+      });
+    }
+    return reaped;
+  }
+
+  /** Explains why a fenced write was refused, as a typed error. */
+  private rejection(lease: LeaseWrite, current: TaskRow | null, action: string): BatonError {
+    const details = { executionId: lease.executionId, fenceToken: lease.fenceToken, workerId: lease.workerId };
+    if (!current) return new BatonError("NOT_FOUND", `Execution ${lease.executionId} not found`, details);
+    const state = { ...details, state: current.state, currentFenceToken: current.fenceToken };
+    if (current.fenceToken !== lease.fenceToken) {
+      return new BatonError(
+        "STALE_FENCE",
+        `Cannot ${action}: fence token ${lease.fenceToken} is not the lease's (${current.fenceToken ?? "none"})`,
+        state,
+      );
+    }
+    if (current.state === "COMPLETED") {
+      return new BatonError("ALREADY_COMPLETED", `Cannot ${action}: execution ${lease.executionId} is already completed`, state);
+    }
+    if (current.leaseHolder !== lease.workerId) {
+      return new BatonError("NOT_LEASED", `Cannot ${action}: the lease is held by another worker`, state);
+    }
+    // Same fence, same holder, still LEASED: the only reason left is that the lease ran out.
+    if (current.state === "TIMED_OUT" || current.state === "LEASED") {
+      return new BatonError("LEASE_EXPIRED", `Cannot ${action}: the lease expired`, state);
+    }
+    return new BatonError("NOT_LEASED", `Cannot ${action}: execution ${lease.executionId} is ${current.state}`, state);
+  }
+}
+
+export interface AcquiredTaskRef {
+  executionId: string;
+  taskId: string;
+  kind: TaskKind;
+  attempt: number;
+}

@@ -1,0 +1,106 @@
+import type { AcquiredTask } from "../contract/types.ts";
+import type { Database } from "../db/database.ts";
+import { TASK_CHANNEL } from "../store/tasks.ts";
+import type { TaskCoordinator } from "./task-coordinator.ts";
+
+export interface WaitingAcquire {
+  queues: string[];
+  workerId: string;
+  max: number;
+  /** How long to wait for tasks when none are available now; 0 answers at once. */
+  waitMs: number;
+  /** Aborting (e.g. the HTTP client went away) ends the wait with nothing handed out. */
+  signal?: AbortSignal;
+}
+
+interface Waiter {
+  queues: Set<string>;
+  wake: () => void;
+}
+
+/**
+ * Long-poll acquire: answers at once when tasks are there, else parks the caller in memory (no
+ * database connection held) until a NOTIFY names one of its queues, the safety-net poll comes
+ * round, or the wait ends. One LISTEN connection serves every waiter of the process.
+ */
+export class TaskDispatcher {
+  private readonly waiters = new Set<Waiter>();
+  private unlisten: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly database: Database,
+    private readonly tasks: TaskCoordinator,
+    private readonly pollIntervalMs = 1000,
+  ) {}
+
+  async start(): Promise<void> {
+    // After the LISTEN connection comes back, wake everyone: notifications sent meanwhile are lost.
+    this.unlisten = await this.database.listen(
+      TASK_CHANNEL,
+      (queue) => this.wake(queue),
+      () => this.wake(null),
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const w of this.waiters) w.wake();
+    await this.unlisten?.();
+    this.unlisten = undefined;
+  }
+
+  /** Number of callers currently parked. */
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  async acquire(params: WaitingAcquire): Promise<AcquiredTask[]> {
+    const deadline = Date.now() + params.waitMs;
+    for (;;) {
+      if (params.signal?.aborted) return [];
+      // Register before looking, so a NOTIFY that lands while the query runs is not missed.
+      const woken = this.park(params.queues, params.signal);
+      try {
+        const tasks = await this.tasks.acquire(params);
+        if (tasks.length > 0 || params.signal?.aborted) return tasks;
+        const left = deadline - Date.now();
+        if (left <= 0) return [];
+        await woken.wait(Math.min(left, this.pollIntervalMs));
+      } finally {
+        woken.cancel();
+      }
+    }
+  }
+
+  private wake(queue: string | null): void {
+    for (const w of this.waiters) if (queue === null || w.queues.has(queue)) w.wake();
+  }
+
+  private park(queues: string[], signal: AbortSignal | undefined) {
+    let notified = false;
+    let resolve: (() => void) | undefined;
+    const waiter: Waiter = {
+      queues: new Set(queues),
+      wake: () => {
+        notified = true;
+        resolve?.();
+      },
+    };
+    this.waiters.add(waiter);
+    const onAbort = () => waiter.wake();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    return {
+      wait: (ms: number) =>
+        new Promise<void>((r) => {
+          if (notified) return r();
+          resolve = r;
+          timer = setTimeout(r, ms);
+        }),
+      cancel: () => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        signal?.removeEventListener("abort", onAbort);
+      },
+    };
+  }
+}

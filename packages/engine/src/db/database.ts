@@ -1,0 +1,143 @@
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, PostgresDialect, sql, type Transaction } from "kysely";
+import { PGliteDialect } from "kysely-pglite-dialect";
+import pg from "pg";
+import type { Schema } from "./schema.ts";
+
+/** Where the data lives: a Postgres server, an embedded PGlite data directory, or an in-memory PGlite. */
+export type DatabaseConfig = { kind: "postgres"; url: string; poolSize?: number } | { kind: "pglite"; dataDir?: string };
+
+export type Db = Kysely<Schema>;
+export type DbOrTrx = Kysely<Schema> | Transaction<Schema>;
+
+/**
+ * One database handle for the engine: Kysely for queries, plus the two things Kysely does not
+ * cover on both dialects alike: multi-statement scripts (migrations) and LISTEN.
+ */
+export interface Database {
+  readonly kind: DatabaseConfig["kind"];
+  readonly db: Db;
+  /** Runs a multi-statement SQL script inside the given transaction. */
+  execScript(trx: Transaction<Schema>, script: string): Promise<void>;
+  /**
+   * Calls `onNotify(payload)` for every NOTIFY on `channel`. The returned function unsubscribes.
+   * On Postgres one dedicated connection listens and is re-established when it drops; `onReconnect`
+   * runs after each re-connection, since notifications sent while it was down are lost.
+   */
+  listen(channel: string, onNotify: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+/** Opens a database handle. Migrations are not applied here: see `migrate`. */
+export async function openDatabase(config: DatabaseConfig): Promise<Database> {
+  return config.kind === "postgres" ? openPostgres(config.url, config.poolSize ?? 10) : openPglite(config.dataDir);
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<Database> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // An idle client that errors (server restart) must not crash the process; the pool drops it.
+  pool.on("error", () => {});
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  const listeners = new Set<PostgresListener>();
+  return {
+    kind: "postgres",
+    db,
+    async execScript(trx, script) {
+      // No parameters, so pg sends it with the simple protocol, which allows several statements.
+      await sql.raw(script).execute(trx);
+    },
+    async listen(channel, onNotify, onReconnect) {
+      const listener = new PostgresListener(url, channel, onNotify, onReconnect);
+      listeners.add(listener);
+      await listener.start();
+      return async () => {
+        listeners.delete(listener);
+        await listener.stop();
+      };
+    },
+    async close() {
+      await Promise.all([...listeners].map((l) => l.stop()));
+      await db.destroy();
+    },
+  };
+}
+
+/** A LISTEN connection that comes back after it drops, with growing pauses between tries. */
+class PostgresListener {
+  private client: pg.Client | undefined;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+
+  constructor(
+    private readonly url: string,
+    private readonly channel: string,
+    private readonly onNotify: (payload: string) => void,
+    private readonly onReconnect?: () => void,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url });
+    client.on("notification", (msg) => {
+      if (msg.channel === this.channel) this.onNotify(msg.payload ?? "");
+    });
+    client.on("error", () => this.scheduleReconnect(client));
+    client.on("end", () => this.scheduleReconnect(client));
+    await client.connect();
+    await client.query(`LISTEN ${pg.Client.prototype.escapeIdentifier(this.channel)}`);
+    if (this.stopped) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.client = client;
+    this.failures = 0;
+  }
+
+  private scheduleReconnect(dead: pg.Client): void {
+    if (this.stopped || this.client !== dead || this.retryTimer) return;
+    this.client = undefined;
+    const delay = Math.min(5000, 100 * 2 ** this.failures);
+    this.retryTimer = setTimeout(async () => {
+      this.retryTimer = undefined;
+      try {
+        await this.connect();
+        this.onReconnect?.();
+      } catch {
+        this.failures++;
+        this.client = dead;
+        this.scheduleReconnect(dead);
+      }
+    }, delay);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => {});
+  }
+}
+
+async function openPglite(dataDir: string | undefined): Promise<Database> {
+  const pglite = await PGlite.create(dataDir);
+  const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
+  return {
+    kind: "pglite",
+    db,
+    async execScript(_trx, script) {
+      // PGlite has one session, so exec runs inside the transaction Kysely opened on it.
+      await pglite.exec(script);
+    },
+    async listen(channel, onNotify) {
+      return pglite.listen(channel, onNotify);
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}

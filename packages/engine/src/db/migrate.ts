@@ -1,0 +1,79 @@
+import { createHash } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { sql } from "kysely";
+import { BatonError } from "../contract/errors.ts";
+import type { Database } from "./database.ts";
+
+/** db/migrations at the repository root: the only source of Baton's schema. */
+export const MIGRATIONS_DIR = fileURLToPath(new URL("../../../../db/migrations/", import.meta.url));
+
+// Any fixed number will do; it only has to be the same in every Baton process.
+const MIGRATION_LOCK_ID = 7_311_977_001;
+
+export interface MigrationFile {
+  name: string;
+  checksum: string;
+  script: string;
+}
+
+export async function readMigrations(dir = MIGRATIONS_DIR): Promise<MigrationFile[]> {
+  const names = (await readdir(dir)).filter((n) => /^\d{4}_[\w-]+\.sql$/.test(n)).sort();
+  return Promise.all(
+    names.map(async (name) => {
+      const script = await readFile(`${dir}/${name}`, "utf8");
+      return { name, script, checksum: createHash("sha256").update(script).digest("hex") };
+    }),
+  );
+}
+
+/**
+ * Applies the pending SQL migrations in name order, each in its own transaction. Several processes
+ * may call this at once: a transaction-level advisory lock lets one apply while the others wait and
+ * then find nothing left to do. A migration file edited after it was applied is refused.
+ * Returns the names applied by this call.
+ */
+export async function migrate(database: Database, dir = MIGRATIONS_DIR): Promise<string[]> {
+  const files = await readMigrations(dir);
+  await sql`CREATE TABLE IF NOT EXISTS baton_migrations (
+      name text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`
+    .execute(database.db)
+    .catch(async (error) => {
+      // Two processes creating the table at once: one loses the race on the catalog; the table is there.
+      const exists = await sql`SELECT to_regclass('baton_migrations') AS t`.execute(database.db);
+      if (!(exists.rows[0] as { t: unknown } | undefined)?.t) throw error;
+    });
+
+  const applied: string[] = [];
+  for (const file of files) {
+    const didApply = await database.db.transaction().execute(async (trx) => {
+      await sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`.execute(trx);
+      const done = await trx.selectFrom("baton_migrations").select("checksum").where("name", "=", file.name).executeTakeFirst();
+      if (done) {
+        if (done.checksum !== file.checksum) {
+          throw new BatonError(
+            "MIGRATION_CHANGED",
+            `Migration ${file.name} was edited after it was applied. Put the change in a new migration file instead.`,
+            { name: file.name },
+          );
+        }
+        return false;
+      }
+      await database.execScript(trx, file.script);
+      await trx.insertInto("baton_migrations").values({ name: file.name, checksum: file.checksum }).execute();
+      return true;
+    });
+    if (didApply) applied.push(file.name);
+  }
+  return applied;
+}
+
+/** Whether every migration file has been applied (for readiness checks). */
+export async function migrationsPending(database: Database, dir = MIGRATIONS_DIR): Promise<string[]> {
+  const files = await readMigrations(dir);
+  const rows = await sql<{ name: string }>`SELECT name FROM baton_migrations`
+    .execute(database.db)
+    .catch(() => ({ rows: [] as { name: string }[] }));
+  const done = new Set(rows.rows.map((r) => r.name));
+  return files.filter((f) => !done.has(f.name)).map((f) => f.name);
+}

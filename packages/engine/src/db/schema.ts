@@ -1,0 +1,95 @@
+import type { ColumnType, Generated } from "kysely";
+
+/** JSON stored in a jsonb column; written as a JSON string, read back parsed. */
+export type Json = ColumnType<unknown, string, string>;
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type BigIntColumn = ColumnType<string | number | bigint, number | bigint | string, number | bigint | string>;
+
+export interface WorkflowDefinitionsTable {
+  namespace: string;
+  name: string;
+  version: number;
+  definition: Json;
+  created_at: Generated<Date>;
+}
+
+export interface WorkflowInstancesTable {
+  instance_id: string;
+  namespace: string;
+  workflow_name: string;
+  workflow_version: number;
+  run_id: string;
+  state: string;
+  input: Json;
+  output: ColumnType<unknown, string | null | undefined, string | null>;
+  error: ColumnType<unknown, string | null | undefined, string | null>;
+  compensate_from: string | null;
+  sequence_number: BigIntColumn;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface TaskExecutionsTable {
+  execution_id: string;
+  workflow_instance_id: string;
+  task_id: string;
+  kind: string;
+  queue: string;
+  idempotency_key: string;
+  attempt_number: number;
+  max_attempts: number;
+  state: string;
+  input: Json;
+  output: ColumnType<unknown, string | null | undefined, string | null>;
+  error: ColumnType<unknown, string | null | undefined, string | null>;
+  lease_ms: number;
+  lease_holder: string | null;
+  lease_expires_at: Date | null;
+  fence_token: ColumnType<string | number | bigint | null, never, never>;
+  available_at: Timestamp;
+  created_at: Timestamp;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface ExecutionLeasesTable {
+  lease_key: string;
+  holder_id: string;
+  expires_at: Date;
+  fence_token: BigIntColumn;
+  cursor: ColumnType<unknown, string | null | undefined, string | null>;
+}
+
+export interface EventsTable {
+  event_id: string;
+  workflow_instance_id: string;
+  sequence_number: BigIntColumn;
+  event_type: string;
+  payload: Json;
+  idempotency_key: string;
+  created_at: Timestamp;
+  position: ColumnType<string | number | bigint, never, never>;
+}
+
+export interface WorkerHeartbeatsTable {
+  worker_id: string;
+  queue: string;
+  last_seen_at: Timestamp;
+}
+
+export interface BatonMigrationsTable {
+  name: string;
+  checksum: string;
+  applied_at: Generated<Date>;
+}
+
+/** The Kysely view of Baton's tables (db/migrations is the source of truth). */
+export interface Schema {
+  workflow_definitions: WorkflowDefinitionsTable;
+  workflow_instances: WorkflowInstancesTable;
+  task_executions: TaskExecutionsTable;
+  execution_leases: ExecutionLeasesTable;
+  events: EventsTable;
+  worker_heartbeats: WorkerHeartbeatsTable;
+  baton_migrations: BatonMigrationsTable;
+}

@@ -1,0 +1,230 @@
+import { z } from "zod";
+import { BatonError } from "../contract/errors.ts";
+
+/** Retry policy of a step: attempts in all (1 = no retry) and exponential backoff between them. */
+export const RetryPolicySchema = z.strictObject({
+  maxAttempts: z.number().int().min(1).max(1000).optional(),
+  backoffMs: z.number().int().min(0).max(86_400_000).optional(),
+  backoffMultiplier: z.number().min(1).max(100).optional(),
+  maxBackoffMs: z.number().int().min(0).max(86_400_000).optional(),
+});
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const nameField = (what: string) =>
+  z.string().regex(NAME, `${what} must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit`);
+
+const StepSchema = z.strictObject({
+  name: nameField("step name"),
+  queue: nameField("queue").optional(),
+  transport: z.enum(["worker", "kafka"]).optional(),
+  leaseMs: z.number().int().min(100).max(86_400_000).optional(),
+  retry: RetryPolicySchema.optional(),
+  /** `true`: the step has an UNDO on `<queue>.undo`; an object names its own queue or lease. */
+  undo: z
+    .union([z.boolean(), z.strictObject({ queue: nameField("undo queue").optional(), leaseMs: z.number().int().min(100).optional() })])
+    .optional(),
+  dependsOn: z.array(nameField("dependsOn entry")).optional(),
+  // Accepted from the legacy registration format and kept only for ordering / documentation.
+  seq: z.number().int().optional(),
+  objectType: z.string().optional(),
+});
+
+/** A workflow definition as users write it (JSON or YAML). */
+export const WorkflowDefinitionSchema = z.strictObject({
+  name: nameField("workflow name"),
+  namespace: nameField("namespace").optional(),
+  description: z.string().max(2000).optional(),
+  type: z.enum(["sequential", "parallel", "simultaneous", "dag"]).optional(),
+  defaults: z
+    .strictObject({
+      leaseMs: z.number().int().min(100).max(86_400_000).optional(),
+      retry: RetryPolicySchema.optional(),
+      transport: z.enum(["worker", "kafka"]).optional(),
+    })
+    .optional(),
+  steps: z.array(StepSchema).min(1, "a workflow needs at least one step").max(500),
+});
+
+export type WorkflowDefinitionInput = z.input<typeof WorkflowDefinitionSchema>;
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  backoffMs: number;
+  backoffMultiplier: number;
+  maxBackoffMs: number;
+}
+
+export interface StepDefinition {
+  name: string;
+  queue: string;
+  transport: "worker" | "kafka";
+  leaseMs: number;
+  retry: RetryPolicy;
+  /** Steps whose completion this step waits for (sequential: the previous one; parallel: none). */
+  dependsOn: string[];
+  undo: { queue: string; leaseMs: number } | null;
+}
+
+/** A validated definition with every default filled in: what is stored and what the engine runs. */
+export interface WorkflowDefinition {
+  namespace: string;
+  name: string;
+  type: "sequential" | "parallel" | "dag";
+  description?: string;
+  steps: StepDefinition[];
+}
+
+export const DEFAULT_LEASE_MS = 30_000;
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, backoffMs: 1000, backoffMultiplier: 2, maxBackoffMs: 60_000 };
+
+/** Turns zod issues into one INVALID_DEFINITION error whose details name each failing field. */
+function invalid(issues: { path: PropertyKey[]; message: string }[]): BatonError {
+  const fields = issues.map((i) => ({ field: i.path.map(String).join(".") || "(root)", message: i.message }));
+  const summary = fields.map((f) => `${f.field}: ${f.message}`).join("; ");
+  return new BatonError("INVALID_DEFINITION", `Invalid workflow definition: ${summary}`, { fields });
+}
+
+/**
+ * Validates a definition as written and fills in every default. The legacy registration format
+ * (`orchName`, `as: initiator`, steps with `seq`) is accepted: see `fromLegacyRegistration`.
+ * Throws INVALID_DEFINITION naming the field.
+ */
+export function parseDefinition(raw: unknown): WorkflowDefinition {
+  const input = isLegacyRegistration(raw) ? fromLegacyRegistration(raw) : raw;
+  const parsed = WorkflowDefinitionSchema.safeParse(input);
+  if (!parsed.success) throw invalid(parsed.error.issues);
+  return normalize(parsed.data);
+}
+
+function normalize(def: z.output<typeof WorkflowDefinitionSchema>): WorkflowDefinition {
+  const type = def.type === "simultaneous" ? "parallel" : (def.type ?? "sequential");
+  const issues: { path: PropertyKey[]; message: string }[] = [];
+  const names = new Set<string>();
+  def.steps.forEach((s, i) => {
+    if (names.has(s.name)) issues.push({ path: ["steps", i, "name"], message: `duplicate step name '${s.name}'` });
+    names.add(s.name);
+  });
+  // Sequential steps run in `seq` order when every step gives one, else in the order written.
+  const ordered =
+    type === "sequential" && def.steps.every((s) => s.seq !== undefined)
+      ? [...def.steps].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0))
+      : def.steps;
+
+  const steps = ordered.map((s, i): StepDefinition => {
+    const stepIndex = def.steps.indexOf(s);
+    if (type !== "dag" && s.dependsOn?.length) {
+      issues.push({ path: ["steps", stepIndex, "dependsOn"], message: `dependsOn is only allowed when type is 'dag'` });
+    }
+    for (const dep of s.dependsOn ?? []) {
+      if (!names.has(dep)) issues.push({ path: ["steps", stepIndex, "dependsOn"], message: `unknown step '${dep}'` });
+      if (dep === s.name) issues.push({ path: ["steps", stepIndex, "dependsOn"], message: "a step cannot depend on itself" });
+    }
+    const previous = ordered[i - 1];
+    const dependsOn = type === "dag" ? [...new Set(s.dependsOn ?? [])] : type === "sequential" && previous ? [previous.name] : [];
+    const queue = s.queue ?? `${def.name}.${s.name}`;
+    const leaseMs = s.leaseMs ?? def.defaults?.leaseMs ?? DEFAULT_LEASE_MS;
+    const undo =
+      s.undo === true
+        ? { queue: `${queue}.undo`, leaseMs }
+        : typeof s.undo === "object"
+          ? { queue: s.undo.queue ?? `${queue}.undo`, leaseMs: s.undo.leaseMs ?? leaseMs }
+          : null;
+    return {
+      name: s.name,
+      queue,
+      transport: s.transport ?? def.defaults?.transport ?? "worker",
+      leaseMs,
+      retry: { ...DEFAULT_RETRY, ...def.defaults?.retry, ...s.retry },
+      dependsOn,
+      undo,
+    };
+  });
+  if (issues.length === 0) {
+    const cycle = findCycle(steps);
+    if (cycle) issues.push({ path: ["steps"], message: `dependency cycle: ${cycle.join(" -> ")}` });
+  }
+  if (issues.length > 0) throw invalid(issues);
+  return {
+    namespace: def.namespace ?? "default",
+    name: def.name,
+    type,
+    ...(def.description ? { description: def.description } : {}),
+    steps,
+  };
+}
+
+/** Returns one cycle as a list of step names (first repeated at the end), or null. */
+function findCycle(steps: StepDefinition[]): string[] | null {
+  const deps = new Map(steps.map((s) => [s.name, s.dependsOn]));
+  const state = new Map<string, "visiting" | "done">();
+  const path: string[] = [];
+  const visit = (name: string): string[] | null => {
+    if (state.get(name) === "done") return null;
+    if (state.get(name) === "visiting") return [...path.slice(path.indexOf(name)), name];
+    state.set(name, "visiting");
+    path.push(name);
+    for (const dep of deps.get(name) ?? []) {
+      const cycle = visit(dep);
+      if (cycle) return cycle;
+    }
+    path.pop();
+    state.set(name, "done");
+    return null;
+  };
+  for (const s of steps) {
+    const cycle = visit(s.name);
+    if (cycle) return cycle;
+  }
+  return null;
+}
+
+/** The registration format of the orchestrators Baton replaces (orchName / as / type / steps). */
+export interface LegacyRegistration {
+  orchName: string;
+  as: "initiator" | "worker";
+  type?: string;
+  steps: { seq?: number; name: string; objectType?: string }[];
+  service?: string;
+}
+
+export function isLegacyRegistration(raw: unknown): raw is LegacyRegistration {
+  return typeof raw === "object" && raw !== null && "orchName" in raw;
+}
+
+/**
+ * Maps a legacy `as: initiator` registration to a Baton definition, meaning what it meant there:
+ * every step runs over Kafka and has an UNDO, steps run in `seq` order (or together for
+ * `simultaneous`), three attempts each.
+ */
+export function fromLegacyRegistration(raw: LegacyRegistration): unknown {
+  if (raw.as !== undefined && raw.as !== "initiator") {
+    throw new BatonError(
+      "INVALID_DEFINITION",
+      `Invalid workflow definition: as: only 'initiator' registers a definition (got '${String(raw.as)}')`,
+      {
+        fields: [{ field: "as", message: "expected 'initiator'" }],
+      },
+    );
+  }
+  const { orchName, as: _as, service: _service, steps, ...rest } = raw as LegacyRegistration & Record<string, unknown>;
+  return {
+    ...rest,
+    name: orchName,
+    defaults: { transport: "kafka", retry: { maxAttempts: 3 }, ...(rest.defaults as object | undefined) },
+    steps: Array.isArray(steps) ? steps.map((s) => (typeof s === "object" && s !== null ? { undo: true, ...s } : s)) : steps,
+  };
+}
+
+/** Names of the steps `stepName` depends on, directly or through others. */
+export function ancestorsOf(def: WorkflowDefinition, stepName: string): Set<string> {
+  const byName = new Map(def.steps.map((s) => [s.name, s]));
+  const seen = new Set<string>();
+  const stack = [...(byName.get(stepName)?.dependsOn ?? [])];
+  while (stack.length > 0) {
+    const name = stack.pop() as string;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    stack.push(...(byName.get(name)?.dependsOn ?? []));
+  }
+  return seen;
+}

@@ -1,0 +1,195 @@
+import { backoffDelayMs } from "./backoff.ts";
+import { ancestorsOf, type StepDefinition, type WorkflowDefinition } from "./definition.ts";
+import type { InstanceState, TaskKind, TaskState } from "./states.ts";
+
+/** What the planner needs to know of one attempt row. */
+export interface TaskSnapshot {
+  executionId: string;
+  taskId: string;
+  kind: TaskKind;
+  attempt: number;
+  maxAttempts: number;
+  state: TaskState;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+}
+
+export interface InstanceSnapshot {
+  state: InstanceState;
+  input: Record<string, unknown>;
+  error: InstanceError | null;
+  compensateFrom: string | null;
+}
+
+/** Why an instance stopped running forward, as stored in `workflow_instances.error`. */
+export interface InstanceError {
+  reason: "STEP_FAILED" | "COMPENSATION_REQUESTED" | "UNDO_FAILED";
+  step?: string;
+  message?: string;
+  cause?: unknown;
+}
+
+export interface TaskToSchedule {
+  taskId: string;
+  kind: TaskKind;
+  attempt: number;
+  maxAttempts: number;
+  queue: string;
+  leaseMs: number;
+  input: unknown;
+  delayMs: number;
+}
+
+export type InstanceTransition =
+  | { to: "COMPLETED"; output: Record<string, unknown> }
+  | { to: "COMPENSATING"; error: InstanceError }
+  | { to: "COMPENSATED" }
+  | { to: "FAILED"; error: InstanceError }
+  | { to: "COMPENSATION_FAILED"; error: InstanceError };
+
+/** The next moves of an instance: in the order they happened, so events can follow it. */
+export interface Plan {
+  transitions: InstanceTransition[];
+  cancel: string[];
+  schedule: TaskToSchedule[];
+}
+
+const FAILED_STATES: readonly TaskState[] = ["FAILED", "TIMED_OUT"];
+
+/**
+ * Decides what an instance does next from its definition and its attempt rows: which steps to
+ * schedule (first attempts, retries with backoff, UNDOs in reverse dependency order), which pending
+ * tasks to cancel, and which state the instance moves to. Pure and idempotent: planning again after
+ * applying a plan yields an empty plan. The coordinators call it after every change they make.
+ */
+export function reconcile(def: WorkflowDefinition, instance: InstanceSnapshot, tasks: TaskSnapshot[]): Plan {
+  const plan: Plan = { transitions: [], cancel: [], schedule: [] };
+  const latest = latestAttempts(tasks);
+  if (instance.state === "RUNNING") {
+    const failed = def.steps.find((s) => isExhausted(latest.get(key(s.name, "DO"))));
+    if (!failed) {
+      planForward(def, instance, latest, plan);
+      return plan;
+    }
+    const attempt = latest.get(key(failed.name, "DO"));
+    const error: InstanceError = { reason: "STEP_FAILED", step: failed.name, cause: attempt?.error ?? null };
+    plan.transitions.push({ to: "COMPENSATING", error });
+    planCompensation(def, { ...instance, state: "COMPENSATING", error }, tasks, latest, plan);
+    return plan;
+  }
+  if (instance.state === "COMPENSATING") planCompensation(def, instance, tasks, latest, plan);
+  return plan;
+}
+
+function planForward(def: WorkflowDefinition, instance: InstanceSnapshot, latest: Map<string, TaskSnapshot>, plan: Plan): void {
+  const completed = (name: string) => latest.get(key(name, "DO"))?.state === "COMPLETED";
+  for (const step of def.steps) {
+    const last = latest.get(key(step.name, "DO"));
+    if (!last) {
+      if (step.dependsOn.every(completed)) {
+        plan.schedule.push(firstAttempt(step, "DO", stepInput(step, instance.input, latest)));
+      }
+    } else if (FAILED_STATES.includes(last.state)) {
+      plan.schedule.push(nextAttempt(step, last, backoffDelayMs(step.retry, last.attempt)));
+    } else if (last.state === "CANCELLED") {
+      // Cancelled by a compensation that a manual retry has since undone: run it again, no charge.
+      plan.schedule.push({ ...nextAttempt(step, last, 0), maxAttempts: last.maxAttempts + 1 });
+    }
+  }
+  if (def.steps.every((s) => completed(s.name))) {
+    const output = Object.fromEntries(def.steps.map((s) => [s.name, latest.get(key(s.name, "DO"))?.output ?? null]));
+    plan.transitions.push({ to: "COMPLETED", output });
+  }
+}
+
+function planCompensation(
+  def: WorkflowDefinition,
+  instance: InstanceSnapshot,
+  tasks: TaskSnapshot[],
+  latest: Map<string, TaskSnapshot>,
+  plan: Plan,
+): void {
+  // Forward work stops: pending DOs are cancelled; leased ones may finish, and are waited for,
+  // because a step that completes now must be undone too.
+  const pendingDo = tasks.filter((t) => t.kind === "DO" && t.state === "PENDING");
+  plan.cancel.push(...pendingDo.map((t) => t.executionId));
+  if (tasks.some((t) => t.kind === "DO" && t.state === "LEASED")) return;
+
+  const limit = instance.compensateFrom ? new Set([instance.compensateFrom, ...ancestorsOf(def, instance.compensateFrom)]) : null;
+  const scope = def.steps.filter(
+    (s) => s.undo !== null && latest.get(key(s.name, "DO"))?.state === "COMPLETED" && (!limit || limit.has(s.name)),
+  );
+  const undoState = (name: string) => latest.get(key(name, "UNDO"))?.state;
+  const exhausted = scope.find((s) => isExhausted(latest.get(key(s.name, "UNDO"))));
+  if (exhausted) {
+    const cause = latest.get(key(exhausted.name, "UNDO"))?.error ?? null;
+    plan.transitions.push({ to: "COMPENSATION_FAILED", error: { reason: "UNDO_FAILED", step: exhausted.name, cause } });
+    return;
+  }
+  if (scope.every((s) => undoState(s.name) === "COMPLETED")) {
+    if (scope.length === 0 && instance.error?.reason === "STEP_FAILED") {
+      plan.transitions.push({ to: "FAILED", error: instance.error });
+    } else {
+      plan.transitions.push({ to: "COMPENSATED" });
+    }
+    return;
+  }
+  for (const step of scope) {
+    const last = latest.get(key(step.name, "UNDO"));
+    if (last && FAILED_STATES.includes(last.state)) {
+      plan.schedule.push(nextAttempt(step, last, backoffDelayMs(step.retry, last.attempt)));
+      continue;
+    }
+    if (last) continue;
+    // Undo in reverse dependency order: every step in scope that builds on this one is undone first.
+    const blocked = scope.some((other) => ancestorsOf(def, other.name).has(step.name) && undoState(other.name) !== "COMPLETED");
+    if (blocked) continue;
+    const done = latest.get(key(step.name, "DO"));
+    plan.schedule.push(firstAttempt(step, "UNDO", { ...(done?.input as object), [step.name]: done?.output ?? null }));
+  }
+}
+
+function key(taskId: string, kind: TaskKind): string {
+  return `${kind}:${taskId}`;
+}
+
+function latestAttempts(tasks: TaskSnapshot[]): Map<string, TaskSnapshot> {
+  const latest = new Map<string, TaskSnapshot>();
+  for (const t of tasks) {
+    const k = key(t.taskId, t.kind);
+    const seen = latest.get(k);
+    if (!seen || t.attempt > seen.attempt) latest.set(k, t);
+  }
+  return latest;
+}
+
+function isExhausted(task: TaskSnapshot | undefined): boolean {
+  return task !== undefined && FAILED_STATES.includes(task.state) && task.attempt >= task.maxAttempts;
+}
+
+/** The workflow input plus the outputs of the steps this one depends on, keyed by step name. */
+function stepInput(step: StepDefinition, workflowInput: Record<string, unknown>, latest: Map<string, TaskSnapshot>) {
+  return {
+    ...workflowInput,
+    ...Object.fromEntries(step.dependsOn.map((dep) => [dep, latest.get(key(dep, "DO"))?.output ?? null])),
+  };
+}
+
+function firstAttempt(step: StepDefinition, kind: TaskKind, input: unknown): TaskToSchedule {
+  const target = kind === "DO" || !step.undo ? { queue: step.queue, leaseMs: step.leaseMs } : step.undo;
+  return { taskId: step.name, kind, attempt: 1, maxAttempts: step.retry.maxAttempts, ...target, input, delayMs: 0 };
+}
+
+function nextAttempt(step: StepDefinition, last: TaskSnapshot, delayMs: number): TaskToSchedule {
+  const target = last.kind === "DO" || !step.undo ? { queue: step.queue, leaseMs: step.leaseMs } : step.undo;
+  return {
+    taskId: step.name,
+    kind: last.kind,
+    attempt: last.attempt + 1,
+    maxAttempts: last.maxAttempts,
+    ...target,
+    input: last.input,
+    delayMs,
+  };
+}

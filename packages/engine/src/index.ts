@@ -1,0 +1,26 @@
+export * from "./contract/errors.ts";
+export type * from "./contract/types.ts";
+export { createEngine, type Engine, type EngineOptions } from "./coordinators/engine.ts";
+export { type LeaseWrite, MAX_ACQUIRE, TaskCoordinator } from "./coordinators/task-coordinator.ts";
+export { TaskDispatcher, type WaitingAcquire } from "./coordinators/task-dispatcher.ts";
+export { type ListParams, type StartParams, WorkflowCoordinator } from "./coordinators/workflow-coordinator.ts";
+export { type Database, type DatabaseConfig, openDatabase } from "./db/database.ts";
+export { MIGRATIONS_DIR, migrate, migrationsPending } from "./db/migrate.ts";
+export {
+  DEFAULT_LEASE_MS,
+  DEFAULT_RETRY,
+  isLegacyRegistration,
+  parseDefinition,
+  type StepDefinition,
+  type WorkflowDefinition,
+} from "./domain/definition.ts";
+export { type FoldedInstance, foldEvents } from "./domain/event-fold.ts";
+export {
+  INSTANCE_STATES,
+  type InstanceState,
+  isTerminalInstanceState,
+  TASK_STATES,
+  type TaskKind,
+  type TaskState,
+} from "./domain/states.ts";
+export { workerList, workerRecordPoll } from "./store/workers.ts";

@@ -1,0 +1,60 @@
+import { sql } from "kysely";
+import type { DbOrTrx } from "../db/database.ts";
+import type { WorkflowDefinition } from "../domain/definition.ts";
+
+export interface DefinitionRow {
+  namespace: string;
+  name: string;
+  version: number;
+  definition: WorkflowDefinition;
+  createdAt: Date;
+}
+
+/** Serialises registrations of one workflow name for the rest of the transaction. */
+export async function definitionLockName(db: DbOrTrx, namespace: string, name: string): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(hashtext(${`baton.definition:${namespace}/${name}`}))`.execute(db);
+}
+
+export async function definitionGet(db: DbOrTrx, namespace: string, name: string, version?: number): Promise<DefinitionRow | null> {
+  let query = db.selectFrom("workflow_definitions").selectAll().where("namespace", "=", namespace).where("name", "=", name);
+  query = version === undefined ? query.orderBy("version", "desc").limit(1) : query.where("version", "=", version);
+  const row = await query.executeTakeFirst();
+  return row
+    ? {
+        namespace: row.namespace,
+        name: row.name,
+        version: row.version,
+        definition: row.definition as WorkflowDefinition,
+        createdAt: row.created_at,
+      }
+    : null;
+}
+
+export async function definitionInsert(db: DbOrTrx, definition: WorkflowDefinition, version: number): Promise<DefinitionRow> {
+  const row = await db
+    .insertInto("workflow_definitions")
+    .values({ namespace: definition.namespace, name: definition.name, version, definition: JSON.stringify(definition) })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return { namespace: row.namespace, name: row.name, version: row.version, definition, createdAt: row.created_at };
+}
+
+/** The latest version of every workflow, optionally of one namespace. */
+export async function definitionListLatest(db: DbOrTrx, namespace?: string): Promise<DefinitionRow[]> {
+  let query = db
+    .selectFrom("workflow_definitions")
+    .selectAll()
+    .distinctOn(["namespace", "name"])
+    .orderBy("namespace")
+    .orderBy("name")
+    .orderBy("version", "desc");
+  if (namespace) query = query.where("namespace", "=", namespace);
+  const rows = await query.execute();
+  return rows.map((row) => ({
+    namespace: row.namespace,
+    name: row.name,
+    version: row.version,
+    definition: row.definition as WorkflowDefinition,
+    createdAt: row.created_at,
+  }));
+}

@@ -1,0 +1,48 @@
+import type { DbOrTrx } from "../db/database.ts";
+
+export interface NewEvent {
+  type: string;
+  payload: Record<string, unknown>;
+  /** Unique across all events; defaults to `<instance>:<sequence>`. */
+  idempotencyKey?: string;
+}
+
+export interface EventRow {
+  sequenceNumber: number;
+  eventType: string;
+  payload: Record<string, unknown>;
+  createdAt: Date;
+}
+
+/** Appends events numbered firstSequence, firstSequence + 1, ... */
+export async function eventInsertMany(db: DbOrTrx, instanceId: string, firstSequence: number, events: NewEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await db
+    .insertInto("events")
+    .values(
+      events.map((e, i) => ({
+        event_id: crypto.randomUUID(),
+        workflow_instance_id: instanceId,
+        sequence_number: firstSequence + i,
+        event_type: e.type,
+        payload: JSON.stringify(e.payload),
+        idempotency_key: e.idempotencyKey ?? `${instanceId}:${firstSequence + i}`,
+      })),
+    )
+    .execute();
+}
+
+export async function eventListByInstance(db: DbOrTrx, instanceId: string): Promise<EventRow[]> {
+  const rows = await db
+    .selectFrom("events")
+    .select(["sequence_number", "event_type", "payload", "created_at"])
+    .where("workflow_instance_id", "=", instanceId)
+    .orderBy("sequence_number")
+    .execute();
+  return rows.map((r) => ({
+    sequenceNumber: Number(r.sequence_number),
+    eventType: r.event_type,
+    payload: r.payload as Record<string, unknown>,
+    createdAt: r.created_at,
+  }));
+}

@@ -1,0 +1,236 @@
+import { type Selectable, sql } from "kysely";
+import type { DbOrTrx } from "../db/database.ts";
+import type { TaskExecutionsTable } from "../db/schema.ts";
+import type { TaskToSchedule } from "../domain/reconcile.ts";
+import type { TaskKind, TaskState } from "../domain/states.ts";
+
+/** One attempt row, as the engine sees it. Fence tokens are numbers. */
+export interface TaskRow {
+  executionId: string;
+  instanceId: string;
+  taskId: string;
+  kind: TaskKind;
+  queue: string;
+  attempt: number;
+  maxAttempts: number;
+  state: TaskState;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+  leaseMs: number;
+  leaseHolder: string | null;
+  leaseExpiresAt: Date | null;
+  fenceToken: number | null;
+  availableAt: Date;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export function toTaskRow(r: Selectable<TaskExecutionsTable>): TaskRow {
+  return {
+    executionId: r.execution_id,
+    instanceId: r.workflow_instance_id,
+    taskId: r.task_id,
+    kind: r.kind as TaskKind,
+    queue: r.queue,
+    attempt: r.attempt_number,
+    maxAttempts: r.max_attempts,
+    state: r.state as TaskState,
+    input: r.input,
+    output: r.output ?? null,
+    error: r.error ?? null,
+    leaseMs: r.lease_ms,
+    leaseHolder: r.lease_holder,
+    leaseExpiresAt: r.lease_expires_at,
+    fenceToken: r.fence_token === null ? null : Number(r.fence_token),
+    availableAt: r.available_at,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+export type AcquiredRow = TaskRow & { workflowName: string };
+
+/**
+ * Leases up to `max` pending, available tasks of the given queues whose instance is running or
+ * compensating: one statement, SKIP LOCKED, a fresh fence token each. Orders by exactly the
+ * columns of the partial pending index so the planner walks it.
+ */
+export async function taskAcquire(
+  db: DbOrTrx,
+  params: { queues: string[]; workerId: string; max: number; executionId?: string },
+): Promise<AcquiredRow[]> {
+  const byId = params.executionId === undefined ? sql`` : sql`AND t.execution_id = ${params.executionId}`;
+  const result = await sql<Selectable<TaskExecutionsTable> & { workflow_name: string }>`
+    WITH picked AS (
+      SELECT t.execution_id, i.workflow_name
+      FROM task_executions t
+      JOIN workflow_instances i ON i.instance_id = t.workflow_instance_id
+      WHERE t.state = 'PENDING'
+        AND t.queue = ANY(${params.queues}::text[])
+        AND t.available_at <= now()
+        AND i.state IN ('RUNNING', 'COMPENSATING')
+        ${byId}
+      ORDER BY t.queue, t.available_at, t.execution_id
+      LIMIT ${params.max}
+      FOR UPDATE OF t SKIP LOCKED
+    )
+    UPDATE task_executions t
+    SET state = 'LEASED',
+        lease_holder = ${params.workerId},
+        fence_token = nextval('fence_token_seq'),
+        lease_expires_at = now() + t.lease_ms * interval '1 millisecond',
+        started_at = now()
+    FROM picked
+    WHERE t.execution_id = picked.execution_id
+    RETURNING t.*, picked.workflow_name`.execute(db);
+  return result.rows
+    .map((r) => ({ ...toTaskRow(r), workflowName: r.workflow_name }))
+    .sort((a, b) => (a.fenceToken ?? 0) - (b.fenceToken ?? 0));
+}
+
+/** Extends a lease that is still held with this fence and not yet expired. */
+export async function taskHeartbeatIfLeased(
+  db: DbOrTrx,
+  params: { executionId: string; workerId: string; fenceToken: number },
+): Promise<Date | null> {
+  const row = await db
+    .updateTable("task_executions")
+    .set({ lease_expires_at: sql`now() + lease_ms * interval '1 millisecond'` })
+    .where("execution_id", "=", params.executionId)
+    .where("state", "=", "LEASED")
+    .where("fence_token", "=", sql<never>`${params.fenceToken}::bigint`)
+    .where("lease_holder", "=", params.workerId)
+    .where("lease_expires_at", ">", sql<Date>`now()`)
+    .returning("lease_expires_at")
+    .executeTakeFirst();
+  return row?.lease_expires_at ?? null;
+}
+
+/**
+ * Ends a leased attempt as COMPLETED or FAILED, only while it is LEASED with this fence, held by
+ * this worker, and unexpired. `exhaust` marks the attempt as the last (a non-retryable failure).
+ */
+export async function taskFinishIfLeased(
+  db: DbOrTrx,
+  params: {
+    executionId: string;
+    workerId: string;
+    fenceToken: number;
+    state: "COMPLETED" | "FAILED";
+    output?: unknown;
+    error?: unknown;
+    exhaust?: boolean;
+  },
+): Promise<TaskRow | null> {
+  const row = await db
+    .updateTable("task_executions")
+    .set({
+      state: params.state,
+      output: params.state === "COMPLETED" ? JSON.stringify(params.output ?? null) : null,
+      error: params.state === "FAILED" ? JSON.stringify(params.error ?? null) : null,
+      finished_at: sql`now()`,
+      ...(params.exhaust ? { max_attempts: sql`attempt_number` } : {}),
+    })
+    .where("execution_id", "=", params.executionId)
+    .where("state", "=", "LEASED")
+    .where("fence_token", "=", sql<never>`${params.fenceToken}::bigint`)
+    .where("lease_holder", "=", params.workerId)
+    .where("lease_expires_at", ">", sql<Date>`now()`)
+    .returningAll()
+    .executeTakeFirst();
+  return row ? toTaskRow(row) : null;
+}
+
+/** Marks the given leases TIMED_OUT if they are still leased and expired. */
+export async function taskTimeOutIfExpired(db: DbOrTrx, executionIds: string[]): Promise<TaskRow[]> {
+  if (executionIds.length === 0) return [];
+  const rows = await db
+    .updateTable("task_executions")
+    .set({ state: "TIMED_OUT", finished_at: sql`now()`, error: JSON.stringify({ message: "lease expired" }) })
+    .where("execution_id", "in", executionIds)
+    .where("state", "=", "LEASED")
+    .where("lease_expires_at", "<=", sql<Date>`now()`)
+    .returningAll()
+    .execute();
+  return rows.map(toTaskRow);
+}
+
+/** Expired leases, oldest first: the reaper's work list. */
+export async function taskListExpired(db: DbOrTrx, limit: number): Promise<{ executionId: string; instanceId: string }[]> {
+  const rows = await db
+    .selectFrom("task_executions")
+    .select(["execution_id", "workflow_instance_id"])
+    .where("state", "=", "LEASED")
+    .where("lease_expires_at", "<=", sql<Date>`now()`)
+    .orderBy("lease_expires_at")
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({ executionId: r.execution_id, instanceId: r.workflow_instance_id }));
+}
+
+export async function taskGet(db: DbOrTrx, executionId: string): Promise<TaskRow | null> {
+  const row = await db.selectFrom("task_executions").selectAll().where("execution_id", "=", executionId).executeTakeFirst();
+  return row ? toTaskRow(row) : null;
+}
+
+export async function taskListByInstance(db: DbOrTrx, instanceId: string): Promise<TaskRow[]> {
+  const rows = await db
+    .selectFrom("task_executions")
+    .selectAll()
+    .where("workflow_instance_id", "=", instanceId)
+    .orderBy("created_at")
+    .orderBy("attempt_number")
+    .execute();
+  return rows.map(toTaskRow);
+}
+
+/** Inserts new PENDING attempts; returns them with their execution ids. */
+export async function taskInsertMany(db: DbOrTrx, instanceId: string, tasks: TaskToSchedule[]): Promise<TaskRow[]> {
+  if (tasks.length === 0) return [];
+  const rows = await db
+    .insertInto("task_executions")
+    .values(
+      tasks.map((t) => ({
+        execution_id: crypto.randomUUID(),
+        workflow_instance_id: instanceId,
+        task_id: t.taskId,
+        kind: t.kind,
+        queue: t.queue,
+        idempotency_key: `${instanceId}:${t.taskId}:${t.kind}:${t.attempt}`,
+        attempt_number: t.attempt,
+        max_attempts: t.maxAttempts,
+        state: "PENDING",
+        input: JSON.stringify(t.input ?? null),
+        lease_ms: t.leaseMs,
+        available_at: sql<Date>`now() + ${t.delayMs} * interval '1 millisecond'`,
+      })),
+    )
+    .returningAll()
+    .execute();
+  return rows.map(toTaskRow);
+}
+
+/** Cancels the given attempts that are still PENDING or LEASED; returns those it cancelled. */
+export async function taskCancelMany(db: DbOrTrx, executionIds: string[]): Promise<TaskRow[]> {
+  if (executionIds.length === 0) return [];
+  const rows = await db
+    .updateTable("task_executions")
+    .set({ state: "CANCELLED", finished_at: sql`now()` })
+    .where("execution_id", "in", executionIds)
+    .where("state", "in", ["PENDING", "LEASED"])
+    .returningAll()
+    .execute();
+  return rows.map(toTaskRow);
+}
+
+/** Wakes acquirers waiting on these queues, when the surrounding transaction commits. */
+export async function taskNotifyQueues(db: DbOrTrx, queues: string[]): Promise<void> {
+  if (queues.length === 0) return;
+  await sql`SELECT pg_notify(${TASK_CHANNEL}, q) FROM unnest(${queues}::text[]) AS q`.execute(db);
+}
+
+/** The NOTIFY channel on which a queue name announces newly available tasks. */
+export const TASK_CHANNEL = "baton_tasks";

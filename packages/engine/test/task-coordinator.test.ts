@@ -1,0 +1,181 @@
+import { type AcquiredTask, BatonError } from "@baton/engine";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
+
+let engine: TestEngine;
+
+let queue = "";
+let workflow = "";
+
+beforeAll(async () => {
+  engine = await createTestEngine();
+});
+afterAll(() => engine.destroy());
+// Each test gets its own one-step workflow and queue, so tests never see each other's tasks.
+beforeEach(async () => {
+  workflow = `single-${crypto.randomUUID().slice(0, 8)}`;
+  queue = `q.${workflow}`;
+  await engine.workflows.registerWorkflow({ name: workflow, steps: [{ name: "work", queue, retry: { maxAttempts: 3, backoffMs: 0 } }] });
+});
+
+async function startOne(runId = crypto.randomUUID()) {
+  return engine.workflows.startWorkflow({ workflow, runId, input: { n: runId } });
+}
+
+async function acquireOne(workerId = "w1"): Promise<AcquiredTask> {
+  const [task] = await engine.tasks.acquire({ queues: [queue], workerId, max: 1 });
+  if (!task) throw new Error("expected a task to be available");
+  return task;
+}
+
+async function taskRow(executionId: string) {
+  const view = await engine.workflows.getWorkflow(
+    (
+      await engine.database.db
+        .selectFrom("task_executions")
+        .select("workflow_instance_id")
+        .where("execution_id", "=", executionId)
+        .executeTakeFirstOrThrow()
+    ).workflow_instance_id,
+  );
+  return view.tasks.find((t) => t.executionId === executionId);
+}
+
+async function rejection(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (error) {
+    expect(error).toBeInstanceOf(BatonError);
+    return (error as BatonError).code;
+  }
+  throw new Error("expected the call to be rejected");
+}
+
+describe("TaskCoordinator", () => {
+  it("hands out a started step with a lease, and completing it completes the workflow", async () => {
+    const { instanceId } = await startOne();
+    const task = await acquireOne();
+    expect(task).toMatchObject({ instanceId, workflowName: workflow, taskId: "work", kind: "DO", attempt: 1 });
+    expect(typeof task.fenceToken).toBe("number");
+    expect(new Date(task.leaseExpiresAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    const outcome = await engine.tasks.complete({ ...task, workerId: "w1", output: { ok: true } });
+    expect(outcome).toEqual({ executionId: task.executionId, state: "COMPLETED", duplicate: false });
+    const view = await engine.workflows.getWorkflow(instanceId);
+    expect(view.state).toBe("COMPLETED");
+    expect(view.output).toEqual({ work: { ok: true } });
+  });
+
+  it("gives each attempt and retry a strictly higher fence token", async () => {
+    await startOne();
+    const fences: number[] = [];
+    let task = await acquireOne();
+    fences.push(task.fenceToken);
+    await engine.tasks.fail({ ...task, workerId: "w1", error: { message: "boom" } });
+    task = await acquireOne();
+    fences.push(task.fenceToken);
+    await engine.expireLease(task.executionId);
+    expect(await engine.tasks.reapExpiredLeases()).toBe(1);
+    task = await acquireOne();
+    fences.push(task.fenceToken);
+    expect(task.attempt).toBe(3);
+    await engine.tasks.complete({ ...task, workerId: "w1" });
+    expect(fences[1]).toBeGreaterThan(fences[0] as number);
+    expect(fences[2]).toBeGreaterThan(fences[1] as number);
+  });
+
+  it("rejects a stale fence, a wrong worker and an expired lease, and none of them changes anything", async () => {
+    await startOne();
+    const task = await acquireOne();
+    const before = await taskRow(task.executionId);
+    expect(await rejection(engine.tasks.complete({ ...task, workerId: "w1", fenceToken: task.fenceToken - 1 }))).toBe("STALE_FENCE");
+    expect(await rejection(engine.tasks.complete({ ...task, workerId: "intruder" }))).toBe("NOT_LEASED");
+    expect(await rejection(engine.tasks.heartbeat({ ...task, workerId: "intruder" }))).toBe("NOT_LEASED");
+    expect(await rejection(engine.tasks.fail({ ...task, workerId: "w1", fenceToken: task.fenceToken + 1 }))).toBe("STALE_FENCE");
+    expect(await taskRow(task.executionId)).toEqual(before);
+
+    await engine.expireLease(task.executionId);
+    const expired = await taskRow(task.executionId);
+    expect(await rejection(engine.tasks.complete({ ...task, workerId: "w1" }))).toBe("LEASE_EXPIRED");
+    expect(await rejection(engine.tasks.heartbeat({ ...task, workerId: "w1" }))).toBe("LEASE_EXPIRED");
+    expect(await rejection(engine.tasks.fail({ ...task, workerId: "w1" }))).toBe("LEASE_EXPIRED");
+    expect(await taskRow(task.executionId)).toEqual(expired);
+    await engine.tasks.reapExpiredLeases();
+    expect(await rejection(engine.tasks.complete({ ...task, workerId: "w1" }))).toBe("LEASE_EXPIRED");
+    expect((await taskRow(task.executionId))?.state).toBe("TIMED_OUT");
+  });
+
+  it("extends a live lease on heartbeat", async () => {
+    await startOne();
+    const task = await acquireOne();
+    const { leaseExpiresAt } = await engine.tasks.heartbeat({ ...task, workerId: "w1" });
+    expect(new Date(leaseExpiresAt).getTime()).toBeGreaterThanOrEqual(new Date(task.leaseExpiresAt).getTime());
+    await engine.tasks.complete({ ...task, workerId: "w1" });
+  });
+
+  it("answers a repeated complete with the same fence and output as a no-op success", async () => {
+    const { instanceId } = await startOne();
+    const task = await acquireOne();
+    await engine.tasks.complete({ ...task, workerId: "w1", output: { a: 1, b: [2] } });
+    const after = await engine.workflows.getWorkflow(instanceId);
+    const again = await engine.tasks.complete({ ...task, workerId: "w1", output: { b: [2], a: 1 } });
+    expect(again).toEqual({ executionId: task.executionId, state: "COMPLETED", duplicate: true });
+    expect(await engine.workflows.getWorkflow(instanceId)).toEqual(after);
+    expect(await rejection(engine.tasks.complete({ ...task, workerId: "w1", output: { other: true } }))).toBe("ALREADY_COMPLETED");
+    expect(await rejection(engine.tasks.fail({ ...task, workerId: "w1" }))).toBe("ALREADY_COMPLETED");
+  });
+
+  it("reports NOT_FOUND for an unknown execution", async () => {
+    const lease = { executionId: crypto.randomUUID(), workerId: "w1", fenceToken: 1 };
+    expect(await rejection(engine.tasks.complete(lease))).toBe("NOT_FOUND");
+    expect(await rejection(engine.tasks.heartbeat(lease))).toBe("NOT_FOUND");
+  });
+
+  it("reclaims an expired lease; the next attempt carries a higher fence", async () => {
+    const { instanceId } = await startOne();
+    const first = await acquireOne("stalled");
+    await engine.expireLease(first.executionId);
+    expect(await engine.tasks.reapExpiredLeases()).toBe(1);
+    const second = await acquireOne("healthy");
+    expect(second.attempt).toBe(2);
+    expect(second.fenceToken).toBeGreaterThan(first.fenceToken);
+    expect(await rejection(engine.tasks.complete({ ...first, workerId: "stalled" }))).toBe("LEASE_EXPIRED");
+    await engine.tasks.complete({ ...second, workerId: "healthy", output: "done" });
+    const view = await engine.workflows.getWorkflow(instanceId);
+    expect(view.state).toBe("COMPLETED");
+    expect(view.tasks.map((t) => t.state)).toEqual(["TIMED_OUT", "COMPLETED"]);
+  });
+
+  it("never lets the reaper overwrite a completion that was accepted first", async () => {
+    const { instanceId } = await startOne();
+    const task = await acquireOne();
+    const [completed, reaped] = await Promise.all([
+      engine.tasks.complete({ ...task, workerId: "w1", output: 1 }),
+      (async () => {
+        await engine.expireLease(task.executionId);
+        return engine.tasks.reapExpiredLeases();
+      })(),
+    ]).catch(async () => [null, await engine.tasks.reapExpiredLeases()] as const);
+    const view = await engine.workflows.getWorkflow(instanceId);
+    const states = view.tasks.map((t) => t.state);
+    if (completed) {
+      // The completion won: the reaper found nothing to reclaim.
+      expect(reaped).toBe(0);
+      expect(states).toEqual(["COMPLETED"]);
+      expect(view.state).toBe("COMPLETED");
+    } else {
+      // The expiry won: the completion was rejected and the attempt timed out.
+      expect(states[0]).toBe("TIMED_OUT");
+    }
+  });
+
+  it("acquireById leases one named pending execution", async () => {
+    const { instanceId } = await startOne();
+    const view = await engine.workflows.getWorkflow(instanceId);
+    const pending = view.tasks[0];
+    if (!pending) throw new Error("expected a scheduled task");
+    const task = await engine.tasks.acquireById(pending.executionId, "by-id");
+    expect(task?.executionId).toBe(pending.executionId);
+    expect(await engine.tasks.acquireById(pending.executionId, "by-id")).toBeNull();
+    await engine.tasks.complete({ ...(task as AcquiredTask), workerId: "by-id" });
+  });
+});

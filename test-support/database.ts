@@ -1,0 +1,38 @@
+import { type Database, migrate, openDatabase } from "@baton/engine";
+import { inject } from "vitest";
+import { adminQuery, TEST_POSTGRES_URL, withDatabase } from "./postgres.ts";
+
+/** Which database the current test project runs on (set per project in vitest.config.ts). */
+export const TEST_DB_KIND = (process.env.BATON_TEST_DB ?? "pglite") as "postgres" | "pglite";
+export const onPglite = TEST_DB_KIND === "pglite";
+
+export interface TestDatabase {
+  database: Database;
+  /** Connection URL on Postgres (for extra connections); undefined on PGlite. */
+  url: string | undefined;
+  drop(): Promise<void>;
+}
+
+/**
+ * A fresh, migrated database for one test file: a clone of the template on Postgres, an
+ * in-memory instance on PGlite.
+ */
+export async function createTestDatabase(options: { poolSize?: number } = {}): Promise<TestDatabase> {
+  if (TEST_DB_KIND === "pglite") {
+    const database = await openDatabase({ kind: "pglite" });
+    await migrate(database);
+    return { database, url: undefined, drop: () => database.close() };
+  }
+  const name = `baton_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  await adminQuery(`CREATE DATABASE ${name} TEMPLATE ${inject("templateDb")}`);
+  const url = withDatabase(TEST_POSTGRES_URL, name);
+  const database = await openDatabase({ kind: "postgres", url, poolSize: options.poolSize ?? 10 });
+  return {
+    database,
+    url,
+    async drop() {
+      await database.close();
+      await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import { createEngine, type Engine } from "@baton/engine";
+import { sql } from "kysely";
+import { createTestDatabase, type TestDatabase } from "./database.ts";
+
+export interface TestEngine extends Engine {
+  testDb: TestDatabase;
+  /** Makes a lease run out now, as if its holder had stalled past leaseMs. */
+  expireLease(executionId: string): Promise<void>;
+  /** Makes tasks waiting out a retry backoff available now. */
+  skipBackoff(): Promise<void>;
+  /** Closes the engine and drops the database. */
+  destroy(): Promise<void>;
+}
+
+/** An engine on a fresh test database, with the background reaper off (tests reap by hand). */
+export async function createTestEngine(options: { poolSize?: number; pollIntervalMs?: number } = {}): Promise<TestEngine> {
+  const testDb = await createTestDatabase(options);
+  const engine = await createEngine({
+    database: testDb.database,
+    migrate: false,
+    reapIntervalMs: 0,
+    pollIntervalMs: options.pollIntervalMs ?? 1000,
+  });
+  const db = testDb.database.db;
+  return {
+    ...engine,
+    database: engine.database,
+    workflows: engine.workflows,
+    tasks: engine.tasks,
+    dispatcher: engine.dispatcher,
+    testDb,
+    async expireLease(executionId) {
+      await db
+        .updateTable("task_executions")
+        .set({ lease_expires_at: sql`now() - interval '1 millisecond'` })
+        .where("execution_id", "=", executionId)
+        .execute();
+    },
+    async skipBackoff() {
+      await db.updateTable("task_executions").set({ available_at: sql`now()` }).where("state", "=", "PENDING").execute();
+    },
+    async destroy() {
+      await engine.close();
+      await testDb.drop();
+    },
+  };
+}
