@@ -204,15 +204,16 @@ describe("parallel and DAG workflows", () => {
     });
     const { instanceId } = await engine.workflows.startWorkflow({ workflow: name, input: { seed: 2 } });
     const inputs: Record<string, unknown> = {};
-    const record = (step: string, out: (i: Record<string, never>) => unknown) => (t: { input: unknown }) => {
+    type Seen = { seed: number; a: { v: number }; b: number; c: number };
+    const record = (step: string, out: (i: Seen) => unknown) => (t: { input: unknown }) => {
       inputs[step] = t.input;
-      return out(t.input as Record<string, never>);
+      return out(t.input as Seen);
     };
     await drive(engine, instanceId, {
-      [`${name}.a`]: record("a", (i) => ({ v: (i as { seed: number }).seed * 10 })),
-      [`${name}.b`]: record("b", (i) => (i as { a: { v: number } }).a.v + 1),
-      [`${name}.c`]: record("c", (i) => (i as { a: { v: number } }).a.v + 2),
-      [`${name}.d`]: record("d", (i) => (i as { b: number; c: number }).b + (i as { b: number; c: number }).c),
+      [`${name}.a`]: record("a", (i) => ({ v: i.seed * 10 })),
+      [`${name}.b`]: record("b", (i) => i.a.v + 1),
+      [`${name}.c`]: record("c", (i) => i.a.v + 2),
+      [`${name}.d`]: record("d", (i) => i.b + i.c),
     });
     const view = await settled(instanceId);
     expect(view.state).toBe("COMPLETED");
