@@ -1,5 +1,12 @@
 import pg from "pg";
 
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** The migrated template database of this test run, cloned by each test file. */
+    templateDb: string;
+  }
+}
+
 /** The server the Postgres test project uses: DATABASE_URL, else the local default. */
 export const TEST_POSTGRES_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
