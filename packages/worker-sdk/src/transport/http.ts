@@ -1,0 +1,138 @@
+import type { AcquiredTask, InstancePage, InstanceView, RegisterResult, StartResult, TaskOutcome } from "@baton/engine/contract";
+import { BatonError, type ErrorCode } from "@baton/engine/contract";
+import type { InstanceState, RetryResult, Transport } from "./transport.ts";
+
+export interface HttpTransportOptions {
+  /** Base URL of the Baton API, e.g. `http://localhost:8080`. */
+  url: string;
+  /** Extra headers on every request (e.g. `authorization`). */
+  headers?: Record<string, string>;
+  /** Per-request time limit for everything but the long-poll (default 30000 ms). */
+  requestTimeoutMs?: number;
+  /** The `fetch` to use (default: the global one). */
+  fetch?: typeof fetch;
+}
+
+/** Extra time the long-poll gets over its `waitMs` before the client gives up on the server. */
+const LONG_POLL_GRACE_MS = 15_000;
+
+/** Codes to fall back on when an error response carries no Baton error body (a proxy's page, say). */
+const CODE_BY_STATUS: Record<number, ErrorCode> = {
+  400: "VALIDATION_ERROR",
+  401: "UNAUTHORIZED",
+  403: "FORBIDDEN",
+  404: "NOT_FOUND",
+  409: "INVALID_STATE",
+  413: "PAYLOAD_TOO_LARGE",
+  415: "UNSUPPORTED_MEDIA_TYPE",
+  429: "RATE_LIMITED",
+  500: "INTERNAL",
+};
+
+/**
+ * A transport speaking the HTTP API of DESIGN §7. Error responses become `BatonError`s with the
+ * server's `code`; a request that never got an answer (refused, reset, timed out) is `UNAVAILABLE`.
+ * @example const transport = createHttpTransport({ url: "http://localhost:8080" });
+ */
+export function createHttpTransport(options: HttpTransportOptions): Transport {
+  if (typeof options.url !== "string" || !/^https?:\/\//.test(options.url)) {
+    throw new TypeError(`url: expected an http(s) URL such as http://localhost:8080, got ${JSON.stringify(options.url)}`);
+  }
+  const base = options.url.replace(/\/+$/, "");
+  const doFetch = options.fetch ?? fetch;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+
+  async function request<T>(method: "GET" | "POST", path: string, body?: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}) {
+    const timeoutMs = opts.timeoutMs ?? requestTimeoutMs;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    let response: Response;
+    let text: string;
+    try {
+      response = await doFetch(`${base}${path}`, {
+        method,
+        headers: { accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }), ...options.headers },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal,
+      });
+      text = await response.text();
+    } catch (error) {
+      // The caller's own abort is not a failure of the server: let the caller see it as such.
+      if (opts.signal?.aborted) throw opts.signal.reason ?? error;
+      const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : describeNetworkError(error);
+      throw new BatonError("UNAVAILABLE", `${method} ${path}: ${why}`, { url: `${base}${path}` }, { cause: error });
+    }
+    const parsed = parseJson(text);
+    if (!response.ok) throw errorFromResponse(method, path, response.status, parsed, text);
+    if (parsed === undefined) {
+      throw new BatonError("INTERNAL", `${method} ${path}: expected a JSON body, got ${JSON.stringify(text.slice(0, 200))}`, {
+        status: response.status,
+      });
+    }
+    return parsed as T;
+  }
+
+  const id = encodeURIComponent;
+  type StateAnswer = { state: InstanceState };
+
+  return {
+    async acquire({ signal, ...body }) {
+      try {
+        const { tasks } = await request<{ tasks: AcquiredTask[] }>("POST", "/v1/tasks/acquire", body, {
+          ...(signal ? { signal } : {}),
+          timeoutMs: body.waitMs + LONG_POLL_GRACE_MS,
+        });
+        return tasks;
+      } catch (error) {
+        if (signal?.aborted) return [];
+        throw error;
+      }
+    },
+    heartbeat: ({ executionId, ...body }) => request("POST", `/v1/tasks/${id(executionId)}/heartbeat`, body),
+    complete: ({ executionId, ...body }) => request<TaskOutcome>("POST", `/v1/tasks/${id(executionId)}/complete`, body),
+    fail: ({ executionId, ...body }) => request<TaskOutcome>("POST", `/v1/tasks/${id(executionId)}/fail`, body),
+    register: (definition) => request<RegisterResult>("POST", "/v1/workflows", definition),
+    start: (workflow, params) => request<StartResult>("POST", `/v1/workflows/${id(workflow)}/runs`, params),
+    get: (instanceId) => request<InstanceView>("GET", `/v1/instances/${id(instanceId)}`),
+    list: (params) => {
+      const query = new URLSearchParams();
+      for (const [key, value] of Object.entries(params)) if (value !== undefined) query.set(key, String(value));
+      const qs = query.toString();
+      return request<InstancePage>("GET", `/v1/instances${qs ? `?${qs}` : ""}`);
+    },
+    pause: (instanceId) => request<StateAnswer>("POST", `/v1/instances/${id(instanceId)}/pause`, {}),
+    resume: (instanceId) => request<StateAnswer>("POST", `/v1/instances/${id(instanceId)}/resume`, {}),
+    cancel: (instanceId) => request<StateAnswer>("POST", `/v1/instances/${id(instanceId)}/cancel`, {}),
+    compensate: (instanceId, fromTaskId) =>
+      request<StateAnswer>("POST", `/v1/instances/${id(instanceId)}/compensate`, fromTaskId === undefined ? {} : { fromTaskId }),
+    retry: (instanceId, taskId, input) =>
+      request<RetryResult>("POST", `/v1/instances/${id(instanceId)}/tasks/${id(taskId)}/retry`, input === undefined ? {} : { input }),
+  };
+}
+
+function parseJson(text: string): unknown {
+  if (text.length === 0) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function errorFromResponse(method: string, path: string, status: number, body: unknown, text: string): BatonError {
+  const error = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
+  if (error && typeof error.code === "string") {
+    const details = typeof error.details === "object" && error.details !== null ? (error.details as Record<string, unknown>) : {};
+    const message = typeof error.message === "string" ? error.message : `${method} ${path} answered ${status}`;
+    return new BatonError(error.code as ErrorCode, message, details);
+  }
+  const code = status >= 502 ? "UNAVAILABLE" : (CODE_BY_STATUS[status] ?? (status >= 500 ? "INTERNAL" : "VALIDATION_ERROR"));
+  return new BatonError(code, `${method} ${path} answered ${status}: ${text.slice(0, 200)}`, { status });
+}
+
+function describeNetworkError(error: unknown): string {
+  // undici reports "fetch failed" and puts the useful part (ECONNREFUSED ...) in `cause`.
+  const cause = error instanceof Error ? (error.cause as { code?: string; message?: string } | undefined) : undefined;
+  const base = error instanceof Error ? error.message : String(error);
+  return cause?.code ? `${base} (${cause.code})` : cause?.message ? `${base} (${cause.message})` : base;
+}
