@@ -1,7 +1,11 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
+import { kafkaTestPlan } from "./test-support/kafka-plan.ts";
 import { postgresReachable, TEST_POSTGRES_URL } from "./test-support/postgres.ts";
 
 const include = ["packages/*/test/**/*.test.ts"];
+// The Kafka suite is its own project (below), so the database projects leave it out.
+const kafkaTests = ["packages/api/test/kafka/**/*.test.ts"];
+const exclude = [...configDefaults.exclude, ...kafkaTests];
 
 // The same suite runs on real Postgres and on PGlite. Without a reachable Postgres the Postgres
 // half is left out, and said so loudly.
@@ -12,6 +16,24 @@ if (!postgres) {
       " (set DATABASE_URL, or start Postgres on 127.0.0.1:5432). Running on PGlite only. ***\n",
   );
 }
+
+// The Kafka suite runs against a real broker (see test-support/kafka-plan.ts for where it comes
+// from), once: on Postgres when there is one, else on PGlite. It tests the bridge and the broker,
+// not the SQL dialects the database projects already cover twice, and it is the slowest suite.
+const kafka = kafkaTestPlan();
+// vitest evaluates this file once per project; say it once.
+const saidKafka = Symbol.for("baton.kafka-plan-said");
+if ((globalThis as Record<symbol, unknown>)[saidKafka]) {
+  // already said
+} else if (kafka.kind === "skip") {
+  console.warn(`\n*** SKIPPING the Kafka tests: ${kafka.reason}. Set KAFKA_BROKERS, or install Java 17 and Maven. ***\n`);
+} else {
+  console.warn(
+    `\n*** Kafka tests: broker ${kafka.brokers}${kafka.kind === "local" ? " (started by scripts/kafka.sh if not running)" : ""};` +
+      ` run once, on ${postgres ? "Postgres" : "PGlite"} only (the database projects cover both dialects). ***\n`,
+  );
+}
+(globalThis as Record<symbol, unknown>)[saidKafka] = true;
 
 export default defineConfig({
   test: {
@@ -25,13 +47,32 @@ export default defineConfig({
               test: {
                 name: "postgres",
                 include,
+                exclude,
                 env: { BATON_TEST_DB: "postgres" },
                 globalSetup: ["test-support/postgres-global-setup.ts"],
               },
             },
           ]
         : []),
-      { extends: true as const, test: { name: "pglite", include, env: { BATON_TEST_DB: "pglite" } } },
+      { extends: true as const, test: { name: "pglite", include, exclude, env: { BATON_TEST_DB: "pglite" } } },
+      ...(kafka.kind === "skip"
+        ? []
+        : [
+            {
+              extends: true as const,
+              test: {
+                name: "kafka",
+                include: kafkaTests,
+                env: {
+                  BATON_TEST_DB: postgres ? "postgres" : "pglite",
+                  KAFKA_BROKERS: kafka.brokers,
+                  BATON_KAFKA_START: kafka.kind === "local" ? "1" : "0",
+                  KAFKAJS_NO_PARTITIONER_WARNING: "1",
+                },
+                globalSetup: ["test-support/kafka-global-setup.ts"],
+              },
+            },
+          ]),
     ],
   },
 });
