@@ -1,2 +1,3 @@
 export * from "./errors.ts";
 export type * from "./types.ts";
+export * from "./wire.ts";

@@ -1,0 +1,89 @@
+import { BatonError, type Engine } from "@baton/engine";
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { Scalar } from "@scalar/hono-api-reference";
+import { bodyLimit } from "hono/body-limit";
+import { requestId } from "hono/request-id";
+import pino, { type Logger } from "pino";
+import type { AppEnv } from "./env.ts";
+import { errorResponse, onError } from "./errors.ts";
+import { ApiMetrics } from "./metrics.ts";
+import { PollRecorder } from "./poll-recorder.ts";
+import { requestLog } from "./request-log.ts";
+import { createRouter } from "./router.ts";
+import { instanceRoutes } from "./routes/instances.ts";
+import { operationRoutes } from "./routes/operations.ts";
+import { taskRoutes } from "./routes/tasks.ts";
+import { workerRoutes } from "./routes/workers.ts";
+import { workflowRoutes } from "./routes/workflows.ts";
+
+export interface AppOptions {
+  /** Request and error logging (default: a silent logger). */
+  logger?: Logger;
+  /** Largest request body accepted, in bytes (default 1 MiB); larger ones answer 413. */
+  bodyLimitBytes?: number;
+  /** A step is ready while a worker polled its queue within this window (default 30 s). */
+  readinessWindowMs?: number;
+  /** At most one readiness write per worker and queue per this interval (default 5 s). */
+  pollRecordIntervalMs?: number;
+  /** Aborting it ends every waiting long-poll at once (used on shutdown). */
+  shutdown?: AbortSignal;
+  /** Metrics registry to count into (default: a new one per app). */
+  metrics?: ApiMetrics;
+}
+
+/**
+ * The Baton HTTP API (DESIGN §7) over an engine: /v1 routes, probes, metrics, the OpenAPI
+ * document at /openapi.json and interactive docs at /docs. Opens no port: serve it with
+ * `@hono/node-server`, or call `app.request()` in tests.
+ * @example
+ * const app = createApp(await createEngine({ database: { kind: "pglite" } }));
+ * const res = await app.request("/v1/workflows");
+ */
+export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono<AppEnv> {
+  const logger = options.logger ?? pino({ level: "silent" });
+  const metrics = options.metrics ?? new ApiMetrics(engine);
+  const deps = {
+    engine,
+    metrics,
+    polls: new PollRecorder(engine, logger, options.pollRecordIntervalMs ?? 5000),
+    readinessWindowMs: options.readinessWindowMs ?? 30_000,
+    shutdown: options.shutdown ?? new AbortController().signal,
+  };
+  const limit = options.bodyLimitBytes ?? 1024 * 1024;
+
+  const app = createRouter();
+  app.use(requestId({ headerName: "X-Request-Id" }));
+  app.use(requestLog(logger, metrics));
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: limit,
+      onError: (c) =>
+        errorResponse(c, new BatonError("PAYLOAD_TOO_LARGE", `The body is larger than ${limit} bytes`, { limitBytes: limit })),
+    }),
+  );
+  app.onError(onError);
+  app.notFound((c) =>
+    errorResponse(c, new BatonError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`, { method: c.req.method, path: c.req.path })),
+  );
+
+  app.route("/", operationRoutes(deps));
+  app.route("/v1/workflows", workflowRoutes(deps));
+  app.route("/v1/instances", instanceRoutes(deps));
+  app.route("/v1/tasks", taskRoutes(deps));
+  app.route("/v1/workers", workerRoutes(deps));
+
+  app.doc31("/openapi.json", (c) => ({
+    openapi: "3.1.0",
+    info: {
+      title: "Baton API",
+      version: "1",
+      description:
+        "Lease-based workflow orchestration. Workers acquire tasks under leases and report with the lease's fence token; " +
+        'every error answers `{"error": {"code", "message", "details"}}`.',
+    },
+    servers: [{ url: new URL(c.req.url).origin }],
+  }));
+  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Baton API" }));
+  return app;
+}

@@ -1,0 +1,20 @@
+import type { Logger } from "pino";
+
+/** What the middleware puts on every request's context. */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    logger: Logger;
+  };
+}
+
+/** What the routers need from the process. */
+export interface ApiDeps {
+  engine: import("@baton/engine").Engine;
+  metrics: import("./metrics.ts").ApiMetrics;
+  polls: import("./poll-recorder.ts").PollRecorder;
+  /** A step is ready while some worker polled its queue within this window. */
+  readinessWindowMs: number;
+  /** Aborts when the server shuts down: long-polls end at once with nothing handed out. */
+  shutdown: AbortSignal;
+}

@@ -1,0 +1,66 @@
+import { BatonError, type ErrorBody, type ErrorCode, httpStatusOf } from "@baton/engine";
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { AppEnv } from "./env.ts";
+
+/** Statuses hono raises on its own (malformed JSON, media type, body limit), as Baton codes. */
+const CODE_OF_STATUS: Record<number, ErrorCode> = {
+  400: "VALIDATION_ERROR",
+  401: "UNAUTHORIZED",
+  403: "FORBIDDEN",
+  404: "NOT_FOUND",
+  413: "PAYLOAD_TOO_LARGE",
+  415: "UNSUPPORTED_MEDIA_TYPE",
+  429: "RATE_LIMITED",
+  503: "UNAVAILABLE",
+};
+
+/** Writes a `{"error": {code, message, details}}` answer with the status of its code. */
+export function errorResponse(c: Context, error: BatonError): Response {
+  const body: ErrorBody = error.toJSON();
+  return c.json(body, httpStatusOf(error.code) as ContentfulStatusCode);
+}
+
+/** Turns anything thrown into a BatonError; unknown errors become INTERNAL without their internals. */
+export function toBatonError(error: unknown, requestId: string | undefined): BatonError {
+  if (error instanceof BatonError) return error;
+  if (error instanceof HTTPException) {
+    const code = CODE_OF_STATUS[error.status];
+    if (code) return new BatonError(code, error.message || code, {});
+  }
+  return new BatonError("INTERNAL", "Internal error; the server log has the details", requestId ? { requestId } : {});
+}
+
+/** The app's one error handler: every error answer has the same shape. */
+export function onError(error: Error, c: Context<AppEnv>): Response {
+  const baton = toBatonError(error, c.var.requestId);
+  const status = httpStatusOf(baton.code);
+  if (status >= 500) c.var.logger?.error({ err: error }, "request failed");
+  else c.var.logger?.debug({ code: baton.code, message: baton.message }, "request rejected");
+  return errorResponse(c, baton);
+}
+
+interface ValidationResult {
+  success: boolean;
+  target: string;
+  error?: { issues: { path: PropertyKey[]; message: string }[] };
+}
+
+/**
+ * The zod-openapi `defaultHook`: a failed validation becomes a 400 VALIDATION_ERROR whose
+ * `details.fields` names each field at fault.
+ */
+export function validationHook(result: ValidationResult): void {
+  if (result.success || !result.error) return;
+  throw validationError(result.error.issues, result.target);
+}
+
+export function validationError(issues: { path: PropertyKey[]; message: string }[], target: string): BatonError {
+  const fields = issues.map((i) => ({ field: i.path.map(String).join(".") || "(body)", message: i.message }));
+  const summary = fields.map((f) => `${f.field}: ${f.message}`).join("; ");
+  return new BatonError("VALIDATION_ERROR", `Invalid request ${target === "json" ? "body" : target}: ${summary}`, {
+    in: target === "json" ? "body" : target,
+    fields,
+  });
+}

@@ -1,0 +1,111 @@
+import {
+  AcquireRequestSchema,
+  AcquireResponseSchema,
+  CompleteRequestSchema,
+  FailRequestSchema,
+  HeartbeatRequestSchema,
+  HeartbeatResultSchema,
+  TaskOutcomeSchema,
+} from "@baton/engine";
+import { createRoute, z } from "@hono/zod-openapi";
+import type { ApiDeps } from "../env.ts";
+import { createRouter, errorResponses, jsonContent } from "../router.ts";
+
+const ExecutionParams = z.object({
+  executionId: z.uuid().meta({ param: { name: "executionId", in: "path" }, description: "The attempt, as handed out by acquire" }),
+});
+
+const acquire = createRoute({
+  method: "post",
+  path: "/acquire",
+  tags: ["tasks"],
+  summary: "Lease up to `max` tasks, waiting up to `waitMs` for one to become available (long-poll)",
+  description:
+    "Answers as soon as a task is available (a NOTIFY wakes waiting polls), or with an empty list when `waitMs` " +
+    "runs out. A client that disconnects while waiting is handed nothing. If the disconnect lands while the lease " +
+    "query is already running, the tasks it leased stay LEASED until their lease expires and the reaper retries them.",
+  request: { body: { required: true, content: { "application/json": { schema: AcquireRequestSchema } } } },
+  responses: { 200: jsonContent(AcquireResponseSchema, "The tasks leased to this worker (possibly none)"), ...errorResponses(400, 413) },
+});
+
+const fenced = <S extends z.ZodType, R extends z.ZodType>(action: string, summary: string, request: S, response: R) =>
+  createRoute({
+    method: "post",
+    path: `/{executionId}/${action}`,
+    tags: ["tasks"],
+    summary,
+    request: { params: ExecutionParams, body: { required: true, content: { "application/json": { schema: request } } } },
+    responses: {
+      200: jsonContent(response, "Accepted"),
+      ...errorResponses(400, 404, 409, 413),
+    },
+  });
+
+const heartbeat = fenced(
+  "heartbeat",
+  "Extend the lease (only with the lease's fence token)",
+  HeartbeatRequestSchema,
+  HeartbeatResultSchema,
+);
+const complete = fenced(
+  "complete",
+  "Complete the task with its output; a repeat with the same fence and output is a no-op success",
+  CompleteRequestSchema,
+  TaskOutcomeSchema,
+);
+const fail = fenced(
+  "fail",
+  "Fail the attempt; it is retried after its backoff unless `retryable` is false",
+  FailRequestSchema,
+  TaskOutcomeSchema,
+);
+
+/** The worker protocol: long-poll acquire and fenced heartbeat / complete / fail. */
+export function taskRoutes({ engine, metrics, polls, shutdown }: ApiDeps) {
+  const router = createRouter();
+
+  router.openapi(acquire, async (c) => {
+    const { workerId, queues, max, waitMs } = c.req.valid("json");
+    const started = performance.now();
+    polls.record(workerId, queues);
+    // Ends the wait when the client disconnects or the server shuts down.
+    const signal = AbortSignal.any([c.req.raw.signal, shutdown]);
+    const tasks = await engine.dispatcher.acquire({ workerId, queues, max, waitMs, signal });
+    const outcome = c.req.raw.signal.aborted ? "aborted" : tasks.length > 0 ? "tasks" : "empty";
+    metrics.acquireWait.observe({ outcome }, (performance.now() - started) / 1000);
+    metrics.countAcquired(tasks);
+    // A second record after a long wait keeps a worker that long-polls with no work "ready".
+    polls.record(workerId, queues);
+    if (c.req.raw.signal.aborted && tasks.length > 0) {
+      // The client left while the lease query ran. There is no one to hand these to; they stay
+      // LEASED until their lease expires, then the reaper times them out and they are retried.
+      metrics.acquireAbandoned.inc(tasks.length);
+      c.var.logger.warn(
+        { workerId, executionIds: tasks.map((t) => t.executionId) },
+        "client disconnected while its tasks were being leased; they wait for their lease to expire",
+      );
+    }
+    return c.json({ tasks }, 200);
+  });
+
+  router.openapi(heartbeat, async (c) => {
+    const { executionId } = c.req.valid("param");
+    return c.json(await engine.tasks.heartbeat({ executionId, ...c.req.valid("json") }), 200);
+  });
+
+  router.openapi(complete, async (c) => {
+    const { executionId } = c.req.valid("param");
+    const outcome = await engine.tasks.complete({ executionId, ...c.req.valid("json") });
+    if (!outcome.duplicate) metrics.countOutcome("completed", executionId);
+    return c.json(outcome, 200);
+  });
+
+  router.openapi(fail, async (c) => {
+    const { executionId } = c.req.valid("param");
+    const outcome = await engine.tasks.fail({ executionId, ...c.req.valid("json") });
+    if (!outcome.duplicate) metrics.countOutcome("failed", executionId);
+    return c.json(outcome, 200);
+  });
+
+  return router;
+}

@@ -1,0 +1,187 @@
+import {
+  BatonError,
+  isLegacyRegistration,
+  RegisterResultSchema,
+  StartRequestSchema,
+  StartResultSchema,
+  WorkerRegistrationResultSchema,
+  WorkflowDefinitionSchema,
+  WorkflowListSchema,
+  WorkflowViewSchema,
+  workerList,
+  workerRecordPoll,
+} from "@baton/engine";
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { readDefinitionBody } from "../definition-body.ts";
+import type { ApiDeps } from "../env.ts";
+import { recentWorkersByQueue, workflowView } from "../readiness.ts";
+import { createRouter, errorResponses, jsonContent } from "../router.ts";
+
+const NamespaceQuery = z.object({
+  namespace: z.string().min(1).max(128).optional().meta({ description: "Namespace (default: default; for listing: all)" }),
+});
+const NameParams = z.object({
+  name: z
+    .string()
+    .min(1)
+    .max(128)
+    .meta({ param: { name: "name", in: "path" }, example: "tenantCreation" }),
+});
+
+// The definition body is parsed by hand (JSON or YAML, legacy format included), so the route
+// documents it with a plain JSON Schema: a zod schema here would make the router validate it first.
+const definitionJsonSchema = (() => {
+  const { $schema: _ignored, ...schema } = z.toJSONSchema(WorkflowDefinitionSchema, { io: "input" }) as Record<string, unknown>;
+  return schema;
+})();
+
+const register = createRoute({
+  method: "post",
+  path: "/",
+  tags: ["workflows"],
+  summary: "Register a workflow definition (JSON or YAML)",
+  description:
+    "Stores a new version when the definition changed (201) and is a no-op when it is identical to the latest (200). " +
+    "The legacy `orchName/as/type/steps` format is accepted: `as: initiator` registers the definition, `as: worker` " +
+    "records the sending service (`service` field or X-Service-Name header) as a worker of the named steps.",
+  request: {
+    body: {
+      required: true,
+      content: {
+        "application/json": { schema: { $ref: "#/components/schemas/WorkflowDefinition" } },
+        "application/yaml": { schema: { $ref: "#/components/schemas/WorkflowDefinition" } },
+        "text/yaml": { schema: { $ref: "#/components/schemas/WorkflowDefinition" } },
+      },
+    },
+  },
+  responses: {
+    201: jsonContent(RegisterResultSchema, "A new version was stored"),
+    200: jsonContent(
+      z.union([RegisterResultSchema, WorkerRegistrationResultSchema]),
+      "Identical to the latest version (or a worker registration)",
+    ),
+    ...errorResponses(400, 413, 415),
+  },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/",
+  tags: ["workflows"],
+  summary: "List workflows (latest version of each) with per-step worker readiness",
+  request: { query: NamespaceQuery },
+  responses: { 200: jsonContent(WorkflowListSchema, "Latest definitions"), ...errorResponses(400) },
+});
+
+const show = createRoute({
+  method: "get",
+  path: "/{name}",
+  tags: ["workflows"],
+  summary: "Show a workflow's latest definition with per-step worker readiness",
+  request: { params: NameParams, query: NamespaceQuery },
+  responses: { 200: jsonContent(WorkflowViewSchema, "The latest definition"), ...errorResponses(400, 404) },
+});
+
+const start = createRoute({
+  method: "post",
+  path: "/{name}/runs",
+  tags: ["workflows"],
+  summary: "Start a run (idempotent by runId)",
+  request: { params: NameParams, body: { required: true, content: { "application/json": { schema: StartRequestSchema } } } },
+  responses: {
+    201: jsonContent(StartResultSchema, "A new instance was started"),
+    200: jsonContent(StartResultSchema, "An instance with this runId already existed (same input)"),
+    ...errorResponses(400, 404, 409, 413),
+  },
+});
+
+const LegacyWorkerSchema = z.object({
+  orchName: z.string().min(1).max(128),
+  as: z.literal("worker"),
+  namespace: z.string().min(1).max(128).optional(),
+  service: z.string().min(1).max(200).optional(),
+  steps: z.array(z.looseObject({ name: z.string().min(1).max(128) })).min(1),
+});
+
+/** Workflow definitions: registration, readiness, and starting runs. */
+export function workflowRoutes(deps: ApiDeps) {
+  const { engine } = deps;
+  const router = createRouter();
+  router.openAPIRegistry.registerComponent("schemas", "WorkflowDefinition", definitionJsonSchema);
+
+  router.openapi(register, async (c) => {
+    const body = await readDefinitionBody(c);
+    if (isLegacyRegistration(body) && body.as === "worker") {
+      return c.json(await registerLegacyWorker(deps, body, c), 200);
+    }
+    const { definition: _definition, ...result } = await engine.workflows.registerWorkflow(body);
+    return c.json(result, result.created ? 201 : 200);
+  });
+
+  router.openapi(list, async (c) => {
+    const { namespace } = c.req.valid("query");
+    const [rows, polls] = await Promise.all([
+      engine.workflows.listDefinitions(namespace),
+      workerList(engine.database.db, deps.readinessWindowMs),
+    ]);
+    const byQueue = recentWorkersByQueue(polls);
+    return c.json({ items: rows.map((row) => workflowView(row, byQueue)) }, 200);
+  });
+
+  router.openapi(show, async (c) => {
+    const { name } = c.req.valid("param");
+    const { namespace } = c.req.valid("query");
+    const [row, polls] = await Promise.all([
+      engine.workflows.getDefinition(name, namespace),
+      workerList(engine.database.db, deps.readinessWindowMs),
+    ]);
+    return c.json(workflowView(row, recentWorkersByQueue(polls)), 200);
+  });
+
+  router.openapi(start, async (c) => {
+    const { name } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const result = await engine.workflows.startWorkflow({ workflow: name, ...body });
+    return c.json(result, result.created ? 201 : 200);
+  });
+
+  return router;
+}
+
+/**
+ * A legacy `as: worker` registration: the sending service becomes a worker of the named steps'
+ * DO and UNDO queues (taken from the registered definition, else the default queue names).
+ */
+async function registerLegacyWorker(deps: ApiDeps, raw: unknown, c: Context) {
+  const parsed = LegacyWorkerSchema.safeParse(raw);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => ({ field: i.path.map(String).join(".") || "(body)", message: i.message }));
+    throw new BatonError("INVALID_DEFINITION", `Invalid worker registration: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}`, {
+      fields,
+    });
+  }
+  const reg = parsed.data;
+  const workerId = reg.service ?? c.req.header("x-service-name");
+  if (!workerId) {
+    throw new BatonError("VALIDATION_ERROR", "service: name the worker with a `service` field or an X-Service-Name header", {
+      in: "body",
+      fields: [{ field: "service", message: "required (or send an X-Service-Name header)" }],
+    });
+  }
+  const definition = await deps.engine.workflows.getDefinition(reg.orchName, reg.namespace).catch((error: unknown) => {
+    if (error instanceof BatonError && error.code === "NOT_FOUND") return null;
+    throw error;
+  });
+  const queues = reg.steps.flatMap(({ name }) => {
+    const step = definition?.definition.steps.find((s) => s.name === name);
+    if (definition && !step) {
+      throw new BatonError("NOT_FOUND", `Workflow ${reg.orchName} has no step '${name}'`, { workflow: reg.orchName, step: name });
+    }
+    const queue = step?.queue ?? `${reg.orchName}.${name}`;
+    const undo = step ? step.undo?.queue : `${queue}.undo`;
+    return undo ? [queue, undo] : [queue];
+  });
+  await workerRecordPoll(deps.engine.database.db, workerId, queues);
+  return { workerId, queues };
+}

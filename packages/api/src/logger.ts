@@ -1,0 +1,7 @@
+import pino, { type Logger } from "pino";
+import type { Config } from "./config.ts";
+
+/** The process logger: JSON lines on stdout, at the configured level. */
+export function createLogger(config: Pick<Config, "logLevel">): Logger {
+  return pino({ level: config.logLevel, base: { service: "baton" } });
+}

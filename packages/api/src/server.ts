@@ -1,0 +1,94 @@
+import { mkdir } from "node:fs/promises";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createEngine, type DatabaseConfig, type Engine } from "@baton/engine";
+import { serve } from "@hono/node-server";
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Logger } from "pino";
+import type { Config } from "./config.ts";
+import { type AppOptions, createApp } from "./http/app.ts";
+import type { AppEnv } from "./http/env.ts";
+import { createLogger } from "./logger.ts";
+
+export interface StartOptions {
+  /** Serve this engine instead of opening one from the config; it is left open on close. */
+  engine?: Engine;
+  logger?: Logger;
+  /** Passed to createApp (body limit and logger come from the config unless given here). */
+  app?: Omit<AppOptions, "shutdown">;
+}
+
+export interface RunningServer {
+  /** Where the API answers, e.g. http://localhost:8080 (the real port when the config asked for 0). */
+  url: string;
+  port: number;
+  engine: Engine;
+  app: OpenAPIHono<AppEnv>;
+  /** Ends waiting long-polls, stops accepting requests, waits for the ones in flight, closes the engine. */
+  close(): Promise<void>;
+}
+
+/** Where the engine keeps its data: Postgres when DATABASE_URL is set, else PGlite in the data dir. */
+export function databaseConfigOf(config: Pick<Config, "databaseUrl" | "dataDir">): DatabaseConfig {
+  return config.databaseUrl ? { kind: "postgres", url: config.databaseUrl } : { kind: "pglite", dataDir: config.dataDir };
+}
+
+/**
+ * Opens the engine (migrations applied) and serves the HTTP API on `config.host:config.port`.
+ * @example
+ * const server = await startServer(loadConfig({ PORT: "0" }));
+ * await fetch(`${server.url}/healthz`);
+ * await server.close();
+ */
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config);
+  const ownsEngine = options.engine === undefined;
+  let engine = options.engine;
+  if (!engine) {
+    const database = databaseConfigOf(config);
+    if (database.kind === "pglite" && database.dataDir) await mkdir(database.dataDir, { recursive: true });
+    engine = await createEngine({ database });
+  }
+  const shutdown = new AbortController();
+  const app = createApp(engine, { logger, bodyLimitBytes: config.bodyLimitBytes, ...options.app, shutdown: shutdown.signal });
+
+  let server: Server;
+  try {
+    server = await new Promise<Server>((resolve, reject) => {
+      // serve() creates a plain node:http server unless told otherwise.
+      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as Server));
+      s.once("error", reject);
+    });
+  } catch (error) {
+    if (ownsEngine) await engine.close();
+    throw error;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const host =
+    config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host.includes(":") ? `[${config.host}]` : config.host;
+
+  let closing: Promise<void> | undefined;
+  const running = engine;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    engine,
+    app,
+    close() {
+      closing ??= (async () => {
+        shutdown.abort();
+        await new Promise<void>((resolve) => {
+          // Requests in flight get a few seconds to finish; then their connections are cut.
+          const force = setTimeout(() => server.closeAllConnections(), 5000);
+          server.close(() => {
+            clearTimeout(force);
+            resolve();
+          });
+          server.closeIdleConnections();
+        });
+        if (ownsEngine) await running.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,292 @@
+import { z } from "zod";
+import { WorkflowDefinitionSchema } from "../domain/definition.ts";
+import { INSTANCE_STATES, TASK_STATES } from "../domain/states.ts";
+import { ERROR_STATUS } from "./errors.ts";
+import type {
+  AcquiredTask,
+  EventView,
+  InstancePage,
+  InstanceSummary,
+  InstanceView,
+  RegisterResult,
+  StartResult,
+  TaskOutcome,
+  TaskView,
+} from "./types.ts";
+
+/*
+ * The HTTP wire format (DESIGN §7) as zod schemas: the API validates requests and documents
+ * responses with them, and the worker SDK can validate what it receives. `.meta({ id })` names a
+ * schema in the OpenAPI document. The plain TypeScript types in types.ts must stay identical to
+ * what these schemas infer; the checks at the bottom of this file fail to compile otherwise.
+ */
+
+/** Limits of a long-poll acquire over HTTP. */
+export const ACQUIRE_LIMITS = { maxTasks: 100, maxQueues: 100, maxWaitMs: 30_000 } as const;
+
+const isoTime = z.string().meta({ description: "ISO-8601 time from the database clock", example: "2025-01-01T12:00:00.000Z" });
+const workerId = z.string().min(1).max(200).meta({ description: "Who holds (or asks for) the lease", example: "billing-7f3c" });
+const fenceToken = z
+  .number()
+  .int()
+  .min(0)
+  .max(Number.MAX_SAFE_INTEGER)
+  .meta({ description: "The lease's fence token, as handed out by acquire (a JSON number)", example: 42 });
+const uuid = z.uuid();
+const instanceState = z.enum(INSTANCE_STATES);
+const taskState = z.enum(TASK_STATES);
+const taskKind = z.enum(["DO", "UNDO"]);
+const json = z.unknown().meta({ description: "Any JSON value" });
+
+export const ErrorCodeSchema = z.enum(Object.keys(ERROR_STATUS) as [keyof typeof ERROR_STATUS, ...(keyof typeof ERROR_STATUS)[]]);
+
+export const ErrorBodySchema = z
+  .object({
+    error: z.object({
+      code: ErrorCodeSchema,
+      message: z.string(),
+      details: z.record(z.string(), z.unknown()),
+    }),
+  })
+  .meta({ id: "Error", description: "Every error answer; compare `error.code`" });
+
+/** Field-level validation failures, as found in `error.details.fields` of a VALIDATION_ERROR. */
+export const FieldIssueSchema = z.object({ field: z.string(), message: z.string() });
+
+// --- Workflow definitions ---
+
+export { WorkflowDefinitionSchema };
+
+export const RegisterResultSchema = z
+  .object({ namespace: z.string(), name: z.string(), version: z.number().int(), created: z.boolean() })
+  .meta({ id: "RegisterResult" });
+
+export const WorkerRegistrationResultSchema = z
+  .object({ workerId: z.string(), queues: z.array(z.string()) })
+  .meta({ id: "WorkerRegistrationResult", description: "A legacy `as: worker` registration: the queues it was recorded for" });
+
+const readiness = {
+  ready: z.boolean().meta({ description: "Some worker polled this queue within the readiness window" }),
+  workers: z.array(z.string()).meta({ description: "Workers that polled this queue within the readiness window" }),
+};
+
+export const StepStatusSchema = z
+  .object({
+    name: z.string(),
+    queue: z.string(),
+    transport: z.enum(["worker", "kafka"]),
+    leaseMs: z.number().int(),
+    retry: z.object({
+      maxAttempts: z.number().int(),
+      backoffMs: z.number().int(),
+      backoffMultiplier: z.number(),
+      maxBackoffMs: z.number().int(),
+    }),
+    dependsOn: z.array(z.string()),
+    ...readiness,
+    undo: z.object({ queue: z.string(), leaseMs: z.number().int(), ...readiness }).nullable(),
+  })
+  .meta({ id: "StepStatus" });
+
+export const WorkflowViewSchema = z
+  .object({
+    namespace: z.string(),
+    name: z.string(),
+    version: z.number().int(),
+    type: z.enum(["sequential", "parallel", "dag"]),
+    description: z.string().optional(),
+    createdAt: isoTime,
+    ready: z.boolean().meta({ description: "Every queue of the workflow (DO and UNDO) has a recent worker" }),
+    steps: z.array(StepStatusSchema),
+  })
+  .meta({ id: "Workflow" });
+
+export const WorkflowListSchema = z.object({ items: z.array(WorkflowViewSchema) }).meta({ id: "WorkflowList" });
+
+export const WorkerViewSchema = z
+  .object({
+    id: z.string(),
+    queues: z.array(z.string()),
+    lastSeenAt: isoTime,
+    ready: z.boolean().meta({ description: "Polled within the readiness window" }),
+  })
+  .meta({ id: "Worker" });
+
+export const WorkerListSchema = z.object({ items: z.array(WorkerViewSchema) }).meta({ id: "WorkerList" });
+
+// --- Instances ---
+
+export const StartRequestSchema = z
+  .object({
+    runId: z.string().min(1).max(200).optional().meta({ description: "Makes the start idempotent; generated when absent" }),
+    input: z.record(z.string(), z.unknown()).optional(),
+    namespace: z.string().min(1).max(128).optional(),
+  })
+  .meta({ id: "StartRequest" });
+
+export const StartResultSchema = z
+  .object({ instanceId: uuid, runId: z.string(), state: instanceState, created: z.boolean() })
+  .meta({ id: "StartResult" });
+
+export const InstanceSummarySchema = z
+  .object({
+    instanceId: uuid,
+    namespace: z.string(),
+    workflowName: z.string(),
+    workflowVersion: z.number().int(),
+    runId: z.string(),
+    state: instanceState,
+    input: json,
+    output: json,
+    error: json,
+    createdAt: isoTime,
+    updatedAt: isoTime,
+  })
+  .meta({ id: "InstanceSummary" });
+
+export const TaskViewSchema = z
+  .object({
+    executionId: uuid,
+    taskId: z.string(),
+    kind: taskKind,
+    queue: z.string(),
+    attempt: z.number().int(),
+    maxAttempts: z.number().int(),
+    state: taskState,
+    fenceToken: z.number().int().nullable(),
+    leaseHolder: z.string().nullable(),
+    leaseExpiresAt: isoTime.nullable(),
+    availableAt: isoTime,
+    input: json,
+    output: json,
+    error: json,
+    createdAt: isoTime,
+    startedAt: isoTime.nullable(),
+    finishedAt: isoTime.nullable(),
+  })
+  .meta({ id: "Task" });
+
+export const EventViewSchema = z
+  .object({
+    sequenceNumber: z.number().int(),
+    eventType: z.string(),
+    payload: z.record(z.string(), z.unknown()),
+    createdAt: isoTime,
+  })
+  .meta({ id: "Event" });
+
+export const InstanceViewSchema = InstanceSummarySchema.extend({
+  sequenceNumber: z.number().int(),
+  tasks: z.array(TaskViewSchema),
+  events: z.array(EventViewSchema),
+}).meta({ id: "Instance" });
+
+export const InstancePageSchema = z
+  .object({
+    items: z.array(InstanceSummarySchema),
+    nextCursor: z.string().nullable().meta({ description: "Pass back as `cursor` for the next page; null on the last page" }),
+  })
+  .meta({ id: "InstancePage" });
+
+export const InstanceListQuerySchema = z.object({
+  workflow: z.string().min(1).max(128).optional(),
+  state: instanceState.optional(),
+  namespace: z.string().min(1).max(128).optional(),
+  cursor: z.string().min(1).max(1000).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional().meta({ description: "Page size (default 50)" }),
+});
+
+export const InstanceStateResultSchema = z.object({ state: instanceState }).meta({ id: "InstanceStateResult" });
+
+export const CompensateRequestSchema = z
+  .object({ fromTaskId: z.string().min(1).max(128).optional().meta({ description: "Undo only this step and the steps it depends on" }) })
+  .meta({ id: "CompensateRequest" });
+
+export const RetryTaskRequestSchema = z
+  .object({ input: json.optional().meta({ description: "New input for the step; the last attempt's input when absent" }) })
+  .meta({ id: "RetryTaskRequest" });
+
+export const RetryTaskResultSchema = z
+  .object({ executionId: uuid, taskId: z.string(), kind: taskKind, attempt: z.number().int() })
+  .meta({ id: "RetryTaskResult" });
+
+// --- Tasks: acquire and fenced writes ---
+
+export const AcquireRequestSchema = z
+  .object({
+    workerId,
+    queues: z.array(z.string().min(1).max(200)).min(1).max(ACQUIRE_LIMITS.maxQueues),
+    max: z.number().int().min(1).max(ACQUIRE_LIMITS.maxTasks).default(1).meta({ description: "Hand out at most this many tasks" }),
+    waitMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(ACQUIRE_LIMITS.maxWaitMs)
+      .default(0)
+      .meta({ description: "Long-poll: how long to wait when no task is available now (0 answers at once)" }),
+  })
+  .meta({ id: "AcquireRequest" });
+
+export const AcquiredTaskSchema = z
+  .object({
+    executionId: uuid,
+    instanceId: uuid,
+    workflowName: z.string(),
+    taskId: z.string(),
+    kind: taskKind,
+    queue: z.string(),
+    attempt: z.number().int(),
+    fenceToken,
+    leaseExpiresAt: isoTime,
+    input: json,
+  })
+  .meta({ id: "AcquiredTask" });
+
+export const AcquireResponseSchema = z.object({ tasks: z.array(AcquiredTaskSchema) }).meta({ id: "AcquireResponse" });
+
+export const HeartbeatRequestSchema = z.object({ workerId, fenceToken }).meta({ id: "HeartbeatRequest" });
+
+export const HeartbeatResultSchema = z.object({ leaseExpiresAt: isoTime }).meta({ id: "HeartbeatResult" });
+
+export const CompleteRequestSchema = z
+  .object({ workerId, fenceToken, output: json.optional().meta({ description: "The step's output (null when absent)" }) })
+  .meta({ id: "CompleteRequest" });
+
+export const FailRequestSchema = z
+  .object({
+    workerId,
+    fenceToken,
+    error: json.optional().meta({ description: "What went wrong, stored with the attempt" }),
+    retryable: z.boolean().optional().meta({ description: "false makes this the last attempt (no retry)" }),
+  })
+  .meta({ id: "FailRequest" });
+
+export const TaskOutcomeSchema = z
+  .object({
+    executionId: uuid,
+    state: taskState,
+    duplicate: z.boolean().meta({ description: "This call repeated an outcome already recorded; nothing changed" }),
+  })
+  .meta({ id: "TaskOutcome" });
+
+export type AcquireRequest = z.input<typeof AcquireRequestSchema>;
+export type StartRequest = z.infer<typeof StartRequestSchema>;
+export type WorkflowView = z.infer<typeof WorkflowViewSchema>;
+export type StepStatus = z.infer<typeof StepStatusSchema>;
+export type WorkerView = z.infer<typeof WorkerViewSchema>;
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+// Compile-time checks: the schemas above and the types in types.ts describe the same shapes.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const sameShapes: [
+  Same<z.infer<typeof AcquiredTaskSchema>, AcquiredTask>,
+  Same<z.infer<typeof StartResultSchema>, StartResult>,
+  Same<z.infer<typeof RegisterResultSchema>, RegisterResult>,
+  Same<z.infer<typeof TaskViewSchema>, TaskView>,
+  Same<z.infer<typeof EventViewSchema>, EventView>,
+  Same<z.infer<typeof InstanceSummarySchema>, InstanceSummary>,
+  Same<z.infer<typeof InstanceViewSchema>, InstanceView>,
+  Same<z.infer<typeof InstancePageSchema>, InstancePage>,
+  Same<z.infer<typeof TaskOutcomeSchema>, TaskOutcome>,
+] = [true, true, true, true, true, true, true, true, true];
+void sameShapes;
