@@ -1,5 +1,6 @@
 export * from "./contract/errors.ts";
 export type * from "./contract/types.ts";
+export * from "./contract/wire.ts";
 export { createEngine, type Engine, type EngineOptions } from "./coordinators/engine.ts";
 export { type LeaseWrite, MAX_ACQUIRE, TaskCoordinator } from "./coordinators/task-coordinator.ts";
 export { TaskDispatcher, type WaitingAcquire } from "./coordinators/task-dispatcher.ts";
@@ -23,7 +24,9 @@ export {
   type TaskKind,
   type TaskState,
 } from "./domain/states.ts";
+export type { DefinitionRow } from "./store/definitions.ts";
 export { eventListForRelay, eventRelayHorizon, type RelayBatch, type RelayEventRow } from "./store/events-relay.ts";
+export { instanceCountByState } from "./store/instances.ts";
 export { leaseAcquireOrRenew, leaseGet, leaseRelease, leaseWriteCursorIfHeld, type NamedLease } from "./store/leases.ts";
 export { taskGetLeasedByStep } from "./store/tasks-by-step.ts";
-export { workerList, workerRecordPoll } from "./store/workers.ts";
+export { type WorkerPollRow, workerList, workerRecordPoll } from "./store/workers.ts";
