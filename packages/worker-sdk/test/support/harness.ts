@@ -1,0 +1,76 @@
+import type { TestEngine } from "../../../../test-support/engine.ts";
+import type { ConnectOptions, WorkerEvent } from "../../src/index.ts";
+
+/** How a test reaches Baton: the same engine, in-process or over a real HTTP port. */
+export type TransportMode = "in-process" | "http";
+
+export const TRANSPORT_MODES: TransportMode[] = ["in-process"];
+
+export interface Connection {
+  mode: TransportMode;
+  options: ConnectOptions;
+  close(): Promise<void>;
+}
+
+export async function connectTo(engine: TestEngine, mode: TransportMode): Promise<Connection> {
+  if (mode === "in-process") return { mode, options: { engine }, close: async () => {} };
+  throw new Error("HTTP mode needs @baton/api");
+}
+
+/**
+ * Records a worker's events and lets a test wait for one: `await events.next((e) => ...)` resolves
+ * with the first matching event, past or future.
+ */
+export class EventLog {
+  readonly all: WorkerEvent[] = [];
+  private readonly waiters: { match: (e: WorkerEvent) => boolean; resolve: (e: WorkerEvent) => void }[] = [];
+
+  readonly push = (event: WorkerEvent): void => {
+    this.all.push(event);
+    for (const waiter of [...this.waiters]) {
+      if (waiter.match(event)) {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        waiter.resolve(event);
+      }
+    }
+  };
+
+  next<T extends WorkerEvent["type"]>(type: T, match: (e: Extract<WorkerEvent, { type: T }>) => boolean = () => true) {
+    const test = (e: WorkerEvent): boolean => e.type === type && match(e as Extract<WorkerEvent, { type: T }>);
+    const seen = this.all.find(test);
+    if (seen) return Promise.resolve(seen as Extract<WorkerEvent, { type: T }>);
+    return new Promise<Extract<WorkerEvent, { type: T }>>((resolve) => {
+      this.waiters.push({ match: test, resolve: resolve as (e: WorkerEvent) => void });
+    });
+  }
+
+  /** Resolves once `count` events of `type` have been seen. */
+  count(type: WorkerEvent["type"], count: number): Promise<void> {
+    let seen = this.all.filter((e) => e.type === type).length;
+    if (seen >= count) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiters.push({
+        match: (e) => e.type === type && ++seen >= count,
+        resolve: () => resolve(),
+      });
+    });
+  }
+
+  ofType<T extends WorkerEvent["type"]>(type: T): Extract<WorkerEvent, { type: T }>[] {
+    return this.all.filter((e) => e.type === type) as Extract<WorkerEvent, { type: T }>[];
+  }
+}
+
+/** A unique workflow name per test, so tests in one database never see each other's tasks. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** A promise with its resolve function, for handlers that wait on the test. */
+export function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
