@@ -19,7 +19,7 @@ beforeEach(async () => {
   await engine.workflows.registerWorkflow({ name: workflow, steps: [{ name: "work", queue, retry: { maxAttempts: 3, backoffMs: 0 } }] });
 });
 
-async function startOne(runId = crypto.randomUUID()) {
+async function startOne(runId: string = crypto.randomUUID()) {
   return engine.workflows.startWorkflow({ workflow, runId, input: { n: runId } });
 }
 
@@ -199,5 +199,5 @@ describe("TaskCoordinator", () => {
     expect(all).toHaveLength(1000);
     expect(new Set(all).size).toBe(1000);
     expect(received.filter((r) => r.length > 0).length).toBeGreaterThan(1);
-  });
+  }, 180_000);
 });

@@ -3,11 +3,26 @@ import { BatonError } from "../contract/errors.ts";
 import type { Db } from "../db/database.ts";
 import type { Schema } from "../db/schema.ts";
 import type { WorkflowDefinition } from "../domain/definition.ts";
-import { type InstanceError, type InstanceTransition, reconcile } from "../domain/reconcile.ts";
+import {
+  type InstanceError,
+  type InstanceTransition,
+  type Plan,
+  reconcile,
+  type TaskSnapshot,
+  type TaskToSchedule,
+} from "../domain/reconcile.ts";
 import type { InstanceState } from "../domain/states.ts";
 import { eventInsertMany, type NewEvent } from "../store/events.ts";
-import { type InstanceRow, instanceLock, instanceLockByExecution, instanceUpdateIfSequence } from "../store/instances.ts";
-import { type TaskRow, taskCancelMany, taskInsertMany, taskListByInstance, taskNotifyQueues } from "../store/tasks.ts";
+import { type InstanceRow, instanceLock, instanceLockByExecutions, instanceUpdateManyIfSequence } from "../store/instances.ts";
+import {
+  type NewTaskRow,
+  type TaskRow,
+  taskCancelMany,
+  taskInsertMany,
+  taskListByInstance,
+  taskListByInstances,
+  taskNotifyQueues,
+} from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
 
 const TRANSITION_EVENT: Record<InstanceTransition["to"], string> = {
@@ -18,12 +33,15 @@ const TRANSITION_EVENT: Record<InstanceTransition["to"], string> = {
   COMPENSATION_FAILED: "COMPENSATION_FAILED",
 };
 
+type Target = { instanceId: string } | { executionId: string };
+
 /**
- * One change to one workflow instance, inside one transaction: the instance row is locked first
- * (so changes to an instance are serial and lock order is always instance, then tasks), the caller
- * records what it did, and `commit` lets the planner take the instance as far as it can go, appends
- * every event with contiguous sequence numbers, writes the instance guarded by its sequence number,
- * and notifies the queues that got new work.
+ * A change to one workflow instance inside a transaction. The instance row is locked first (so
+ * changes to an instance are serial, and locks are always taken instance first, then tasks); the
+ * caller records what it did; the commit lets the planner take the instance as far as it can go,
+ * appends the events with contiguous sequence numbers, writes the instance guarded by its sequence
+ * number, and notifies the queues that got new work. Changes to many instances (a batch of
+ * completions) commit together with one statement per table.
  */
 export class InstanceChange {
   state: InstanceState;
@@ -31,6 +49,7 @@ export class InstanceChange {
   error: InstanceError | null;
   compensateFrom: string | null;
   private readonly events: NewEvent[] = [];
+  private readonly inserts: NewTaskRow[] = [];
   private readonly wakeQueues = new Set<string>();
 
   private constructor(
@@ -44,13 +63,8 @@ export class InstanceChange {
     this.compensateFrom = instance.compensateFrom;
   }
 
-  /** Runs `body` on the locked instance and commits the change; all in one transaction. */
-  static async run<T>(
-    db: Db,
-    definitions: DefinitionCache,
-    target: { instanceId: string } | { executionId: string },
-    body: (change: InstanceChange) => Promise<T>,
-  ): Promise<T> {
+  /** Runs `body` on the locked instance and commits the change, in one transaction. */
+  static async run<T>(db: Db, definitions: DefinitionCache, target: Target, body: (change: InstanceChange) => Promise<T>): Promise<T> {
     return db.transaction().execute((trx) => InstanceChange.within(trx, definitions, target, body));
   }
 
@@ -58,22 +72,45 @@ export class InstanceChange {
   static async within<T>(
     trx: Transaction<Schema>,
     definitions: DefinitionCache,
-    target: { instanceId: string } | { executionId: string },
+    target: Target,
     body: (change: InstanceChange) => Promise<T>,
   ): Promise<T> {
-    {
-      const instance =
-        "instanceId" in target ? await instanceLock(trx, target.instanceId) : await instanceLockByExecution(trx, target.executionId);
-      if (!instance) {
-        const what = "instanceId" in target ? `Instance ${target.instanceId}` : `Execution ${target.executionId}`;
-        throw new BatonError("NOT_FOUND", `${what} not found`, target);
-      }
-      const definition = await definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion);
-      const change = new InstanceChange(trx, instance, definition);
-      const result = await body(change);
-      await change.commit();
-      return result;
+    const instance =
+      "instanceId" in target ? await instanceLock(trx, target.instanceId) : (await instanceLockByExecutions(trx, [target.executionId]))[0];
+    if (!instance) {
+      const what = "instanceId" in target ? `Instance ${target.instanceId}` : `Execution ${target.executionId}`;
+      throw new BatonError("NOT_FOUND", `${what} not found`, target);
     }
+    const change = new InstanceChange(
+      trx,
+      instance,
+      await definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion),
+    );
+    const result = await body(change);
+    await commitChanges(trx, [change]);
+    return result;
+  }
+
+  /**
+   * Locks the instances owning these executions (in id order, so concurrent batches cannot
+   * deadlock), runs `body` with one change per instance, and commits them all together.
+   */
+  static async runForExecutions<T>(
+    db: Db,
+    definitions: DefinitionCache,
+    executionIds: string[],
+    body: (changes: Map<string, InstanceChange>, trx: Transaction<Schema>) => Promise<T>,
+  ): Promise<T> {
+    return db.transaction().execute(async (trx) => {
+      const changes = new Map<string, InstanceChange>();
+      for (const instance of await instanceLockByExecutions(trx, executionIds)) {
+        const definition = await definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion);
+        changes.set(instance.instanceId, new InstanceChange(trx, instance, definition));
+      }
+      const result = await body(changes, trx);
+      await commitChanges(trx, [...changes.values()]);
+      return result;
+    });
   }
 
   /** Appends an event to this change. */
@@ -99,49 +136,57 @@ export class InstanceChange {
     );
   }
 
-  /** Cancels pending and leased tasks (their holders' later writes are rejected). */
+  /** Cancels pending and leased tasks now (their holders' later writes are rejected). */
   async cancelTasks(executionIds: string[]): Promise<void> {
-    for (const task of await taskCancelMany(this.trx, executionIds)) {
-      this.record("TASK_CANCELLED", { executionId: task.executionId, taskId: task.taskId, kind: task.kind, attempt: task.attempt });
-    }
+    this.recordCancelled(await taskCancelMany(this.trx, executionIds));
   }
 
-  /** Makes queues' waiting acquirers look again once this change commits. */
+  /** Queues new attempts; they are inserted when the change commits. Returns their execution ids. */
+  schedule(tasks: TaskToSchedule[]): string[] {
+    return tasks.map((task) => {
+      const row: NewTaskRow = { ...task, executionId: crypto.randomUUID(), instanceId: this.instance.instanceId };
+      this.inserts.push(row);
+      this.record("TASK_SCHEDULED", {
+        executionId: row.executionId,
+        taskId: task.taskId,
+        kind: task.kind,
+        attempt: task.attempt,
+        queue: task.queue,
+        delayMs: task.delayMs,
+      });
+      if (task.delayMs === 0) this.wakeQueues.add(task.queue);
+      return row.executionId;
+    });
+  }
+
+  /** Attempts this change will insert, as the planner sees rows. */
+  queuedAttempts(): TaskSnapshot[] {
+    return this.inserts.map((t) => ({ ...t, attempt: t.attempt, state: "PENDING", output: null, error: null }));
+  }
+
+  /** Makes the queues' waiting acquirers look again once this change commits. */
   wake(queues: Iterable<string>): void {
     for (const q of queues) this.wakeQueues.add(q);
   }
 
-  /** Inserts attempts decided outside the planner (a manual retry). */
-  async schedule(tasks: Parameters<typeof taskInsertMany>[2]): Promise<TaskRow[]> {
-    const rows = await taskInsertMany(this.trx, this.instance.instanceId, tasks);
-    for (const row of rows) {
-      this.record("TASK_SCHEDULED", {
-        executionId: row.executionId,
-        taskId: row.taskId,
-        kind: row.kind,
-        attempt: row.attempt,
-        queue: row.queue,
-        availableAt: row.availableAt.toISOString(),
-      });
-    }
-    this.wake(tasks.filter((t) => t.delayMs === 0).map((t) => t.queue));
-    return rows;
+  get active(): boolean {
+    return this.state === "RUNNING" || this.state === "COMPENSATING";
   }
 
-  private async advance(): Promise<void> {
-    if (this.state !== "RUNNING" && this.state !== "COMPENSATING") return;
-    const tasks = await taskListByInstance(this.trx, this.instance.instanceId);
-    const plan = reconcile(
-      this.definition,
-      { state: this.state, input: this.instance.input, error: this.error, compensateFrom: this.compensateFrom },
-      tasks,
-    );
+  private recordCancelled(tasks: TaskRow[]): void {
+    for (const task of tasks) {
+      this.record("TASK_CANCELLED", { executionId: task.executionId, taskId: task.taskId, kind: task.kind, attempt: task.attempt });
+    }
+  }
+
+  /** Applies a plan: the transition into compensation, cancellations, new attempts, then the rest. */
+  applyPlan(plan: Plan, cancelled: TaskRow[]): void {
     const [first, ...rest] = plan.transitions;
-    const transitions = first?.to === "COMPENSATING" ? rest : plan.transitions;
-    if (first?.to === "COMPENSATING") this.applyTransition(first);
-    await this.cancelTasks(plan.cancel);
-    await this.schedule(plan.schedule);
-    for (const t of transitions) this.applyTransition(t);
+    const entersCompensation = first?.to === "COMPENSATING";
+    if (entersCompensation) this.applyTransition(first);
+    this.recordCancelled(cancelled);
+    this.schedule(plan.schedule);
+    for (const t of entersCompensation ? rest : plan.transitions) this.applyTransition(t);
   }
 
   private applyTransition(t: InstanceTransition): void {
@@ -159,20 +204,72 @@ export class InstanceChange {
     this.record(TRANSITION_EVENT[t.to], payload);
   }
 
-  private async commit(): Promise<void> {
-    await this.advance();
-    if (this.events.length === 0) return;
-    const first = this.instance.sequenceNumber + 1;
-    await eventInsertMany(this.trx, this.instance.instanceId, first, this.events);
-    await instanceUpdateIfSequence(this.trx, {
-      instanceId: this.instance.instanceId,
-      expectedSequence: this.instance.sequenceNumber,
-      sequenceNumber: this.instance.sequenceNumber + this.events.length,
-      state: this.state,
-      output: this.output,
-      error: this.error,
-      compensateFrom: this.compensateFrom,
-    });
-    if (this.state === "RUNNING" || this.state === "COMPENSATING") await taskNotifyQueues(this.trx, [...this.wakeQueues]);
+  /** What the commit writes for this instance; null when nothing changed. */
+  pending(): { events: NewEvent[]; inserts: NewTaskRow[]; wake: string[] } | null {
+    if (this.events.length === 0) return null;
+    return { events: this.events, inserts: this.inserts, wake: this.active ? [...this.wakeQueues] : [] };
   }
+}
+
+/** Plans every active instance, then writes all changes with one statement per table. */
+async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]): Promise<void> {
+  const active = changes.filter((c) => c.active);
+  if (active.length > 0) {
+    const tasks =
+      active.length === 1
+        ? await taskListByInstance(trx, (active[0] as InstanceChange).instance.instanceId)
+        : await taskListByInstances(
+            trx,
+            active.map((c) => c.instance.instanceId),
+          );
+    const plans = active.map((c) => {
+      // Attempts scheduled by hand in this change are not inserted yet; the planner must see them.
+      const own = [...tasks.filter((t) => t.instanceId === c.instance.instanceId), ...c.queuedAttempts()];
+      const snapshot = { state: c.state, input: c.instance.input, error: c.error, compensateFrom: c.compensateFrom };
+      return reconcile(c.definition, snapshot, own);
+    });
+    const cancelled = await taskCancelMany(
+      trx,
+      plans.flatMap((p) => p.cancel),
+    );
+    active.forEach((c, i) => {
+      c.applyPlan(
+        plans[i] as Plan,
+        cancelled.filter((t) => t.instanceId === c.instance.instanceId),
+      );
+    });
+  }
+
+  const writes = changes.flatMap((c) => {
+    const p = c.pending();
+    return p ? [{ change: c, ...p }] : [];
+  });
+  if (writes.length === 0) return;
+  await taskInsertMany(
+    trx,
+    writes.flatMap((w) => w.inserts),
+  );
+  await eventInsertMany(
+    trx,
+    writes.flatMap((w) =>
+      w.events.map((e, i) => ({
+        ...e,
+        instanceId: w.change.instance.instanceId,
+        sequenceNumber: w.change.instance.sequenceNumber + 1 + i,
+      })),
+    ),
+  );
+  await instanceUpdateManyIfSequence(
+    trx,
+    writes.map((w) => ({
+      instanceId: w.change.instance.instanceId,
+      expectedSequence: w.change.instance.sequenceNumber,
+      sequenceNumber: w.change.instance.sequenceNumber + w.events.length,
+      state: w.change.state,
+      output: w.change.output,
+      error: w.change.error,
+      compensateFrom: w.change.compensateFrom,
+    })),
+  );
+  await taskNotifyQueues(trx, [...new Set(writes.flatMap((w) => w.wake))]);
 }

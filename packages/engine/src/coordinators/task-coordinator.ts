@@ -6,7 +6,8 @@ import type { TaskKind } from "../domain/states.ts";
 import {
   type TaskRow,
   taskAcquire,
-  taskFinishIfLeased,
+  taskCompleteManyIfLeased,
+  taskFailIfLeased,
   taskGet,
   taskHeartbeatIfLeased,
   taskListByInstance,
@@ -65,19 +66,41 @@ export class TaskCoordinator {
    * and output succeeds again and changes nothing (`duplicate: true`).
    */
   async complete(lease: LeaseWrite & { output?: unknown }): Promise<TaskOutcome> {
-    const output = lease.output ?? null;
-    return InstanceChange.run(this.db, this.definitions, { executionId: lease.executionId }, async (change) => {
-      const task = await taskFinishIfLeased(change.trx, { ...lease, state: "COMPLETED", output });
-      if (task) {
-        change.recordTaskOutcome(task, "TASK_COMPLETED");
-        return { executionId: task.executionId, state: task.state, duplicate: false };
-      }
-      const current = await taskGet(change.trx, lease.executionId);
-      if (current?.state === "COMPLETED" && current.fenceToken === lease.fenceToken && jsonEqual(current.output, output)) {
-        return { executionId: current.executionId, state: current.state, duplicate: true };
-      }
-      throw this.rejection(lease, current, "complete");
-    });
+    const [result] = await this.completeMany([lease]);
+    if (result instanceof BatonError) throw result;
+    return result as TaskOutcome;
+  }
+
+  /**
+   * Completes many leased tasks in one transaction, one statement per table: the batched hot path.
+   * Each item gets its own answer, an outcome or the BatonError that refused it; refusals change
+   * nothing and do not hold back the rest.
+   */
+  async completeMany(leases: (LeaseWrite & { output?: unknown })[]): Promise<(TaskOutcome | BatonError)[]> {
+    const items = leases.map((l) => ({ ...l, output: l.output ?? null }));
+    const answers = await InstanceChange.runForExecutions(
+      this.db,
+      this.definitions,
+      items.map((i) => i.executionId),
+      async (changes, trx) => {
+        const completed = new Map((await taskCompleteManyIfLeased(trx, items)).map((t) => [t.executionId, t]));
+        return Promise.all(
+          items.map(async (item): Promise<TaskOutcome | BatonError> => {
+            const task = completed.get(item.executionId);
+            if (task) {
+              changes.get(task.instanceId)?.recordTaskOutcome(task, "TASK_COMPLETED");
+              return { executionId: task.executionId, state: task.state, duplicate: false };
+            }
+            const current = await taskGet(trx, item.executionId);
+            if (current?.state === "COMPLETED" && current.fenceToken === item.fenceToken && jsonEqual(current.output, item.output)) {
+              return { executionId: current.executionId, state: current.state, duplicate: true };
+            }
+            return this.rejection(item, current, "complete");
+          }),
+        );
+      },
+    );
+    return answers;
   }
 
   /**
@@ -87,7 +110,7 @@ export class TaskCoordinator {
   async fail(lease: LeaseWrite & { error?: unknown; retryable?: boolean }): Promise<TaskOutcome> {
     const error = lease.error ?? null;
     return InstanceChange.run(this.db, this.definitions, { executionId: lease.executionId }, async (change) => {
-      const task = await taskFinishIfLeased(change.trx, { ...lease, state: "FAILED", error, exhaust: lease.retryable === false });
+      const task = await taskFailIfLeased(change.trx, { ...lease, error, exhaust: lease.retryable === false });
       if (task) {
         change.recordTaskOutcome(task, "TASK_FAILED");
         return { executionId: task.executionId, state: task.state, duplicate: false };
@@ -133,7 +156,7 @@ export class TaskCoordinator {
       change.state = kind === "DO" ? "RUNNING" : "COMPENSATING";
       if (kind === "DO") change.error = null;
       change.record("WORKFLOW_REOPENED", { state: change.state, taskId, kind });
-      const [row] = await change.schedule([
+      const [executionId] = change.schedule([
         {
           taskId,
           kind,
@@ -144,7 +167,7 @@ export class TaskCoordinator {
           delayMs: 0,
         },
       ]);
-      return { executionId: (row as TaskRow).executionId, taskId, kind, attempt: last.attempt + 1 };
+      return { executionId: executionId as string, taskId, kind, attempt: last.attempt + 1 };
     });
   }
 

@@ -14,19 +14,19 @@ export interface EventRow {
   createdAt: Date;
 }
 
-/** Appends events numbered firstSequence, firstSequence + 1, ... */
-export async function eventInsertMany(db: DbOrTrx, instanceId: string, firstSequence: number, events: NewEvent[]): Promise<void> {
+/** Appends events, each with its instance and sequence number, in one statement. */
+export async function eventInsertMany(db: DbOrTrx, events: (NewEvent & { instanceId: string; sequenceNumber: number })[]): Promise<void> {
   if (events.length === 0) return;
   await db
     .insertInto("events")
     .values(
-      events.map((e, i) => ({
+      events.map((e) => ({
         event_id: crypto.randomUUID(),
-        workflow_instance_id: instanceId,
-        sequence_number: firstSequence + i,
+        workflow_instance_id: e.instanceId,
+        sequence_number: e.sequenceNumber,
         event_type: e.type,
         payload: JSON.stringify(e.payload),
-        idempotency_key: e.idempotencyKey ?? `${instanceId}:${firstSequence + i}`,
+        idempotency_key: e.idempotencyKey ?? `${e.instanceId}:${e.sequenceNumber}`,
       })),
     )
     .execute();

@@ -87,50 +87,53 @@ export async function instanceLock(db: DbOrTrx, instanceId: string): Promise<Ins
   return row ? toInstanceRow(row) : null;
 }
 
-/** Locks the instance that owns an execution (the first statement of complete and fail). */
-export async function instanceLockByExecution(db: DbOrTrx, executionId: string): Promise<InstanceRow | null> {
-  const row = await db
+/**
+ * Locks the instances that own these executions, in instance id order so that two batches never
+ * wait on each other in a cycle. The first statement of complete and fail.
+ */
+export async function instanceLockByExecutions(db: DbOrTrx, executionIds: string[]): Promise<InstanceRow[]> {
+  if (executionIds.length === 0) return [];
+  const rows = await db
     .selectFrom("workflow_instances as i")
     .selectAll("i")
-    .where("i.instance_id", "=", (eb) =>
-      eb.selectFrom("task_executions").select("workflow_instance_id").where("execution_id", "=", executionId),
+    .where("i.instance_id", "in", (eb) =>
+      eb.selectFrom("task_executions").select("workflow_instance_id").where("execution_id", "in", executionIds),
     )
+    .orderBy("i.instance_id")
     .forUpdate()
-    .executeTakeFirst();
-  return row ? toInstanceRow(row) : null;
+    .execute();
+  return rows.map(toInstanceRow);
 }
 
-/**
- * Writes an instance's new state, guarded by the sequence number it was read at (optimistic lock).
- */
-export async function instanceUpdateIfSequence(
-  db: DbOrTrx,
-  params: {
-    instanceId: string;
-    expectedSequence: number;
-    sequenceNumber: number;
-    state: InstanceState;
-    output: unknown;
-    error: InstanceError | null;
-    compensateFrom: string | null;
-  },
-): Promise<void> {
-  const result = await db
-    .updateTable("workflow_instances")
-    .set({
-      state: params.state,
-      output: params.output === null ? null : JSON.stringify(params.output),
-      error: params.error === null ? null : JSON.stringify(params.error),
-      compensate_from: params.compensateFrom,
-      sequence_number: params.sequenceNumber,
-      updated_at: sql`now()`,
-    })
-    .where("instance_id", "=", params.instanceId)
-    .where("sequence_number", "=", sql<never>`${params.expectedSequence}::bigint`)
-    .executeTakeFirst();
-  if (Number(result.numUpdatedRows) !== 1) {
-    throw new BatonError("CONCURRENT_UPDATE", `Instance ${params.instanceId} changed concurrently; retry the request`, {
-      instanceId: params.instanceId,
+export interface InstanceWrite {
+  instanceId: string;
+  /** The sequence number the instance was read at: the write fails if it moved (optimistic lock). */
+  expectedSequence: number;
+  sequenceNumber: number;
+  state: InstanceState;
+  output: unknown;
+  error: InstanceError | null;
+  compensateFrom: string | null;
+}
+
+/** Writes instances' new states in one statement, each guarded by the sequence it was read at. */
+export async function instanceUpdateManyIfSequence(db: DbOrTrx, writes: InstanceWrite[]): Promise<void> {
+  if (writes.length === 0) return;
+  const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
+  const result = await sql`
+    UPDATE workflow_instances i
+    SET state = v.state, output = v.output::jsonb, error = v.error::jsonb, compensate_from = v.compensate_from,
+        sequence_number = v.sequence_number, updated_at = now()
+    FROM unnest(
+      ${writes.map((w) => w.instanceId)}::uuid[], ${writes.map((w) => w.expectedSequence)}::bigint[],
+      ${writes.map((w) => w.sequenceNumber)}::bigint[], ${writes.map((w) => w.state)}::text[],
+      ${writes.map((w) => json(w.output))}::text[], ${writes.map((w) => json(w.error))}::text[],
+      ${writes.map((w) => w.compensateFrom)}::text[]
+    ) AS v(instance_id, expected, sequence_number, state, output, error, compensate_from)
+    WHERE i.instance_id = v.instance_id AND i.sequence_number = v.expected`.execute(db);
+  if (Number(result.numAffectedRows) !== writes.length) {
+    throw new BatonError("CONCURRENT_UPDATE", "An instance changed concurrently; retry the request", {
+      instanceIds: writes.map((w) => w.instanceId),
     });
   }
 }

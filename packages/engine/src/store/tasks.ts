@@ -110,27 +110,18 @@ export async function taskHeartbeatIfLeased(
 }
 
 /**
- * Ends a leased attempt as COMPLETED or FAILED, only while it is LEASED with this fence, held by
- * this worker, and unexpired. `exhaust` marks the attempt as the last (a non-retryable failure).
+ * Fails a leased attempt, only while it is LEASED with this fence, held by this worker, and
+ * unexpired. `exhaust` makes this the last attempt (a non-retryable failure).
  */
-export async function taskFinishIfLeased(
+export async function taskFailIfLeased(
   db: DbOrTrx,
-  params: {
-    executionId: string;
-    workerId: string;
-    fenceToken: number;
-    state: "COMPLETED" | "FAILED";
-    output?: unknown;
-    error?: unknown;
-    exhaust?: boolean;
-  },
+  params: { executionId: string; workerId: string; fenceToken: number; error: unknown; exhaust: boolean },
 ): Promise<TaskRow | null> {
   const row = await db
     .updateTable("task_executions")
     .set({
-      state: params.state,
-      output: params.state === "COMPLETED" ? JSON.stringify(params.output ?? null) : null,
-      error: params.state === "FAILED" ? JSON.stringify(params.error ?? null) : null,
+      state: "FAILED",
+      error: JSON.stringify(params.error ?? null),
       finished_at: sql`now()`,
       ...(params.exhaust ? { max_attempts: sql`attempt_number` } : {}),
     })
@@ -142,6 +133,32 @@ export async function taskFinishIfLeased(
     .returningAll()
     .executeTakeFirst();
   return row ? toTaskRow(row) : null;
+}
+
+export interface LeasedCompletion {
+  executionId: string;
+  workerId: string;
+  fenceToken: number;
+  output: unknown;
+}
+
+/**
+ * Completes many leased attempts in one statement; each only while LEASED with its fence, held by
+ * its worker, and unexpired. Returns the rows it completed; the others were refused.
+ */
+export async function taskCompleteManyIfLeased(db: DbOrTrx, items: LeasedCompletion[]): Promise<TaskRow[]> {
+  if (items.length === 0) return [];
+  const result = await sql<Selectable<TaskExecutionsTable>>`
+    UPDATE task_executions t
+    SET state = 'COMPLETED', output = v.output::jsonb, finished_at = now()
+    FROM unnest(
+      ${items.map((i) => i.executionId)}::uuid[], ${items.map((i) => i.workerId)}::text[],
+      ${items.map((i) => i.fenceToken)}::bigint[], ${items.map((i) => JSON.stringify(i.output ?? null))}::text[]
+    ) AS v(execution_id, worker_id, fence_token, output)
+    WHERE t.execution_id = v.execution_id AND t.state = 'LEASED' AND t.fence_token = v.fence_token
+      AND t.lease_holder = v.worker_id AND t.lease_expires_at > now()
+    RETURNING t.*`.execute(db);
+  return result.rows.map(toTaskRow);
 }
 
 /** Marks the given leases TIMED_OUT if they are still leased and expired. */
@@ -176,6 +193,13 @@ export async function taskGet(db: DbOrTrx, executionId: string): Promise<TaskRow
   return row ? toTaskRow(row) : null;
 }
 
+/** Every attempt of these instances (the planner's input for a batch). */
+export async function taskListByInstances(db: DbOrTrx, instanceIds: string[]): Promise<TaskRow[]> {
+  if (instanceIds.length === 0) return [];
+  const rows = await db.selectFrom("task_executions").selectAll().where("workflow_instance_id", "in", instanceIds).execute();
+  return rows.map(toTaskRow);
+}
+
 export async function taskListByInstance(db: DbOrTrx, instanceId: string): Promise<TaskRow[]> {
   const rows = await db
     .selectFrom("task_executions")
@@ -187,30 +211,31 @@ export async function taskListByInstance(db: DbOrTrx, instanceId: string): Promi
   return rows.map(toTaskRow);
 }
 
-/** Inserts new PENDING attempts; returns them with their execution ids. */
-export async function taskInsertMany(db: DbOrTrx, instanceId: string, tasks: TaskToSchedule[]): Promise<TaskRow[]> {
-  if (tasks.length === 0) return [];
-  const rows = await db
+/** A new PENDING attempt; its execution id is chosen by the caller so events can name it. */
+export type NewTaskRow = TaskToSchedule & { executionId: string; instanceId: string };
+
+/** Inserts new PENDING attempts in one statement. */
+export async function taskInsertMany(db: DbOrTrx, tasks: NewTaskRow[]): Promise<void> {
+  if (tasks.length === 0) return;
+  await db
     .insertInto("task_executions")
     .values(
       tasks.map((t) => ({
-        execution_id: crypto.randomUUID(),
-        workflow_instance_id: instanceId,
+        execution_id: t.executionId,
+        workflow_instance_id: t.instanceId,
         task_id: t.taskId,
         kind: t.kind,
         queue: t.queue,
-        idempotency_key: `${instanceId}:${t.taskId}:${t.kind}:${t.attempt}`,
+        idempotency_key: `${t.instanceId}:${t.taskId}:${t.kind}:${t.attempt}`,
         attempt_number: t.attempt,
         max_attempts: t.maxAttempts,
         state: "PENDING",
         input: JSON.stringify(t.input ?? null),
         lease_ms: t.leaseMs,
-        available_at: sql<Date>`now() + ${t.delayMs} * interval '1 millisecond'`,
+        available_at: t.delayMs === 0 ? sql<Date>`now()` : sql<Date>`now() + ${t.delayMs} * interval '1 millisecond'`,
       })),
     )
-    .returningAll()
     .execute();
-  return rows.map(toTaskRow);
 }
 
 /** Cancels the given attempts that are still PENDING or LEASED; returns those it cancelled. */
