@@ -1,0 +1,80 @@
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { onPglite } from "../../../test-support/database.ts";
+import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
+
+// The safety-net poll is set to a minute, so a waiter answered within the test ran on a wake-up.
+const NO_POLL_MS = 60_000;
+
+let engine: TestEngine;
+beforeAll(async () => {
+  engine = await createTestEngine({ pollIntervalMs: NO_POLL_MS });
+});
+afterAll(() => engine.destroy());
+
+async function register() {
+  const name = `wake-${crypto.randomUUID().slice(0, 8)}`;
+  await engine.workflows.registerWorkflow({ name, steps: [{ name: "a", queue: name }] });
+  return name;
+}
+
+async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("TaskDispatcher (long-poll acquire)", () => {
+  it("answers at once when a task is there", async () => {
+    const name = await register();
+    await engine.workflows.startWorkflow({ workflow: name });
+    const tasks = await engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 5, waitMs: 0 });
+    expect(tasks).toHaveLength(1);
+  });
+
+  it("wakes a waiting acquirer when a task is scheduled, without waiting for a poll", async () => {
+    const name = await register();
+    const waiting = engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 30_000 });
+    await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park");
+    const { instanceId } = await engine.workflows.startWorkflow({ workflow: name });
+    const [task] = await waiting;
+    expect(task?.instanceId).toBe(instanceId);
+  });
+
+  it("answers empty when the wait runs out, and nothing when the caller aborts", async () => {
+    const name = await register();
+    expect(await engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 50 })).toEqual([]);
+    const controller = new AbortController();
+    const waiting = engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 30_000, signal: controller.signal });
+    await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park");
+    controller.abort();
+    expect(await waiting).toEqual([]);
+    await engine.workflows.startWorkflow({ workflow: name });
+    expect(await engine.tasks.acquire({ queues: [name], workerId: "next", max: 1 })).toHaveLength(1);
+  });
+
+  it.skipIf(onPglite)(
+    "re-establishes a dropped LISTEN connection and is woken again (Postgres only: PGlite has no separate connection to drop)",
+    async () => {
+      const listening = async () => {
+        const rows = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND query LIKE 'LISTEN %'`.execute(engine.database.db);
+        return (rows.rows[0]?.n ?? 0) > 0;
+      };
+      await waitUntil(listening, "the LISTEN connection");
+      await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = current_database() AND query LIKE 'LISTEN %'`.execute(engine.database.db);
+      await waitUntil(async () => !(await listening()), "the LISTEN connection to drop").catch(() => {});
+      await waitUntil(listening, "the LISTEN connection to come back");
+
+      const name = await register();
+      const waiting = engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 30_000 });
+      await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park");
+      const { instanceId } = await engine.workflows.startWorkflow({ workflow: name });
+      expect((await waiting)[0]?.instanceId).toBe(instanceId);
+    },
+  );
+});
