@@ -1,5 +1,5 @@
 import type { AcquiredTask, InstancePage, InstanceView, RegisterResult, StartResult, TaskOutcome } from "@baton/engine/contract";
-import { BatonError, type ErrorCode } from "@baton/engine/contract";
+import { ACQUIRE_LIMITS, BatonError, type ErrorCode } from "@baton/engine/contract";
 import type { InstanceState, RetryResult, Transport } from "./transport.ts";
 
 export interface HttpTransportOptions {
@@ -76,7 +76,14 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
   type StateAnswer = { state: InstanceState };
 
   return {
-    async acquire({ signal, ...body }) {
+    async acquire({ signal, workerId, queues, max, waitMs }) {
+      // The server's bounds (DESIGN §7): ask for no more than it hands out in one answer.
+      const body = {
+        workerId,
+        queues,
+        max: Math.min(max, ACQUIRE_LIMITS.maxTasks),
+        waitMs: Math.min(Math.round(waitMs), ACQUIRE_LIMITS.maxWaitMs),
+      };
       try {
         const { tasks } = await request<{ tasks: AcquiredTask[] }>("POST", "/v1/tasks/acquire", body, {
           ...(signal ? { signal } : {}),

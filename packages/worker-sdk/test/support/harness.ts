@@ -1,10 +1,11 @@
+import { loadConfig, startServer } from "@baton/api";
 import type { TestEngine } from "../../../../test-support/engine.ts";
 import type { ConnectOptions, WorkerEvent } from "../../src/index.ts";
 
 /** How a test reaches Baton: the same engine, in-process or over a real HTTP port. */
 export type TransportMode = "in-process" | "http";
 
-export const TRANSPORT_MODES: TransportMode[] = ["in-process"];
+export const TRANSPORT_MODES: TransportMode[] = ["in-process", "http"];
 
 export interface Connection {
   mode: TransportMode;
@@ -14,7 +15,9 @@ export interface Connection {
 
 export async function connectTo(engine: TestEngine, mode: TransportMode): Promise<Connection> {
   if (mode === "in-process") return { mode, options: { engine }, close: async () => {} };
-  throw new Error("HTTP mode needs @baton/api");
+  // The real server on an ephemeral port, serving the test's engine (left open on close).
+  const server = await startServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent" }), { engine });
+  return { mode, options: { url: server.url }, close: () => server.close() };
 }
 
 /**
