@@ -11,12 +11,14 @@ import { createTestEngine, type TestEngine } from "../../../test-support/engine.
  *  I1 at most one accepted completion per (instance, step, kind);
  *  I2 a rejected write changes nothing, and a write on a lease known to be expired is rejected;
  *  I3 fence tokens strictly increase in hand-out order;
+ *  I7 nothing of a paused or cancelled instance is handed out;
  * and at the end of each run, I5 (events contiguous, their fold equals the stored state).
+ * Pause, resume, cancel and manual compensation are mixed in; refused ones (INVALID_STATE) are fine.
  */
 
 const WORKERS = ["w0", "w1", "w2"];
 const INSTANCES = 3;
-export const PROPERTY_RUNS = onPglite ? 50 : 150;
+export const PROPERTY_RUNS = onPglite ? 40 : 100;
 
 const op = fc.oneof(
   fc.record({ op: fc.constant("acquire" as const), worker: fc.nat(2), max: fc.integer({ min: 1, max: 3 }) }),
@@ -25,6 +27,10 @@ const op = fc.oneof(
   fc.record({ op: fc.constant("fail" as const), worker: fc.nat(2), pick: fc.nat(), wrongFence: fc.boolean() }),
   fc.record({ op: fc.constant("expire" as const), worker: fc.nat(2), pick: fc.nat() }),
   fc.record({ op: fc.constant("reap" as const) }),
+  fc.record({
+    op: fc.constantFrom("pause" as const, "resume" as const, "cancel" as const, "compensate" as const),
+    instance: fc.nat(INSTANCES - 1),
+  }),
 );
 type Op = typeof op extends fc.Arbitrary<infer T> ? T : never;
 
@@ -81,12 +87,24 @@ async function runScenario(ops: Op[]): Promise<void> {
       const worker = WORKERS[step.worker] as string;
       const tasks = await engine.tasks.acquire({ queues, workerId: worker, max: step.max });
       for (const t of tasks) {
+        expect(["RUNNING", "COMPENSATING"]).toContain((await engine.workflows.getWorkflow(t.instanceId)).state); // I7
         expect(t.fenceToken).toBeGreaterThan(lastFence); // I3
         lastFence = t.fenceToken;
         held[step.worker]?.push(t);
       }
     } else if (step.op === "reap") {
       await engine.tasks.reapExpiredLeases();
+    } else if ("instance" in step) {
+      const id = instanceIds[step.instance] as string;
+      const control = {
+        pause: () => engine.workflows.pause(id),
+        resume: () => engine.workflows.resume(id),
+        cancel: () => engine.workflows.cancel(id),
+        compensate: () => engine.workflows.triggerCompensation(id),
+      }[step.op];
+      await control().catch((error: unknown) => {
+        if (!(error instanceof BatonError && error.code === "INVALID_STATE")) throw error;
+      });
     } else {
       const mine = held[step.worker] as AcquiredTask[];
       const task = mine[step.pick % Math.max(1, mine.length)];
@@ -125,7 +143,7 @@ async function runScenario(ops: Op[]): Promise<void> {
 }
 
 describe("lease invariants under random interleavings", () => {
-  it(`hold I1-I3 after every step and I5 after every run (${PROPERTY_RUNS} runs)`, async () => {
+  it(`hold I1-I3 and I7 after every step and I5 after every run (${PROPERTY_RUNS} runs)`, async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 40 }), (ops) => runScenario(ops)),
       { numRuns: PROPERTY_RUNS },
