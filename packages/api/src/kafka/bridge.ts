@@ -1,0 +1,162 @@
+import type { Engine } from "@baton/engine";
+import { type ConsumerConfig, type KafkaConfig, Partitioners } from "kafkajs";
+import { CommandPublisher, type KafkaQueue } from "./command-publisher.ts";
+import { EventsRelay, type EventsRelayOptions } from "./events-relay.ts";
+import { InboundHandler, type InboundOutcome } from "./inbound.ts";
+import { type BridgeLogger, createKafkaClient, ensureTopics, silentBridgeLogger } from "./kafka-client.ts";
+import { bridgeTopics, DEFAULT_TOPIC_PREFIX } from "./topics.ts";
+
+/**
+ * The worker id under which every bridge replica leases Kafka commands. It is the same on every
+ * replica on purpose: a reply may be consumed by any replica, and it can apply the reply because
+ * the lease's holder is this id and the fence token in the reply is the lease's.
+ */
+export const BRIDGE_WORKER_ID = "baton-kafka-bridge";
+
+export interface KafkaBridgeOptions {
+  /** Bootstrap brokers, `host:port`. */
+  brokers: string[];
+  logger?: BridgeLogger;
+  /** Topic prefix (default `orchestrator`, the layout existing services use). */
+  topicPrefix?: string;
+  /** Consumer group shared by every replica (default `baton-bridge`). */
+  groupId?: string;
+  clientId?: string;
+  /** Read a new consumer group's topics from the beginning (default false: from now on). */
+  fromBeginning?: boolean;
+  /** Commands leased per acquire (default 100). */
+  maxBatch?: number;
+  /** Long-poll wait of each acquire (default 5000 ms). */
+  acquireWaitMs?: number;
+  /** How often the Kafka steps are looked up again in the registered definitions (default 5000 ms). */
+  refreshMs?: number;
+  /** Partitions of the topics the bridge creates when missing (default 1); false creates none. */
+  createTopics?: { numPartitions?: number } | false;
+  /** The events relay (default on: lease 10 s, every 500 ms, 200 events per batch); false turns it off. */
+  relay?: Partial<EventsRelayOptions> | false;
+  /** Extra kafkajs client settings (ssl, sasl, timeouts). */
+  kafka?: Partial<KafkaConfig>;
+  /** Extra kafkajs consumer settings (session timeout, heartbeat interval, ...). */
+  consumer?: Partial<ConsumerConfig>;
+  /** Called with what became of every inbound message (for metrics and tests). */
+  onInbound?: (topic: string, outcome: InboundOutcome) => void;
+}
+
+export interface KafkaBridge {
+  /** Resolves once the consumer has joined its group and the Kafka steps have been looked up. */
+  readonly ready: Promise<void>;
+  /** Looks up the Kafka steps of the registered definitions now. */
+  refresh(): Promise<void>;
+  /** The DO and UNDO queues of `transport: kafka` steps that the bridge currently serves. */
+  queues(): KafkaQueue[];
+  /** Stops consuming, publishes what it already leased, hands the relay lease over, disconnects. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Connects the engine to Kafka (DESIGN §8): publishes the commands of `transport: kafka` steps,
+ * applies the replies with their fences, takes registrations and run starts, relays lifecycle
+ * events, and dead-letters what it cannot use.
+ * @example
+ * const bridge = await startKafkaBridge(engine, { brokers: ["127.0.0.1:9092"], logger });
+ * // ... on shutdown:
+ * await bridge.stop();
+ */
+export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptions): Promise<KafkaBridge> {
+  const logger = options.logger ?? silentBridgeLogger;
+  const topics = bridgeTopics(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
+  const kafka = createKafkaClient(options.brokers, options.clientId ?? "baton", logger, options.kafka);
+  const numPartitions = options.createTopics === false ? 0 : (options.createTopics?.numPartitions ?? 1);
+
+  const admin = kafka.admin();
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, maxInFlightRequests: 1 });
+  const consumer = kafka.consumer({
+    groupId: options.groupId ?? "baton-bridge",
+    allowAutoTopicCreation: false,
+    ...options.consumer,
+  });
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+
+  await Promise.all([admin.connect(), producer.connect()]);
+  const created = new Set<string>();
+  const createMissing = async (names: string[]) => {
+    const fresh = names.filter((t) => !created.has(t));
+    if (numPartitions === 0 || fresh.length === 0) return;
+    await ensureTopics(admin, fresh, numPartitions);
+    for (const t of fresh) created.add(t);
+  };
+
+  const workerId = BRIDGE_WORKER_ID;
+  const publisher = new CommandPublisher(engine, producer, topics, logger, {
+    workerId,
+    maxBatch: options.maxBatch ?? 100,
+    acquireWaitMs: options.acquireWaitMs ?? 5000,
+  });
+  let current: KafkaQueue[] = [];
+  const refresh = async () => {
+    const next: KafkaQueue[] = [];
+    for (const row of await engine.workflows.listDefinitions()) {
+      for (const step of row.definition.steps) {
+        if (step.transport !== "kafka") continue;
+        next.push({ queue: step.queue, workflow: row.name, step: step.name, kind: "DO" });
+        if (step.undo) next.push({ queue: step.undo.queue, workflow: row.name, step: step.name, kind: "UNDO" });
+      }
+    }
+    await createMissing(next.map((q) => topics.command(q.workflow, q.step, q.kind)));
+    current = next;
+    publisher.setQueues(next);
+  };
+  let refreshing: Promise<void> = Promise.resolve();
+  const refreshNow = () => {
+    refreshing = refreshing
+      .then(refresh)
+      .catch((error: unknown) => logger.error({ err: error }, "kafka bridge: looking up Kafka steps failed"));
+    return refreshing;
+  };
+
+  const inbound = new InboundHandler(engine, producer, topics, logger, {
+    workerId,
+    onRegistered: () => void refreshNow(),
+    ...(options.onInbound ? { onOutcome: options.onInbound } : {}),
+  });
+  const relayOptions = options.relay === false ? null : { leaseMs: 10_000, intervalMs: 500, batchSize: 200, ...options.relay };
+  const relay = relayOptions ? new EventsRelay(engine, producer, topics.events, logger, relayOptions) : null;
+
+  try {
+    await createMissing([topics.response, topics.registration, topics.start, topics.deadLetter, ...(relay ? [topics.events] : [])]);
+    await consumer.connect();
+    await consumer.subscribe({
+      topics: [topics.response, topics.registration, topics.start],
+      fromBeginning: options.fromBeginning ?? false,
+    });
+    await inbound.run(consumer);
+  } catch (error) {
+    await Promise.allSettled([consumer.disconnect(), producer.disconnect(), admin.disconnect()]);
+    throw error;
+  }
+  await refreshNow();
+  publisher.start();
+  relay?.start();
+  const timer = setInterval(() => void refreshNow(), options.refreshMs ?? 5000);
+  timer.unref();
+  logger.info({ brokers: options.brokers, prefix: options.topicPrefix ?? DEFAULT_TOPIC_PREFIX }, "kafka bridge started");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    ready: joined.then(() => refreshing),
+    refresh: refreshNow,
+    queues: () => [...current],
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(timer);
+        await consumer.disconnect();
+        await publisher.stop();
+        await relay?.stop();
+        await refreshing;
+        await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
+        logger.info({}, "kafka bridge stopped");
+      })();
+      return stopping;
+    },
+  };
+}

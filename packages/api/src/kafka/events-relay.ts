@@ -1,0 +1,154 @@
+import {
+  type Engine,
+  eventListForRelay,
+  eventRelayHorizon,
+  leaseAcquireOrRenew,
+  leaseRelease,
+  leaseWriteCursorIfHeld,
+  type NamedLease,
+} from "@baton/engine";
+import type { Producer } from "kafkajs";
+import type { BridgeLogger } from "./kafka-client.ts";
+import { advanceCursor, type RelayCursor, readCursor } from "./relay-cursor.ts";
+
+export const EVENTS_RELAY_LEASE = "events-relay";
+
+export interface EventsRelayOptions {
+  /** How long a hand-out of the relay lease lasts; the holder renews it every pass. */
+  leaseMs: number;
+  /** Pause between passes when there is nothing (more) to publish. */
+  intervalMs: number;
+  /** Events per read and per publish. */
+  batchSize: number;
+}
+
+/**
+ * Publishes the `events` table to the lifecycle-events topic, keyed by instance id, each
+ * instance's events in sequence order. Every replica runs one; only the holder of the
+ * `events-relay` lease publishes. The cursor is written after each batch is acknowledged and only
+ * with the lease's fence token, so a relay that was deposed (paused past its lease) cannot move
+ * it: the worst it does is publish a batch twice (consumers deduplicate by instance id and
+ * sequence number).
+ */
+export class EventsRelay {
+  readonly holderId = `relay-${crypto.randomUUID()}`;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private held: NamedLease | null = null;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly producer: Producer,
+    private readonly topic: string,
+    private readonly logger: BridgeLogger,
+    private readonly options: EventsRelayOptions,
+  ) {}
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Whether this replica held the lease at its last pass. */
+  get leader(): boolean {
+    return this.held !== null;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeUp?.();
+    await this.loop;
+    const held = this.held;
+    this.held = null;
+    // Hand over at once rather than after the lease runs out.
+    if (held)
+      await leaseRelease(this.engine.database.db, {
+        leaseKey: EVENTS_RELAY_LEASE,
+        holderId: this.holderId,
+        fenceToken: held.fenceToken,
+      }).catch(() => {});
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.pass();
+      } catch (error) {
+        this.logger.error({ err: error }, "kafka bridge: events relay pass failed; trying again");
+      }
+      if (this.stopped) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.intervalMs);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Takes or renews the lease, then publishes until caught up or the lease is about to run out. */
+  private async pass(): Promise<void> {
+    const db = this.engine.database.db;
+    const lease = await leaseAcquireOrRenew(db, { leaseKey: EVENTS_RELAY_LEASE, holderId: this.holderId, leaseMs: this.options.leaseMs });
+    if (!lease) {
+      if (this.held) this.logger.info({ holderId: this.holderId }, "kafka bridge: events relay lease lost to another replica");
+      this.held = null;
+      return;
+    }
+    if (this.held?.fenceToken !== lease.fenceToken) {
+      this.logger.info({ holderId: this.holderId, fenceToken: lease.fenceToken }, "kafka bridge: this replica now relays events");
+    }
+    this.held = lease;
+    // Keep a margin so the cursor write lands while the lease is surely still ours.
+    const stopBy = Date.now() + this.options.leaseMs / 2;
+    let cursor: RelayCursor = readCursor(lease.cursor);
+    while (!this.stopped && Date.now() < stopBy) {
+      const horizon = await eventRelayHorizon(db);
+      const batch = await eventListForRelay(db, {
+        after: cursor.position,
+        gaps: cursor.gaps.map((g) => g.position),
+        limit: this.options.batchSize,
+      });
+      const next = advanceCursor(cursor, batch, horizon);
+      if (batch.events.length > 0) {
+        await this.producer.send({
+          topic: this.topic,
+          acks: -1,
+          messages: batch.events.map((e) => ({
+            key: e.instanceId,
+            value: JSON.stringify({
+              instanceId: e.instanceId,
+              namespace: e.namespace,
+              workflowName: e.workflowName,
+              runId: e.runId,
+              sequenceNumber: e.sequenceNumber,
+              eventType: e.eventType,
+              payload: e.payload,
+              createdAt: e.createdAt.toISOString(),
+            }),
+            headers: { eventType: e.eventType, instanceId: e.instanceId, sequenceNumber: String(e.sequenceNumber) },
+          })),
+        });
+      }
+      if (JSON.stringify(next) !== JSON.stringify(cursor)) {
+        const written = await leaseWriteCursorIfHeld(db, {
+          leaseKey: EVENTS_RELAY_LEASE,
+          holderId: this.holderId,
+          fenceToken: lease.fenceToken,
+          cursor: next,
+        });
+        if (!written) {
+          this.logger.warn(
+            { holderId: this.holderId, fenceToken: lease.fenceToken },
+            "kafka bridge: events relay was deposed; standing by",
+          );
+          this.held = null;
+          return;
+        }
+      }
+      cursor = next;
+      if (batch.events.length < this.options.batchSize) return;
+    }
+  }
+}

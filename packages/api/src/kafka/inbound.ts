@@ -1,0 +1,192 @@
+import {
+  type Engine,
+  isBatonError,
+  LEASE_ERROR_CODES,
+  type TaskOutcome,
+  taskGetLeasedByStep,
+  type WorkflowDefinition,
+  workerRecordPoll,
+} from "@baton/engine";
+import type { Consumer, KafkaMessage, Producer } from "kafkajs";
+import type { BridgeLogger } from "./kafka-client.ts";
+import { parseRegistration, parseReply, parseStart, type Reply, UnusableMessage } from "./messages.ts";
+import type { BridgeTopics } from "./topics.ts";
+
+/** What became of one inbound message (returned for logs and tests). */
+export type InboundOutcome =
+  | { kind: "applied"; detail: Record<string, unknown> }
+  | { kind: "duplicate"; detail: Record<string, unknown> }
+  | { kind: "stale"; detail: Record<string, unknown> }
+  | { kind: "dead-letter"; reason: string };
+
+// Errors that will not go away by trying the same message again: the message goes to the
+// dead-letter topic. Anything else (database down, a lost optimistic-lock race) is retried.
+const PERMANENT = new Set(["VALIDATION_ERROR", "INVALID_DEFINITION", "NOT_FOUND", "RUN_ID_CONFLICT", "INVALID_STATE"]);
+
+/**
+ * Consumes replies, registrations and run starts. Each message is applied in its own database
+ * transaction and its offset is committed only after that commit, so a crash in between redelivers
+ * it, and applying it again changes nothing (fenced completion, idempotent start by runId,
+ * registration of an identical definition). A message that cannot be used goes to the dead-letter
+ * topic with the reason, and the consumer goes on.
+ */
+export class InboundHandler {
+  constructor(
+    private readonly engine: Engine,
+    private readonly producer: Producer,
+    private readonly topics: BridgeTopics,
+    private readonly logger: BridgeLogger,
+    private readonly options: { workerId: string; onRegistered: () => void; onOutcome?: (topic: string, outcome: InboundOutcome) => void },
+  ) {}
+
+  async run(consumer: Consumer): Promise<void> {
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ topic, partition, message }) => {
+        const outcome = await this.handle(topic, partition, message);
+        this.options.onOutcome?.(topic, outcome);
+        await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+      },
+    });
+  }
+
+  /** Applies one message; throws only for failures worth redelivering the message for. */
+  async handle(topic: string, partition: number, message: KafkaMessage): Promise<InboundOutcome> {
+    try {
+      if (topic === this.topics.response) return await this.applyReply(parseReply(message.value, message.headers));
+      if (topic === this.topics.registration) return await this.applyRegistration(message);
+      if (topic === this.topics.start) return await this.applyStart(topic, partition, message);
+      throw new UnusableMessage(`no handler for topic ${topic}`);
+    } catch (error) {
+      const reason =
+        error instanceof UnusableMessage
+          ? error.message
+          : isBatonError(error) && PERMANENT.has(error.code)
+            ? `${error.code}: ${error.message}`
+            : null;
+      if (reason === null) throw error;
+      await this.deadLetter(topic, partition, message, reason);
+      return { kind: "dead-letter", reason };
+    }
+  }
+
+  /**
+   * Applies a reply with the fence of the command it answers. A reply that does not echo
+   * executionId and fenceToken (older services) is matched to the step's current lease. A
+   * repeated reply answers `duplicate` and changes nothing. A reply whose lease is gone (it
+   * expired and the step was retried, or the instance was cancelled) is logged and dropped, not
+   * dead-lettered: it is the lease doing its job, and the newer attempt's reply is the one that counts.
+   */
+  private async applyReply(reply: Reply): Promise<InboundOutcome> {
+    const base = { instanceId: reply.flowId, taskId: reply.stepName, kind: reply.action };
+    let lease =
+      reply.executionId !== undefined && reply.fenceToken !== undefined
+        ? { executionId: reply.executionId, fenceToken: reply.fenceToken }
+        : null;
+    if (!lease) {
+      const current = await taskGetLeasedByStep(this.engine.database.db, { ...base, holderId: this.options.workerId });
+      if (!current?.fenceToken) {
+        this.logger.warn({ ...base }, "kafka bridge: reply without executionId/fenceToken matches no leased command; dropped");
+        return { kind: "stale", detail: { ...base, reason: "no command of this step is waiting for a reply" } };
+      }
+      lease = { executionId: current.executionId, fenceToken: current.fenceToken };
+    }
+    const write = { ...lease, workerId: this.options.workerId };
+    const detail = { ...base, ...lease, success: reply.success };
+    let outcome: TaskOutcome;
+    try {
+      outcome = reply.success
+        ? await this.engine.tasks.complete({ ...write, output: reply.payload })
+        : await this.engine.tasks.fail({
+            ...write,
+            error: { message: reply.errorMessage ?? "the service reported a failure", payload: reply.payload },
+            retryable: reply.retryable,
+          });
+    } catch (error) {
+      if (isBatonError(error) && error.code !== "NOT_FOUND" && (LEASE_ERROR_CODES as readonly string[]).includes(error.code)) {
+        this.logger.warn({ ...detail, code: error.code }, `kafka bridge: late or stale reply dropped (${error.message})`);
+        return { kind: "stale", detail: { ...detail, code: error.code } };
+      }
+      throw error;
+    }
+    if (outcome.duplicate) {
+      this.logger.info(detail, "kafka bridge: duplicate reply ignored");
+      return { kind: "duplicate", detail };
+    }
+    this.logger.debug({ ...detail, state: outcome.state }, "kafka bridge: reply applied");
+    return { kind: "applied", detail: { ...detail, state: outcome.state } };
+  }
+
+  private async applyRegistration(message: KafkaMessage): Promise<InboundOutcome> {
+    const registration = parseRegistration(message.value, message.headers);
+    if (registration.kind === "definition") {
+      const result = await this.engine.workflows.registerWorkflow(registration.definition);
+      this.logger.info(
+        { workflow: result.name, namespace: result.namespace, version: result.version, created: result.created },
+        "kafka bridge: workflow registered",
+      );
+      this.options.onRegistered();
+      return { kind: "applied", detail: { workflow: result.name, version: result.version, created: result.created } };
+    }
+    // A worker may register before the workflow does; its queues then follow the default naming.
+    const definition = await this.engine.workflows
+      .getDefinition(registration.workflow, registration.namespace)
+      .then((row) => row.definition as WorkflowDefinition)
+      .catch((error: unknown) => {
+        if (isBatonError(error, "NOT_FOUND")) return null;
+        throw error;
+      });
+    const queues = registration.steps.flatMap((name) => {
+      const step = definition?.steps.find((s) => s.name === name);
+      if (definition && !step) throw new UnusableMessage(`registration: workflow ${registration.workflow} has no step '${name}'`);
+      return step
+        ? [step.queue, ...(step.undo ? [step.undo.queue] : [])]
+        : [`${registration.workflow}.${name}`, `${registration.workflow}.${name}.undo`];
+    });
+    await workerRecordPoll(this.engine.database.db, registration.service, queues);
+    this.logger.info({ service: registration.service, workflow: registration.workflow, queues }, "kafka bridge: worker registered");
+    return { kind: "applied", detail: { service: registration.service, queues } };
+  }
+
+  /** Starts a run; without a runId in the message, one derived from where the message sits in the log. */
+  private async applyStart(topic: string, partition: number, message: KafkaMessage): Promise<InboundOutcome> {
+    const start = parseStart(message.value);
+    const runId = start.runId ?? `kafka:${topic}:${partition}:${message.offset}`;
+    const result = await this.engine.workflows.startWorkflow({
+      workflow: start.workflow,
+      runId,
+      input: start.input,
+      ...(start.namespace ? { namespace: start.namespace } : {}),
+    });
+    this.logger.info(
+      { workflow: start.workflow, runId, instanceId: result.instanceId, created: result.created },
+      "kafka bridge: run started",
+    );
+    const detail = { workflow: start.workflow, runId, instanceId: result.instanceId };
+    return result.created ? { kind: "applied", detail } : { kind: "duplicate", detail };
+  }
+
+  private async deadLetter(topic: string, partition: number, message: KafkaMessage, reason: string): Promise<void> {
+    this.logger.warn({ topic, partition, offset: message.offset, reason }, "kafka bridge: message sent to the dead-letter topic");
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(message.headers ?? {}))
+      if (v !== undefined) headers[k] = (Array.isArray(v) ? v[0] : v)?.toString() ?? "";
+    // If this send fails the handler throws, the offset stays uncommitted and the message comes back.
+    await this.producer.send({
+      topic: this.topics.deadLetter,
+      messages: [
+        {
+          key: message.key,
+          value: JSON.stringify({
+            reason,
+            source: { topic, partition, offset: message.offset, timestamp: message.timestamp },
+            key: message.key?.toString("utf8") ?? null,
+            headers,
+            value: message.value?.toString("utf8") ?? null,
+          }),
+          headers: { reason: reason.slice(0, 1000), sourceTopic: topic, sourcePartition: String(partition), sourceOffset: message.offset },
+        },
+      ],
+    });
+  }
+}

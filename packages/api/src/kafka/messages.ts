@@ -1,0 +1,228 @@
+import { type AcquiredTask, isLegacyRegistration, type TaskKind } from "@baton/engine";
+import type { IHeaders } from "kafkajs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+/**
+ * The wire formats of the Kafka bridge. A message the bridge cannot use throws
+ * `UnusableMessage`, whose reason goes to the dead-letter topic.
+ */
+export class UnusableMessage extends Error {
+  override readonly name = "UnusableMessage";
+}
+
+/** The headers of a command, echoed by the service in its reply. */
+export interface CommandHeaders {
+  /** The instance id (the older orchestrators' flow id). */
+  flowId: string;
+  /** The workflow name. */
+  orchName: string;
+  stepName: string;
+  action: TaskKind;
+  executionId: string;
+  fenceToken: number;
+  attempt: number;
+}
+
+/**
+ * A command as published: the reference's `{headers, payload}` JSON body, which existing services
+ * parse, with the headers also set as Kafka headers (strings) for services that route or filter
+ * on them without reading the body.
+ */
+export function commandMessage(task: AcquiredTask): { key: string; value: string; headers: Record<string, string> } {
+  const headers: CommandHeaders = {
+    flowId: task.instanceId,
+    orchName: task.workflowName,
+    stepName: task.taskId,
+    action: task.kind,
+    executionId: task.executionId,
+    fenceToken: task.fenceToken,
+    attempt: task.attempt,
+  };
+  return {
+    key: task.instanceId,
+    value: JSON.stringify({ headers, payload: task.input }),
+    headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)])),
+  };
+}
+
+/** A service's reply to a command, normalised. */
+export interface Reply {
+  flowId: string;
+  stepName: string;
+  action: TaskKind;
+  success: boolean;
+  errorMessage: string | null;
+  /** Absent when the service did not echo them (older services): matched to the step's current lease. */
+  executionId: string | undefined;
+  fenceToken: number | undefined;
+  /** `retryable: false` in the headers makes a failure final (no further attempts). */
+  retryable: boolean;
+  payload: unknown;
+}
+
+const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "expected a UUID");
+const action = z.preprocess((v) => (typeof v === "string" ? v.toUpperCase() : v), z.enum(["DO", "UNDO"]));
+// `status` is a boolean in the reference; older services sent "SUCCESS" / "FAILED" in metadata.
+const status = z.preprocess((v) => {
+  if (typeof v !== "string") return v;
+  const s = v.toUpperCase();
+  if (["TRUE", "SUCCESS", "SUCCEEDED", "OK", "DONE"].includes(s)) return true;
+  if (["FALSE", "FAILED", "FAILURE", "ERROR"].includes(s)) return false;
+  return v;
+}, z.boolean());
+const fence = z.preprocess((v) => (typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v), z.number().int().positive());
+
+const ReplyHeadersSchema = z.object({
+  flowId: uuid,
+  stepName: z.string().min(1),
+  action,
+  status,
+  errorMessage: z.string().nullish(),
+  executionId: uuid.nullish(),
+  fenceToken: fence.nullish(),
+  retryable: z.boolean().optional(),
+});
+
+/**
+ * Parses a reply: `{headers: {flowId, stepName, action, status, errorMessage, executionId?,
+ * fenceToken?}, payload}`; also the older flat form `{flowId, stepName, action, metadata: {status,
+ * error}}`. executionId and fenceToken may come as Kafka headers instead of in the body.
+ */
+export function parseReply(value: Buffer | null, kafkaHeaders: IHeaders | undefined): Reply {
+  const body = parseJsonObject(value);
+  let fields: Record<string, unknown>;
+  if (isObject(body.headers)) {
+    fields = { ...body.headers };
+  } else {
+    const metadata = isObject(body.metadata) ? body.metadata : {};
+    fields = { ...body, status: body.status ?? metadata.status, errorMessage: body.errorMessage ?? metadata.error };
+  }
+  const fromKafka = headerMap(kafkaHeaders);
+  fields.executionId ??= fromKafka.executionId;
+  fields.fenceToken ??= fromKafka.fenceToken;
+  const parsed = ReplyHeadersSchema.safeParse(fields);
+  if (!parsed.success) throw new UnusableMessage(`reply: ${issuesText(parsed.error.issues)}`);
+  const h = parsed.data;
+  if ((h.executionId == null) !== (h.fenceToken == null)) {
+    throw new UnusableMessage("reply: executionId and fenceToken come together (echo both from the command, or neither)");
+  }
+  return {
+    flowId: h.flowId,
+    stepName: h.stepName,
+    action: h.action,
+    success: h.status,
+    errorMessage: h.errorMessage ?? null,
+    executionId: h.executionId ?? undefined,
+    fenceToken: h.fenceToken ?? undefined,
+    retryable: h.retryable !== false,
+    payload: body.payload ?? null,
+  };
+}
+
+/** A run start, normalised. */
+export interface StartRequest {
+  workflow: string;
+  namespace: string | undefined;
+  runId: string | undefined;
+  input: Record<string, unknown>;
+}
+
+const StartSchema = z.object({
+  workflow: z.string().min(1).optional(),
+  orchName: z.string().min(1).optional(),
+  orchestrationName: z.string().min(1).optional(),
+  namespace: z.string().min(1).optional(),
+  runId: z.string().min(1).max(256).optional(),
+  input: z.record(z.string(), z.unknown()).optional(),
+  // The older orchestrators: base64 of the JSON input (or, over HTTP, the input itself).
+  payload: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+});
+
+/** Parses `{orchName | workflow, runId?, input}` or the older `{orchName, payload: base64(JSON)}`. */
+export function parseStart(value: Buffer | null): StartRequest {
+  const parsed = StartSchema.safeParse(parseJsonObject(value));
+  if (!parsed.success) throw new UnusableMessage(`start: ${issuesText(parsed.error.issues)}`);
+  const m = parsed.data;
+  const workflow = m.workflow ?? m.orchName ?? m.orchestrationName;
+  if (!workflow) throw new UnusableMessage("start: name the workflow in `workflow` or `orchName`");
+  let input: Record<string, unknown> = m.input ?? {};
+  if (m.input === undefined && typeof m.payload === "string") {
+    let decoded: unknown;
+    try {
+      decoded = JSON.parse(Buffer.from(m.payload, "base64").toString("utf8"));
+    } catch {
+      throw new UnusableMessage("start: payload is not base64-encoded JSON");
+    }
+    if (!isObject(decoded)) throw new UnusableMessage("start: payload must decode to a JSON object");
+    input = decoded;
+  } else if (m.input === undefined && isObject(m.payload)) {
+    input = m.payload;
+  }
+  return { workflow, namespace: m.namespace, runId: m.runId, input };
+}
+
+/** What arrived on the registration topic. */
+export type Registration =
+  | { kind: "definition"; definition: Record<string, unknown> }
+  | { kind: "worker"; workflow: string; namespace: string | undefined; steps: string[]; service: string };
+
+/**
+ * Parses a registration (JSON or YAML). A definition, in Baton's format or the older
+ * `orchName / as: initiator / type / steps` one, is registered as is; `as: worker` names the
+ * sending service (a `service` field, or a `service` / `X-Service-Name` Kafka header) as a worker
+ * of the listed steps.
+ */
+export function parseRegistration(value: Buffer | null, kafkaHeaders: IHeaders | undefined): Registration {
+  const text = value?.toString("utf8") ?? "";
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (error) {
+    throw new UnusableMessage(`registration: neither JSON nor YAML (${(error as Error).message.split("\n")[0]})`);
+  }
+  if (!isObject(doc)) throw new UnusableMessage("registration: expected an object (a workflow definition)");
+  if (!isLegacyRegistration(doc) || doc.as !== "worker") return { kind: "definition", definition: doc };
+  const headers = headerMap(kafkaHeaders);
+  const service = typeof doc.service === "string" && doc.service ? doc.service : (headers.service ?? headers["x-service-name"]);
+  if (!service) throw new UnusableMessage("registration: `as: worker` needs the service's name (a `service` field or header)");
+  if (!Array.isArray(doc.steps) || doc.steps.length === 0) throw new UnusableMessage("registration: `as: worker` needs steps");
+  const steps = doc.steps.map((s, i) => {
+    const name = isObject(s) ? s.name : s;
+    if (typeof name !== "string" || !name) throw new UnusableMessage(`registration: steps.${i}.name: expected a step name`);
+    return name;
+  });
+  const namespace = typeof doc.namespace === "string" ? doc.namespace : undefined;
+  return { kind: "worker", workflow: doc.orchName, namespace, steps, service };
+}
+
+function parseJsonObject(value: Buffer | null): Record<string, unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse(value?.toString("utf8") ?? "");
+  } catch {
+    throw new UnusableMessage("not JSON");
+  }
+  if (!isObject(body)) throw new UnusableMessage("expected a JSON object");
+  return body;
+}
+
+/** Kafka headers as strings, keys lower-cased too (so `X-Service-Name` is found however it is spelled). */
+function headerMap(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, raw] of Object.entries(headers ?? {})) {
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    if (value === undefined) continue;
+    out[key] = value.toString();
+    out[key.toLowerCase()] ??= value.toString();
+  }
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function issuesText(issues: { path: PropertyKey[]; message: string }[]): string {
+  return issues.map((i) => `${i.path.map(String).join(".") || "(root)"}: ${i.message}`).join("; ");
+}
