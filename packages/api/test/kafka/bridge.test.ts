@@ -106,7 +106,7 @@ async function oneKafkaStep(name: string, leaseMs = 10_000) {
 }
 
 function reply(command: CollectedMessage, status: boolean, payload: unknown, errorMessage: string | null = null) {
-  const headers = (command.value as { headers: Record<string, unknown> }).headers;
+  const headers = headersOf(command);
   return send(
     topics.response,
     {
@@ -125,6 +125,16 @@ function reply(command: CollectedMessage, status: boolean, payload: unknown, err
     String(headers.flowId),
   );
 }
+
+interface SentHeaders {
+  flowId: string;
+  stepName: string;
+  action: string;
+  executionId: string;
+  attempt: number;
+  fenceToken: number;
+}
+const headersOf = (command: CollectedMessage) => (command.value as { headers: SentHeaders }).headers;
 
 const outcomeFor = (executionId: string, kind: InboundOutcome["kind"]) =>
   outcomes.find((o) => o.outcome.kind === kind && "detail" in o.outcome && o.outcome.detail.executionId === executionId);
@@ -227,21 +237,21 @@ describe("Kafka bridge", () => {
     const { workflow, topic } = await oneKafkaStep("late-reply");
     const commands = await commandsOf(topic);
     const { instanceId } = await engine.workflows.startWorkflow({ workflow, input: { amount: 5 } });
-    const [first] = await eventually(() => commands.length === 1 && commands, "the first command");
-    const h1 = (first?.value as { headers: { executionId: string; attempt: number; fenceToken: number } }).headers;
+    const first = await eventually(() => commands[0], "the first command");
+    const h1 = headersOf(first);
     expect(h1.attempt).toBe(1);
-    expect(first?.key).toBe(instanceId);
-    expect(first?.headers).toMatchObject({ flowId: instanceId, stepName: "charge", action: "DO", executionId: h1.executionId });
+    expect(first.key).toBe(instanceId);
+    expect(first.headers).toMatchObject({ flowId: instanceId, stepName: "charge", action: "DO", executionId: h1.executionId });
 
     await engine.expireLease(h1.executionId);
-    await reply(first as CollectedMessage, true, { charged: "late" });
+    await reply(first, true, { charged: "late" });
     const stale = await eventually(() => outcomeFor(h1.executionId, "stale"), "the late reply to be refused");
     expect(stale.outcome).toMatchObject({ detail: { code: "LEASE_EXPIRED" } });
     expect((await engine.workflows.getWorkflow(instanceId)).state).toBe("RUNNING");
 
     expect(await engine.tasks.reapExpiredLeases()).toBe(1);
     const second = await eventually(() => commands[1], "the retry's command");
-    const h2 = (second.value as { headers: { executionId: string; attempt: number; fenceToken: number } }).headers;
+    const h2 = headersOf(second);
     expect(h2.attempt).toBe(2);
     expect(h2.fenceToken).toBeGreaterThan(h1.fenceToken);
     await reply(second, true, { charged: "on time" });
@@ -258,10 +268,10 @@ describe("Kafka bridge", () => {
     const { workflow, topic } = await oneKafkaStep("duplicate");
     const commands = await commandsOf(topic);
     const { instanceId } = await engine.workflows.startWorkflow({ workflow, input: {} });
-    const [command] = await eventually(() => commands.length === 1 && commands, "the command");
-    const executionId = (command?.value as { headers: { executionId: string } }).headers.executionId;
-    await reply(command as CollectedMessage, true, { receipt: 1 });
-    await reply(command as CollectedMessage, true, { receipt: 1 });
+    const command = await eventually(() => commands[0], "the command");
+    const { executionId } = headersOf(command);
+    await reply(command, true, { receipt: 1 });
+    await reply(command, true, { receipt: 1 });
     await eventually(() => outcomeFor(executionId, "duplicate"), "the second reply to be seen as a duplicate");
     expect(outcomeFor(executionId, "applied")).toBeDefined();
     const view = await engine.workflows.getWorkflow(instanceId);
@@ -328,14 +338,14 @@ describe("Kafka bridge", () => {
     cleanups.push(() => deadLetters.stop());
     const commands = await commandsOf(topic);
     const { instanceId } = await engine.workflows.startWorkflow({ workflow, input: {} });
-    const [command] = await eventually(() => commands.length === 1 && commands, "the command");
+    const command = await eventually(() => commands[0], "the command");
     const unknownExecution = crypto.randomUUID();
     await send(topics.response, "{not json");
     await send(topics.response, { headers: { flowId: "nope", stepName: "charge", action: "DO", status: true } });
     await send(topics.response, {
       headers: { flowId: instanceId, stepName: "charge", action: "DO", status: true, executionId: unknownExecution, fenceToken: 1 },
     });
-    await reply(command as CollectedMessage, true, { ok: true });
+    await reply(command, true, { ok: true });
     await eventually(async () => (await engine.workflows.getWorkflow(instanceId)).state === "COMPLETED", "completion after the poison");
     const mine = await eventually(() => {
       const m = deadLetters.messages.filter((l) => (l.value as { source: { topic: string } }).source.topic === topics.response);
