@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from "./config.ts";
+import { startKafkaBridge } from "./kafka/index.ts";
 import { createLogger } from "./logger.ts";
 import { startServer } from "./server.ts";
 
@@ -18,23 +19,29 @@ try {
   const server = await startServer(config, { logger });
   logger.info({ url: server.url, database }, `Baton API listening on ${server.url}`);
   logger.info(`API docs: ${server.url}/docs  OpenAPI document: ${server.url}/openapi.json`);
-  if (config.kafkaBrokers.length === 0) logger.info("KAFKA_BROKERS is not set: no Kafka bridge");
+  const bridge =
+    config.kafkaBrokers.length > 0
+      ? await startKafkaBridge(server.engine, { brokers: config.kafkaBrokers, logger: logger.child({ component: "kafka" }) })
+      : undefined;
+  if (!bridge) logger.info("KAFKA_BROKERS is not set: no Kafka bridge");
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
-    server.close().then(
-      () => {
-        logger.info("stopped");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    Promise.resolve(bridge?.stop())
+      .then(() => server.close())
+      .then(
+        () => {
+          logger.info("stopped");
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));

@@ -58,8 +58,11 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
     "/v1/*",
     bodyLimit({
       maxSize: limit,
-      onError: (c) =>
-        errorResponse(c, new BatonError("PAYLOAD_TOO_LARGE", `The body is larger than ${limit} bytes`, { limitBytes: limit })),
+      onError: (c) => {
+        // The rest of the body is not read, so the connection cannot carry another request.
+        c.header("Connection", "close");
+        return errorResponse(c, new BatonError("PAYLOAD_TOO_LARGE", `The body is larger than ${limit} bytes`, { limitBytes: limit }));
+      },
     }),
   );
   app.onError(onError);
