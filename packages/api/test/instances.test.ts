@@ -116,6 +116,9 @@ describe("operator actions", () => {
     expect(undos).toEqual(["a"]);
     const again = await h.call("POST", `/v1/instances/${instanceId}/compensate`);
     expect([again.status, again.body.error.code]).toEqual([409, "INVALID_STATE"]);
+    // An empty body with a JSON content type reads as {} (what curl -H 'content-type: ...' sends).
+    const emptyJson = await h.call("POST", `/v1/instances/${instanceId}/compensate`, undefined, { "content-type": "application/json" });
+    expect(emptyJson.body.error.code).toBe("INVALID_STATE");
   });
 
   it("retries a failed step with new input; a step that did not fail is 409", async () => {

@@ -1,5 +1,6 @@
 import { ErrorBodySchema } from "@baton/engine";
 import { OpenAPIHono } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./env.ts";
 import { validationHook } from "./errors.ts";
 
@@ -28,3 +29,15 @@ export function errorResponses<S extends keyof typeof ERROR_DESCRIPTIONS>(...sta
 export function jsonContent<T>(schema: T, description: string) {
   return { description, content: { "application/json": { schema } } };
 }
+
+/**
+ * For routes whose JSON body is optional: an empty body sent with a JSON content type (as
+ * `curl -H 'content-type: application/json' -X POST` does) reads as `{}` instead of malformed JSON.
+ */
+export const optionalJsonBody: MiddlewareHandler = async function optionalJsonBody(c, next) {
+  if (c.req.header("content-type") && (await c.req.text()).trim() === "") {
+    // Hono reads bodies through this cache (typed as values, holding promises); the validator reads "{}".
+    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve("{}");
+  }
+  await next();
+};

@@ -9,7 +9,7 @@ import {
 } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { ApiDeps } from "../env.ts";
-import { createRouter, errorResponses, jsonContent } from "../router.ts";
+import { createRouter, errorResponses, jsonContent, optionalJsonBody } from "../router.ts";
 
 const IdParams = z.object({ id: z.uuid().meta({ param: { name: "id", in: "path" }, description: "Instance id" }) });
 const TaskParams = IdParams.extend({
@@ -53,6 +53,7 @@ const compensate = createRoute({
   path: "/{id}/compensate",
   tags: ["instances"],
   summary: "Start compensation (UNDO of completed steps) by hand",
+  middleware: [optionalJsonBody] as const,
   request: { params: IdParams, body: { required: false, content: { "application/json": { schema: CompensateRequestSchema } } } },
   responses: { 200: jsonContent(InstanceStateResultSchema, "The instance's new state"), ...errorResponses(400, 404, 409) },
 });
@@ -62,6 +63,7 @@ const retry = createRoute({
   path: "/{id}/tasks/{taskId}/retry",
   tags: ["instances"],
   summary: "Re-run a failed step of a FAILED or COMPENSATION_FAILED instance, optionally with new input",
+  middleware: [optionalJsonBody] as const,
   request: { params: TaskParams, body: { required: false, content: { "application/json": { schema: RetryTaskRequestSchema } } } },
   responses: { 200: jsonContent(RetryTaskResultSchema, "The new attempt"), ...errorResponses(400, 404, 409) },
 });
