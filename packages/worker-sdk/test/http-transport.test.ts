@@ -1,0 +1,126 @@
+import { describe, expect, it } from "vitest";
+import { BatonError, createHttpTransport, createWorker, isTransientError, silentLogger, type WorkerEvent } from "../src/index.ts";
+import { EventLog } from "./support/harness.ts";
+
+/** A fetch that answers from a script, one entry per call, and records what it was asked. */
+function scriptedFetch(answers: (() => Response | Promise<Response>)[]) {
+  const calls: { url: string; method: string; body: unknown }[] = [];
+  const fetch = (async (input: string | URL | Request, init?: RequestInit) => {
+    calls.push({ url: String(input), method: init?.method ?? "GET", body: init?.body ? JSON.parse(String(init.body)) : undefined });
+    const next = answers.shift();
+    if (!next) throw new Error("no more scripted answers");
+    return next();
+  }) as typeof globalThis.fetch;
+  return { fetch, calls };
+}
+
+const json = (status: number, body: unknown) => () =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+const refused = () => {
+  throw new TypeError("fetch failed", { cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) });
+};
+
+async function rejection(call: Promise<unknown>): Promise<BatonError> {
+  const error = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(BatonError);
+  return error as BatonError;
+}
+
+const task = {
+  executionId: "6f1c7c3e-8a4b-4bb4-9d57-3d35e2a4c001",
+  instanceId: "6f1c7c3e-8a4b-4bb4-9d57-3d35e2a4c002",
+  workflowName: "wf",
+  taskId: "work",
+  kind: "DO",
+  queue: "wf.work",
+  attempt: 1,
+  fenceToken: 7,
+  leaseExpiresAt: new Date(Date.now() + 60_000).toISOString(),
+  input: { n: 1 },
+};
+
+describe("HTTP transport", () => {
+  it("rebuilds the server's error with its code, message and details", async () => {
+    const { fetch } = scriptedFetch([json(409, { error: { code: "STALE_FENCE", message: "stale", details: { currentFenceToken: 9 } } })]);
+    const error = await rejection(createHttpTransport({ url: "http://baton.test", fetch }).complete({ ...task, workerId: "w", output: 1 }));
+    expect(error).toMatchObject({ code: "STALE_FENCE", message: "stale", details: { currentFenceToken: 9 } });
+    expect(isTransientError(error)).toBe(false);
+  });
+
+  it("reports unreachable servers and proxy error pages as UNAVAILABLE, which is transient", async () => {
+    const { fetch } = scriptedFetch([refused, () => new Response("<html>Bad Gateway</html>", { status: 502 })]);
+    const transport = createHttpTransport({ url: "http://baton.test/", fetch });
+    const down = await rejection(transport.get("x"));
+    expect(down.code).toBe("UNAVAILABLE");
+    expect(down.message).toMatch(/ECONNREFUSED/);
+    const proxy = await rejection(transport.get("x"));
+    expect(proxy).toMatchObject({ code: "UNAVAILABLE", details: { status: 502 } });
+    expect(isTransientError(proxy)).toBe(true);
+  });
+
+  it("sends the wire shapes of DESIGN §7 and keeps acquire within the server's limits", async () => {
+    const { fetch, calls } = scriptedFetch([
+      json(200, { tasks: [] }),
+      json(200, { executionId: task.executionId, state: "FAILED", duplicate: false }),
+      json(201, { instanceId: task.instanceId, runId: "r", state: "RUNNING", created: true }),
+      json(200, { items: [], nextCursor: null }),
+      json(200, { state: "COMPENSATING" }),
+    ]);
+    const transport = createHttpTransport({ url: "http://baton.test", fetch });
+    await transport.acquire({ workerId: "w", queues: ["a", "b"], max: 500, waitMs: 90_000 });
+    await transport.fail({ executionId: task.executionId, workerId: "w", fenceToken: 7, error: { message: "x" }, retryable: false });
+    await transport.start("tenant creation", { runId: "r", input: { a: 1 } });
+    await transport.list({ workflow: "wf", state: "RUNNING", limit: 10 });
+    await transport.compensate(task.instanceId, "createRealm");
+    expect(calls).toEqual([
+      { url: "http://baton.test/v1/tasks/acquire", method: "POST", body: { workerId: "w", queues: ["a", "b"], max: 100, waitMs: 30_000 } },
+      {
+        url: `http://baton.test/v1/tasks/${task.executionId}/fail`,
+        method: "POST",
+        body: { workerId: "w", fenceToken: 7, error: { message: "x" }, retryable: false },
+      },
+      { url: "http://baton.test/v1/workflows/tenant%20creation/runs", method: "POST", body: { runId: "r", input: { a: 1 } } },
+      { url: "http://baton.test/v1/instances?workflow=wf&state=RUNNING&limit=10", method: "GET", body: undefined },
+      { url: `http://baton.test/v1/instances/${task.instanceId}/compensate`, method: "POST", body: { fromTaskId: "createRealm" } },
+    ]);
+  });
+});
+
+describe("worker over a flaky network", () => {
+  it("keeps polling through failures, retries a 503 on complete, and drops a result the server answers 409 for", async () => {
+    const second = { ...task, executionId: "6f1c7c3e-8a4b-4bb4-9d57-3d35e2a4c003", fenceToken: 8 };
+    const { fetch, calls } = scriptedFetch([
+      refused,
+      json(503, { error: { code: "UNAVAILABLE", message: "draining", details: {} } }),
+      json(200, { tasks: [task] }),
+      json(503, { error: { code: "UNAVAILABLE", message: "database restarting", details: {} } }),
+      json(200, { executionId: task.executionId, state: "COMPLETED", duplicate: false }),
+      json(200, { tasks: [second] }),
+      json(409, { error: { code: "LEASE_EXPIRED", message: "the lease expired", details: {} } }),
+      ...Array.from({ length: 50 }, () => json(200, { tasks: [] })),
+    ]);
+    const events = new EventLog();
+    const worker = createWorker({
+      url: "http://baton.test",
+      fetch,
+      workflow: "wf",
+      concurrency: 1,
+      pollWaitMs: 0,
+      logger: silentLogger,
+      retry: { minDelayMs: 1, maxDelayMs: 2 },
+      onEvent: events.push,
+      handlers: { work: (ctx) => ({ fence: ctx.fenceToken }) },
+    });
+    const lost = await events.next("lease-lost");
+    await worker.stop();
+    expect(lost).toMatchObject({ phase: "complete", task: { executionId: second.executionId } });
+    expect(events.ofType("poll-error")).toHaveLength(2);
+    expect(events.ofType("task-completed").map((e: Extract<WorkerEvent, { type: "task-completed" }>) => e.output)).toEqual([{ fence: 7 }]);
+    const writes = calls.filter((c) => !c.url.endsWith("/acquire"));
+    expect(writes.map((c) => c.url.split("/").slice(-1)[0])).toEqual(["complete", "complete", "complete"]);
+    expect(writes[2]?.body).toEqual({ workerId: worker.id, fenceToken: 8, output: { fence: 8 } });
+  });
+});
