@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { AcquiredTask } from "@baton/engine/contract";
 import type { Handlers, QueueRoute } from "./handler.ts";
 import { routeHandlers } from "./handler.ts";
@@ -121,6 +122,8 @@ class PollingWorker implements Worker {
   ) {
     this.id = settings.workerId;
     this.queues = [...routes.keys()];
+    // Every running task listens for the hard stop: up to `concurrency` listeners is expected.
+    setMaxListeners(settings.concurrency + 10, this.hardStop.signal);
     this.deps = {
       transport,
       workerId: settings.workerId,
