@@ -7,7 +7,7 @@ import { databaseConfigOf } from "./server.ts";
 try {
   const config = loadConfig();
   const logger = createLogger(config);
-  const database = await openDatabase(databaseConfigOf(config));
+  const database = await openDatabase(await databaseConfigOf(config));
   try {
     const applied = await migrate(database);
     logger.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : "nothing to apply");

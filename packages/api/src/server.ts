@@ -28,9 +28,14 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Where the engine keeps its data: Postgres when DATABASE_URL is set, else PGlite in the data dir. */
-export function databaseConfigOf(config: Pick<Config, "databaseUrl" | "dataDir">): DatabaseConfig {
-  return config.databaseUrl ? { kind: "postgres", url: config.databaseUrl } : { kind: "pglite", dataDir: config.dataDir };
+/**
+ * Where the engine keeps its data: Postgres when DATABASE_URL is set, else PGlite in the data dir
+ * (created when missing).
+ */
+export async function databaseConfigOf(config: Pick<Config, "databaseUrl" | "dataDir">): Promise<DatabaseConfig> {
+  if (config.databaseUrl) return { kind: "postgres", url: config.databaseUrl };
+  await mkdir(config.dataDir, { recursive: true });
+  return { kind: "pglite", dataDir: config.dataDir };
 }
 
 /**
@@ -45,9 +50,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const ownsEngine = options.engine === undefined;
   let engine = options.engine;
   if (!engine) {
-    const database = databaseConfigOf(config);
-    if (database.kind === "pglite" && database.dataDir) await mkdir(database.dataDir, { recursive: true });
-    engine = await createEngine({ database });
+    engine = await createEngine({ database: await databaseConfigOf(config) });
   }
   const shutdown = new AbortController();
   const app = createApp(engine, { logger, bodyLimitBytes: config.bodyLimitBytes, ...options.app, shutdown: shutdown.signal });
