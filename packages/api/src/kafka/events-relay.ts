@@ -36,6 +36,10 @@ export class EventsRelay {
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private held: NamedLease | null = null;
+  /** When (local clock) the lease was last asked for and granted. */
+  private renewedAt = 0;
+  /** The cursor as last written; only this replica writes it while it holds the lease. */
+  private cursor: RelayCursor = readCursor(null);
 
   constructor(
     private readonly engine: Engine,
@@ -87,22 +91,31 @@ export class EventsRelay {
     }
   }
 
-  /** Takes or renews the lease, then publishes until caught up or the lease is about to run out. */
+  /**
+   * Takes or renews the lease (renewing is a write, so only every third of the lease), then
+   * publishes until caught up or the lease is about to run out.
+   */
   private async pass(): Promise<void> {
     const db = this.engine.database.db;
-    const lease = await leaseAcquireOrRenew(db, { leaseKey: EVENTS_RELAY_LEASE, holderId: this.holderId, leaseMs: this.options.leaseMs });
-    if (!lease) {
-      if (this.held) this.logger.info({ holderId: this.holderId }, "kafka bridge: events relay lease lost to another replica");
-      this.held = null;
-      return;
+    if (!this.held || Date.now() - this.renewedAt > this.options.leaseMs / 3) {
+      const asked = Date.now();
+      const lease = await leaseAcquireOrRenew(db, { leaseKey: EVENTS_RELAY_LEASE, holderId: this.holderId, leaseMs: this.options.leaseMs });
+      if (!lease) {
+        if (this.held) this.logger.info({ holderId: this.holderId }, "kafka bridge: events relay lease lost to another replica");
+        this.held = null;
+        return;
+      }
+      if (this.held?.fenceToken !== lease.fenceToken) {
+        this.logger.info({ holderId: this.holderId, fenceToken: lease.fenceToken }, "kafka bridge: this replica now relays events");
+      }
+      this.held = lease;
+      this.renewedAt = asked;
+      this.cursor = readCursor(lease.cursor);
     }
-    if (this.held?.fenceToken !== lease.fenceToken) {
-      this.logger.info({ holderId: this.holderId, fenceToken: lease.fenceToken }, "kafka bridge: this replica now relays events");
-    }
-    this.held = lease;
-    // Keep a margin so the cursor write lands while the lease is surely still ours.
-    const stopBy = Date.now() + this.options.leaseMs / 2;
-    let cursor: RelayCursor = readCursor(lease.cursor);
+    const lease = this.held;
+    // Stop well before the lease ends, so the cursor writes land while it is surely still ours.
+    const stopBy = this.renewedAt + this.options.leaseMs / 2;
+    let cursor = this.cursor;
     while (!this.stopped && Date.now() < stopBy) {
       const horizon = await eventRelayHorizon(db);
       const batch = await eventListForRelay(db, {
@@ -148,6 +161,7 @@ export class EventsRelay {
         }
       }
       cursor = next;
+      this.cursor = next;
       if (batch.events.length < this.options.batchSize) return;
     }
   }
