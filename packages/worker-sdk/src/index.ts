@@ -11,6 +11,13 @@ export {
   WaitTimeoutError,
 } from "./errors.ts";
 export type { HandlerContext, HandlerFn, Handlers, StepHandler } from "./handler.ts";
+export {
+  createKafkaWorker,
+  type KafkaHandlerContext,
+  type KafkaHandlerFn,
+  type KafkaWorker,
+  type KafkaWorkerOptions,
+} from "./kafka-worker.ts";
 export { consoleLogger, type Logger, silentLogger } from "./logger.ts";
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.ts";
 export { WorkerStoppedError } from "./task-run.ts";
