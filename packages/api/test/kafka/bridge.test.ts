@@ -13,6 +13,7 @@ import {
   uniqueGroupId,
   uniqueTopicPrefix,
 } from "../../../../test-support/kafka.ts";
+import { NonRetryableError } from "../../../worker-sdk/src/errors.ts";
 import { createKafkaWorker, type KafkaWorker } from "../../../worker-sdk/src/kafka-worker.ts";
 import { silentLogger } from "../../../worker-sdk/src/logger.ts";
 import { bridgeTopics, type InboundOutcome, type KafkaBridge, type KafkaBridgeOptions, startKafkaBridge } from "../../src/kafka/index.ts";
@@ -264,6 +265,27 @@ describe("Kafka bridge", () => {
     expect(done.tasks.map((t) => `${t.attempt}:${t.state}`)).toEqual(["1:TIMED_OUT", "2:COMPLETED"]);
   });
 
+  it("fails a step at once when the service says the failure is not retryable", async () => {
+    const { workflow } = await oneKafkaStep("non-retryable");
+    let calls = 0;
+    await worker({
+      workflow,
+      handlers: {
+        charge: () => {
+          calls++;
+          throw new NonRetryableError("card stolen");
+        },
+      },
+    });
+    const { instanceId } = await engine.workflows.startWorkflow({ workflow, input: {} });
+    const view = await eventually(async () => {
+      const v = await engine.workflows.getWorkflow(instanceId);
+      return v.state === "FAILED" && v;
+    }, "the instance to fail");
+    expect(calls).toBe(1);
+    expect(view.tasks.map((t) => `${t.attempt}:${t.state}`)).toEqual(["1:FAILED"]);
+  });
+
   it("applies a duplicated reply once", async () => {
     const { workflow, topic } = await oneKafkaStep("duplicate");
     const commands = await commandsOf(topic);
@@ -288,9 +310,9 @@ describe("Kafka bridge", () => {
       headers: { flowId: instanceId, stepName: "charge", action: "DO", status: false, errorMessage: "card declined" },
       payload: {},
     });
-    await send(topics.response, { flowId: instanceId, stepName: "charge", action: "DO", metadata: { status: "SUCCESS" } });
-    // The failure schedules attempt 2, the flat "SUCCESS" reply (no payload) then completes it.
+    // The failure schedules attempt 2; once its command is out, the flat "SUCCESS" reply completes it.
     await eventually(() => commands.length === 2, "the retry's command");
+    await send(topics.response, { flowId: instanceId, stepName: "charge", action: "DO", metadata: { status: "SUCCESS" } });
     const view = await eventually(async () => {
       const v = await engine.workflows.getWorkflow(instanceId);
       return v.state === "COMPLETED" ? v : undefined;
