@@ -102,7 +102,11 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
         if (step.undo) next.push({ queue: step.undo.queue, workflow: row.name, step: step.name, kind: "UNDO" });
       }
     }
-    await createMissing(next.map((q) => topics.command(q.workflow, q.step, q.kind)));
+    // Serve the queues even if the topics cannot be created here (no permission, say): they may
+    // exist already, or the broker creates them on the first publish.
+    await createMissing(next.map((q) => topics.command(q.workflow, q.step, q.kind))).catch((error: unknown) =>
+      logger.warn({ err: error }, "kafka bridge: could not create command topics; publishing anyway"),
+    );
     current = next;
     publisher.setQueues(next);
   };
