@@ -51,6 +51,8 @@ export async function runTask(task: AcquiredTask, route: QueueRoute, deps: TaskR
     abandoned = true;
     heartbeats.stop();
     controller.abort(new WorkerStoppedError("the worker stopped past its deadline; this attempt is left to its lease"));
+    logger.warn(fields, "worker stopped before the handler finished; the attempt is left to its lease");
+    emit({ type: "task-abandoned", task });
   };
   const loseLease = (error: BatonError, phase: "heartbeat" | "complete" | "fail") => {
     lost ??= error;
@@ -88,11 +90,11 @@ export async function runTask(task: AcquiredTask, route: QueueRoute, deps: TaskR
     heartbeat: () => heartbeats.beatNow(),
   };
 
-  deps.hardStop.addEventListener("abort", onHardStop, { once: true });
-  if (deps.hardStop.aborted) onHardStop();
-  heartbeats.start();
   emit({ type: "task-started", task });
   logger.debug(fields, "task started");
+  heartbeats.start();
+  deps.hardStop.addEventListener("abort", onHardStop, { once: true });
+  if (deps.hardStop.aborted) onHardStop();
   let outcome: { ok: true; output: unknown } | { ok: false; error: unknown };
   try {
     outcome = { ok: true, output: toJson(await route.run(context)) };
@@ -104,12 +106,8 @@ export async function runTask(task: AcquiredTask, route: QueueRoute, deps: TaskR
     deps.hardStop.removeEventListener("abort", onHardStop);
   }
 
-  if (abandoned) {
-    logger.warn(fields, "worker stopped before the handler finished; the attempt is left to its lease");
-    emit({ type: "task-abandoned", task });
-    return;
-  }
-  if (lost) return; // already logged and emitted when the lease was lost
+  // Both were logged and emitted when they happened; a late result has no one to go to.
+  if (abandoned || lost) return;
 
   let refusal: BatonError | undefined;
   /** Reports with retries on transient failures. "refused": the engine rejected what it carried. */
