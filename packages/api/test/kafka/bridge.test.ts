@@ -286,6 +286,28 @@ describe("Kafka bridge", () => {
     expect(view.tasks.map((t) => `${t.attempt}:${t.state}`)).toEqual(["1:FAILED"]);
   });
 
+  it("redelivers a reply whose database write failed (offsets are committed only after the commit)", async () => {
+    const { workflow, topic } = await oneKafkaStep("db-hiccup");
+    const commands = await commandsOf(topic);
+    const { instanceId } = await engine.workflows.startWorkflow({ workflow, input: {} });
+    const command = await eventually(() => commands[0], "the command");
+    // The first attempt to apply the reply fails as if the database were unreachable.
+    const complete = engine.tasks.complete.bind(engine.tasks);
+    let failures = 0;
+    engine.tasks.complete = async (lease) => {
+      if (failures++ === 0) throw new Error("connection terminated unexpectedly");
+      return complete(lease);
+    };
+    try {
+      await reply(command, true, { ok: 1 });
+      await eventually(async () => (await engine.workflows.getWorkflow(instanceId)).state === "COMPLETED", "completion after the retry");
+      expect(failures).toBe(2);
+      expect(outcomeFor(headersOf(command).executionId, "applied")).toBeDefined();
+    } finally {
+      engine.tasks.complete = complete;
+    }
+  });
+
   it("applies a duplicated reply once", async () => {
     const { workflow, topic } = await oneKafkaStep("duplicate");
     const commands = await commandsOf(topic);
