@@ -93,16 +93,14 @@ export async function instanceLock(db: DbOrTrx, instanceId: string): Promise<Ins
  */
 export async function instanceLockByExecutions(db: DbOrTrx, executionIds: string[]): Promise<InstanceRow[]> {
   if (executionIds.length === 0) return [];
-  const rows = await db
-    .selectFrom("workflow_instances as i")
-    .selectAll("i")
-    .where("i.instance_id", "in", (eb) =>
-      eb.selectFrom("task_executions").select("workflow_instance_id").where("execution_id", "in", executionIds),
-    )
-    .orderBy("i.instance_id")
-    .forUpdate()
-    .execute();
-  return rows.map(toInstanceRow);
+  // = ANY(ARRAY(...)) keeps both lookups on primary keys whatever the table statistics say.
+  const rows = await sql<Selectable<WorkflowInstancesTable>>`
+    SELECT i.* FROM workflow_instances i
+    WHERE i.instance_id = ANY(ARRAY(
+      SELECT workflow_instance_id FROM task_executions WHERE execution_id = ANY(${executionIds}::uuid[])))
+    ORDER BY i.instance_id
+    FOR UPDATE`.execute(db);
+  return rows.rows.map(toInstanceRow);
 }
 
 export interface InstanceWrite {
@@ -130,7 +128,9 @@ export async function instanceUpdateManyIfSequence(db: DbOrTrx, writes: Instance
       ${writes.map((w) => json(w.output))}::text[], ${writes.map((w) => json(w.error))}::text[],
       ${writes.map((w) => w.compensateFrom)}::text[]
     ) AS v(instance_id, expected, sequence_number, state, output, error, compensate_from)
-    WHERE i.instance_id = v.instance_id AND i.sequence_number = v.expected`.execute(db);
+    -- The = ANY lets the planner find the rows by primary key rather than scan the table to join.
+    WHERE i.instance_id = ANY(${writes.map((w) => w.instanceId)}::uuid[])
+      AND i.instance_id = v.instance_id AND i.sequence_number = v.expected`.execute(db);
   if (Number(result.numAffectedRows) !== writes.length) {
     throw new BatonError("CONCURRENT_UPDATE", "An instance changed concurrently; retry the request", {
       instanceIds: writes.map((w) => w.instanceId),

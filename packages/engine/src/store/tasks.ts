@@ -63,9 +63,12 @@ export async function taskAcquire(
   params: { queues: string[]; workerId: string; max: number; executionId?: string },
 ): Promise<AcquiredRow[]> {
   const byId = params.executionId === undefined ? sql`` : sql`AND t.execution_id = ${params.executionId}`;
+  // The outer UPDATE finds its rows by primary key (= ANY of the picked ids): joined to the CTE
+  // instead, the planner prefers a sequential scan of the whole table once it holds a few thousand
+  // rows, which made every acquire cost O(table).
   const result = await sql<Selectable<TaskExecutionsTable> & { workflow_name: string }>`
     WITH picked AS (
-      SELECT t.execution_id, i.workflow_name
+      SELECT t.execution_id
       FROM task_executions t
       JOIN workflow_instances i ON i.instance_id = t.workflow_instance_id
       WHERE t.state = 'PENDING'
@@ -83,9 +86,8 @@ export async function taskAcquire(
         fence_token = nextval('fence_token_seq'),
         lease_expires_at = now() + t.lease_ms * interval '1 millisecond',
         started_at = now()
-    FROM picked
-    WHERE t.execution_id = picked.execution_id
-    RETURNING t.*, picked.workflow_name`.execute(db);
+    WHERE t.execution_id = ANY(ARRAY(SELECT execution_id FROM picked))
+    RETURNING t.*, (SELECT workflow_name FROM workflow_instances WHERE instance_id = t.workflow_instance_id) AS workflow_name`.execute(db);
   return result.rows
     .map((r) => ({ ...toTaskRow(r), workflowName: r.workflow_name }))
     .sort((a, b) => (a.fenceToken ?? 0) - (b.fenceToken ?? 0));
@@ -155,7 +157,9 @@ export async function taskCompleteManyIfLeased(db: DbOrTrx, items: LeasedComplet
       ${items.map((i) => i.executionId)}::uuid[], ${items.map((i) => i.workerId)}::text[],
       ${items.map((i) => i.fenceToken)}::bigint[], ${items.map((i) => JSON.stringify(i.output ?? null))}::text[]
     ) AS v(execution_id, worker_id, fence_token, output)
-    WHERE t.execution_id = v.execution_id AND t.state = 'LEASED' AND t.fence_token = v.fence_token
+    -- The = ANY lets the planner find the rows by primary key rather than scan the table to join.
+    WHERE t.execution_id = ANY(${items.map((i) => i.executionId)}::uuid[])
+      AND t.execution_id = v.execution_id AND t.state = 'LEASED' AND t.fence_token = v.fence_token
       AND t.lease_holder = v.worker_id AND t.lease_expires_at > now()
     RETURNING t.*`.execute(db);
   return result.rows.map(toTaskRow);
