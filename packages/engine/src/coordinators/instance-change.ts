@@ -56,6 +56,8 @@ export class InstanceChange {
     readonly trx: Transaction<Schema>,
     readonly instance: InstanceRow,
     readonly definition: WorkflowDefinition,
+    /** An instance inserted by this transaction: it holds the row lock and has no attempts yet. */
+    private readonly fresh = false,
   ) {
     this.state = instance.state;
     this.output = instance.output;
@@ -86,6 +88,20 @@ export class InstanceChange {
       instance,
       await definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion),
     );
+    const result = await body(change);
+    await commitChanges(trx, [change]);
+    return result;
+  }
+
+  /** Starts a just-inserted instance: no lock to take (the insert holds it), no attempts to load. */
+  static async started<T>(
+    trx: Transaction<Schema>,
+    definitions: DefinitionCache,
+    instance: InstanceRow,
+    body: (change: InstanceChange) => Promise<T>,
+  ): Promise<T> {
+    const definition = await definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion);
+    const change = new InstanceChange(trx, instance, definition, true);
     const result = await body(change);
     await commitChanges(trx, [change]);
     return result;
@@ -169,6 +185,11 @@ export class InstanceChange {
     for (const q of queues) this.wakeQueues.add(q);
   }
 
+  /** Whether the attempts of this instance must be read before planning. */
+  get hasStoredAttempts(): boolean {
+    return !this.fresh;
+  }
+
   get active(): boolean {
     return this.state === "RUNNING" || this.state === "COMPENSATING";
   }
@@ -215,13 +236,8 @@ export class InstanceChange {
 async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]): Promise<void> {
   const active = changes.filter((c) => c.active);
   if (active.length > 0) {
-    const tasks =
-      active.length === 1
-        ? await taskListByInstance(trx, (active[0] as InstanceChange).instance.instanceId)
-        : await taskListByInstances(
-            trx,
-            active.map((c) => c.instance.instanceId),
-          );
+    const stored = active.filter((c) => c.hasStoredAttempts).map((c) => c.instance.instanceId);
+    const tasks = stored.length === 1 ? await taskListByInstance(trx, stored[0] as string) : await taskListByInstances(trx, stored);
     const plans = active.map((c) => {
       // Attempts scheduled by hand in this change are not inserted yet; the planner must see them.
       const own = [...tasks.filter((t) => t.instanceId === c.instance.instanceId), ...c.queuedAttempts()];

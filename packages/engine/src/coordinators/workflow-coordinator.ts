@@ -82,7 +82,7 @@ export class WorkflowCoordinator {
     const started = await this.db.transaction().execute(async (trx) => {
       const row = await instanceInsertIfAbsent(trx, { ...key, workflowVersion: version, input });
       if (!row) return null;
-      const change = await InstanceChange.within(trx, this.definitions, { instanceId: row.instanceId }, async (c) => {
+      const change = await InstanceChange.started(trx, this.definitions, row, async (c) => {
         c.record("WORKFLOW_STARTED", { input, runId, workflowVersion: version });
         return c;
       });
