@@ -7,7 +7,6 @@ import pino, { type Logger } from "pino";
 import type { AppEnv } from "./env.ts";
 import { errorResponse, onError } from "./errors.ts";
 import { ApiMetrics } from "./metrics.ts";
-import { PollRecorder } from "./poll-recorder.ts";
 import { requestLog } from "./request-log.ts";
 import { createRouter } from "./router.ts";
 import { instanceRoutes } from "./routes/instances.ts";
@@ -23,8 +22,6 @@ export interface AppOptions {
   bodyLimitBytes?: number;
   /** A step is ready while a worker polled its queue within this window (default 30 s). */
   readinessWindowMs?: number;
-  /** At most one readiness write per worker and queue per this interval (default 5 s). */
-  pollRecordIntervalMs?: number;
   /** Aborting it ends every waiting long-poll at once (used on shutdown). */
   shutdown?: AbortSignal;
   /** Metrics registry to count into (default: a new one per app). */
@@ -45,7 +42,6 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   const deps = {
     engine,
     metrics,
-    polls: new PollRecorder(engine, logger, options.pollRecordIntervalMs ?? 5000),
     readinessWindowMs: options.readinessWindowMs ?? 30_000,
     shutdown: options.shutdown ?? new AbortController().signal,
   };

@@ -12,7 +12,6 @@ export interface AppEnv {
 export interface ApiDeps {
   engine: import("@baton/engine").Engine;
   metrics: import("./metrics.ts").ApiMetrics;
-  polls: import("./poll-recorder.ts").PollRecorder;
   /** A step is ready while some worker polled its queue within this window. */
   readinessWindowMs: number;
   /** Aborts when the server shuts down: long-polls end at once with nothing handed out. */

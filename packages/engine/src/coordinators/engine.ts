@@ -1,6 +1,7 @@
 import { type Database, type DatabaseConfig, openDatabase } from "../db/database.ts";
 import { migrate } from "../db/migrate.ts";
 import { DefinitionCache } from "./definition-cache.ts";
+import { PollRecorder } from "./poll-recorder.ts";
 import { TaskCoordinator } from "./task-coordinator.ts";
 import { TaskDispatcher } from "./task-dispatcher.ts";
 import { WorkflowCoordinator } from "./workflow-coordinator.ts";
@@ -14,6 +15,10 @@ export interface EngineOptions {
   pollIntervalMs?: number;
   /** How often this process reaps expired leases; 0 turns the reaper off (default 1000 ms). */
   reapIntervalMs?: number;
+  /** At most one readiness write per worker and queue per this many ms (default 5000). */
+  pollRecordIntervalMs?: number;
+  /** Told when recording a worker poll failed (it is tried again on the next poll). */
+  onPollRecordError?: (error: unknown, workerId: string) => void;
 }
 
 /** Everything a Baton process runs: the coordinators, the long-poll dispatcher, the lease reaper. */
@@ -36,7 +41,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const definitions = new DefinitionCache();
   const tasks = new TaskCoordinator(database.db, definitions);
   const workflows = new WorkflowCoordinator(database.db, definitions);
-  const dispatcher = new TaskDispatcher(database, tasks, options.pollIntervalMs ?? 1000);
+  const polls = new PollRecorder(database.db, options.pollRecordIntervalMs ?? 5000, options.onPollRecordError);
+  const dispatcher = new TaskDispatcher(database, tasks, polls, options.pollIntervalMs ?? 1000);
   await dispatcher.start();
   const reaper = startReaper(tasks, options.reapIntervalMs ?? 1000);
   return {

@@ -16,6 +16,7 @@ import { eventInsertMany, type NewEvent } from "../store/events.ts";
 import { type InstanceRow, instanceLock, instanceLockByExecutions, instanceUpdateManyIfSequence } from "../store/instances.ts";
 import {
   type NewTaskRow,
+  type QueueWake,
   type TaskRow,
   taskCancelMany,
   taskInsertMany,
@@ -50,7 +51,8 @@ export class InstanceChange {
   compensateFrom: string | null;
   private readonly events: NewEvent[] = [];
   private readonly inserts: NewTaskRow[] = [];
-  private readonly wakeQueues = new Set<string>();
+  /** Queue -> how soon its new work becomes available (ms). */
+  private readonly wakeQueues = new Map<string, number>();
 
   private constructor(
     readonly trx: Transaction<Schema>,
@@ -170,7 +172,7 @@ export class InstanceChange {
         queue: task.queue,
         delayMs: task.delayMs,
       });
-      if (task.delayMs === 0) this.wakeQueues.add(task.queue);
+      this.wakeAfter(task.queue, task.delayMs);
       return row.executionId;
     });
   }
@@ -182,7 +184,11 @@ export class InstanceChange {
 
   /** Makes the queues' waiting acquirers look again once this change commits. */
   wake(queues: Iterable<string>): void {
-    for (const q of queues) this.wakeQueues.add(q);
+    for (const q of queues) this.wakeAfter(q, 0);
+  }
+
+  private wakeAfter(queue: string, delayMs: number): void {
+    this.wakeQueues.set(queue, Math.min(delayMs, this.wakeQueues.get(queue) ?? delayMs));
   }
 
   /** Whether the attempts of this instance must be read before planning. */
@@ -226,9 +232,10 @@ export class InstanceChange {
   }
 
   /** What the commit writes for this instance; null when nothing changed. */
-  pending(): { events: NewEvent[]; inserts: NewTaskRow[]; wake: string[] } | null {
+  pending(): { events: NewEvent[]; inserts: NewTaskRow[]; wake: QueueWake[] } | null {
     if (this.events.length === 0) return null;
-    return { events: this.events, inserts: this.inserts, wake: this.active ? [...this.wakeQueues] : [] };
+    const wake = [...this.wakeQueues].map(([queue, delayMs]) => ({ queue, delayMs }));
+    return { events: this.events, inserts: this.inserts, wake: this.active ? wake : [] };
   }
 }
 
@@ -287,5 +294,8 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
       compensateFrom: w.change.compensateFrom,
     })),
   );
-  await taskNotifyQueues(trx, [...new Set(writes.flatMap((w) => w.wake))]);
+  await taskNotifyQueues(
+    trx,
+    writes.flatMap((w) => w.wake),
+  );
 }

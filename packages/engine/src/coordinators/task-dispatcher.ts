@@ -1,6 +1,7 @@
 import type { AcquiredTask } from "../contract/types.ts";
 import type { Database } from "../db/database.ts";
-import { TASK_CHANNEL } from "../store/tasks.ts";
+import { parseQueueWake, TASK_CHANNEL } from "../store/tasks.ts";
+import type { PollRecorder } from "./poll-recorder.ts";
 import type { TaskCoordinator } from "./task-coordinator.ts";
 
 export interface WaitingAcquire {
@@ -21,15 +22,18 @@ interface Waiter {
 /**
  * Long-poll acquire: answers at once when tasks are there, else parks the caller in memory (no
  * database connection held) until a NOTIFY names one of its queues, the safety-net poll comes
- * round, or the wait ends. One LISTEN connection serves every waiter of the process.
+ * round, or the wait ends. One LISTEN connection serves every waiter of the process. Every poll
+ * is recorded (throttled) for step readiness, whichever transport it came through.
  */
 export class TaskDispatcher {
   private readonly waiters = new Set<Waiter>();
+  private readonly timers = new Set<NodeJS.Timeout>();
   private unlisten: (() => Promise<void>) | undefined;
 
   constructor(
     private readonly database: Database,
     private readonly tasks: TaskCoordinator,
+    private readonly polls: PollRecorder,
     private readonly pollIntervalMs = 1000,
   ) {}
 
@@ -43,6 +47,8 @@ export class TaskDispatcher {
   }
 
   async stop(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
     for (const w of this.waiters) w.wake();
     await this.unlisten?.();
     this.unlisten = undefined;
@@ -54,6 +60,16 @@ export class TaskDispatcher {
   }
 
   async acquire(params: WaitingAcquire): Promise<AcquiredTask[]> {
+    this.polls.record(params.workerId, params.queues);
+    try {
+      return await this.acquireWaiting(params);
+    } finally {
+      // Again after a long wait, so a worker that long-polls an idle queue stays "ready".
+      this.polls.record(params.workerId, params.queues);
+    }
+  }
+
+  private async acquireWaiting(params: WaitingAcquire): Promise<AcquiredTask[]> {
     const deadline = Date.now() + params.waitMs;
     for (;;) {
       if (params.signal?.aborted) return [];
@@ -69,6 +85,18 @@ export class TaskDispatcher {
         woken.cancel();
       }
     }
+  }
+
+  private onNotify(payload: string): void {
+    const { queue, delayMs } = parseQueueWake(payload);
+    if (delayMs <= 0) return this.wake(queue);
+    // A retry after backoff: look again when it is due (a few ms late, so it is due by then).
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.wake(queue);
+    }, delayMs + 10);
+    timer.unref();
+    this.timers.add(timer);
   }
 
   private wake(queue: string | null): void {

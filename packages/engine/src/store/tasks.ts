@@ -255,10 +255,30 @@ export async function taskCancelMany(db: DbOrTrx, executionIds: string[]): Promi
   return rows.map(toTaskRow);
 }
 
-/** Wakes acquirers waiting on these queues, when the surrounding transaction commits. */
-export async function taskNotifyQueues(db: DbOrTrx, queues: string[]): Promise<void> {
-  if (queues.length === 0) return;
-  await sql`SELECT pg_notify(${TASK_CHANNEL}, q) FROM unnest(${queues}::text[]) AS q`.execute(db);
+/** New work on a queue, available now (`delayMs` 0) or once a retry's backoff has passed. */
+export interface QueueWake {
+  queue: string;
+  delayMs: number;
+}
+
+/**
+ * Wakes acquirers waiting on these queues when the surrounding transaction commits. The payload
+ * is the queue name, followed by `@<ms>` when the work becomes available only after a backoff:
+ * listeners then look again when it has passed, rather than on their next safety-net poll.
+ */
+export async function taskNotifyQueues(db: DbOrTrx, wakes: QueueWake[]): Promise<void> {
+  const soonest = new Map<string, number>();
+  for (const w of wakes) soonest.set(w.queue, Math.min(w.delayMs, soonest.get(w.queue) ?? w.delayMs));
+  if (soonest.size === 0) return;
+  const payloads = [...soonest].map(([queue, delayMs]) => (delayMs > 0 ? `${queue}@${delayMs}` : queue));
+  await sql`SELECT pg_notify(${TASK_CHANNEL}, p) FROM unnest(${payloads}::text[]) AS p`.execute(db);
+}
+
+/** Reads a NOTIFY payload written by `taskNotifyQueues`. */
+export function parseQueueWake(payload: string): QueueWake {
+  const at = payload.lastIndexOf("@");
+  const delayMs = at > 0 ? Number(payload.slice(at + 1)) : 0;
+  return at > 0 && Number.isFinite(delayMs) ? { queue: payload.slice(0, at), delayMs } : { queue: payload, delayMs: 0 };
 }
 
 /** The NOTIFY channel on which a queue name announces newly available tasks. */

@@ -61,21 +61,18 @@ const fail = fenced(
 );
 
 /** The worker protocol: long-poll acquire and fenced heartbeat / complete / fail. */
-export function taskRoutes({ engine, metrics, polls, shutdown }: ApiDeps) {
+export function taskRoutes({ engine, metrics, shutdown }: ApiDeps) {
   const router = createRouter();
 
   router.openapi(acquire, async (c) => {
     const { workerId, queues, max, waitMs } = c.req.valid("json");
     const started = performance.now();
-    polls.record(workerId, queues);
     // Ends the wait when the client disconnects or the server shuts down.
     const signal = AbortSignal.any([c.req.raw.signal, shutdown]);
     const tasks = await engine.dispatcher.acquire({ workerId, queues, max, waitMs, signal });
     const outcome = c.req.raw.signal.aborted ? "aborted" : tasks.length > 0 ? "tasks" : "empty";
     metrics.acquireWait.observe({ outcome }, (performance.now() - started) / 1000);
     metrics.countAcquired(tasks);
-    // A second record after a long wait keeps a worker that long-polls with no work "ready".
-    polls.record(workerId, queues);
     if (c.req.raw.signal.aborted && tasks.length > 0) {
       // The client left while the lease query ran. There is no one to hand these to; they stay
       // LEASED until their lease expires, then the reaper times them out and they are retried.

@@ -1,29 +1,30 @@
-import { type Engine, workerRecordPoll } from "@baton/engine";
-import type { Logger } from "pino";
+import type { Db } from "../db/database.ts";
+import { workerRecordPoll } from "../store/workers.ts";
 
 /**
  * Records which worker polls which queue (for step readiness) without a write on every poll: at
  * most one write per worker and queue per `intervalMs`. The write is not awaited, so a slow or
- * failing database never delays an acquire; a failed write is simply tried again on the next poll.
+ * failing database never delays an acquire; a failed write is reported to `onError` and simply
+ * tried again on the next poll (readiness is advisory).
  */
 export class PollRecorder {
   private readonly lastWrite = new Map<string, number>();
 
   constructor(
-    private readonly engine: Engine,
-    private readonly logger: Logger,
+    private readonly db: Db,
     private readonly intervalMs = 5000,
+    private readonly onError: (error: unknown, workerId: string) => void = () => {},
   ) {}
 
   record(workerId: string, queues: string[]): void {
     const now = Date.now();
-    const due = queues.filter((q) => now - (this.lastWrite.get(key(workerId, q)) ?? 0) >= this.intervalMs);
+    const due = [...new Set(queues)].filter((q) => now - (this.lastWrite.get(key(workerId, q)) ?? 0) >= this.intervalMs);
     if (due.length === 0) return;
     if (this.lastWrite.size > 100_000) this.forgetOlderThan(now - this.intervalMs);
     for (const q of due) this.lastWrite.set(key(workerId, q), now);
-    workerRecordPoll(this.engine.database.db, workerId, [...new Set(due)]).catch((error: unknown) => {
+    workerRecordPoll(this.db, workerId, due).catch((error: unknown) => {
       for (const q of due) this.lastWrite.delete(key(workerId, q));
-      this.logger.warn({ err: error, workerId }, "could not record a worker poll");
+      this.onError(error, workerId);
     });
   }
 
