@@ -56,6 +56,28 @@ describe("TaskDispatcher (long-poll acquire)", () => {
     expect(await engine.tasks.acquire({ queues: [name], workerId: "next", max: 1 })).toHaveLength(1);
   });
 
+  it("wakes a waiting acquirer when a retry's backoff has passed, without waiting for a poll", async () => {
+    const name = `backoff-${crypto.randomUUID().slice(0, 8)}`;
+    await engine.workflows.registerWorkflow({ name, steps: [{ name: "a", queue: name, retry: { maxAttempts: 2, backoffMs: 300 } }] });
+    await engine.workflows.startWorkflow({ workflow: name });
+    const [first] = await engine.tasks.acquire({ queues: [name], workerId: "w", max: 1 });
+    if (!first) throw new Error("expected the first attempt");
+    await engine.tasks.fail({ executionId: first.executionId, workerId: "w", fenceToken: first.fenceToken, error: "try again" });
+    // Not available yet: the backoff runs, and the safety-net poll is a minute away.
+    const [retry] = await engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 20_000 });
+    expect(retry?.attempt).toBe(2);
+  });
+
+  it("records which worker polled which queue, for readiness", async () => {
+    const name = await register();
+    await engine.dispatcher.acquire({ queues: [name], workerId: "in-process-worker", max: 1, waitMs: 0 });
+    await waitUntil(
+      async () =>
+        (await workerList(engine.database.db, 30_000)).some((w) => w.workerId === "in-process-worker" && w.queue === name && w.recent),
+      "the poll to be recorded",
+    );
+  });
+
   it.skipIf(onPglite)(
     "re-establishes a dropped LISTEN connection and is woken again (Postgres only: PGlite has no separate connection to drop)",
     async () => {

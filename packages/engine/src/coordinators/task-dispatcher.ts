@@ -41,7 +41,7 @@ export class TaskDispatcher {
     // After the LISTEN connection comes back, wake everyone: notifications sent meanwhile are lost.
     this.unlisten = await this.database.listen(
       TASK_CHANNEL,
-      (queue) => this.wake(queue),
+      (payload) => this.onNotify(payload),
       () => this.wake(null),
     );
   }
@@ -89,7 +89,10 @@ export class TaskDispatcher {
 
   private onNotify(payload: string): void {
     const { queue, delayMs } = parseQueueWake(payload);
-    if (delayMs <= 0) return this.wake(queue);
+    if (delayMs <= 0) {
+      this.wake(queue);
+      return;
+    }
     // A retry after backoff: look again when it is due (a few ms late, so it is due by then).
     const timer = setTimeout(() => {
       this.timers.delete(timer);
