@@ -2,7 +2,6 @@ import { migrate, openDatabase } from "@baton/engine";
 import type { TestProject } from "vitest/node";
 import { adminQuery, TEST_POSTGRES_URL, withDatabase } from "./postgres.ts";
 
-
 /**
  * Builds one migrated template database per test run; each test file clones it (fast, isolated).
  */
