@@ -20,7 +20,6 @@ import {
   type TaskRow,
   taskCancelMany,
   taskInsertMany,
-  taskListByInstance,
   taskListByInstances,
   taskNotifyQueues,
 } from "../store/tasks.ts";
@@ -244,7 +243,7 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
   const active = changes.filter((c) => c.active);
   if (active.length > 0) {
     const stored = active.filter((c) => c.hasStoredAttempts).map((c) => c.instance.instanceId);
-    const tasks = stored.length === 1 ? await taskListByInstance(trx, stored[0] as string) : await taskListByInstances(trx, stored);
+    const tasks = await taskListByInstances(trx, stored);
     const plans = active.map((c) => {
       // Attempts scheduled by hand in this change are not inserted yet; the planner must see them.
       const own = [...tasks.filter((t) => t.instanceId === c.instance.instanceId), ...c.queuedAttempts()];

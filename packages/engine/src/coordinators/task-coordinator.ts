@@ -10,7 +10,7 @@ import {
   taskFailIfLeased,
   taskGet,
   taskHeartbeatIfLeased,
-  taskListByInstance,
+  taskListByInstances,
   taskListExpired,
   taskTimeOutIfExpired,
 } from "../store/tasks.ts";
@@ -127,7 +127,7 @@ export class TaskCoordinator {
    * Re-runs a failed step by hand, with a fresh retry budget and optionally new input: how an
    * operator repairs a FAILED instance (its DO) or a COMPENSATION_FAILED one (its UNDO).
    */
-  async retryTask(instanceId: string, taskId: string, input?: unknown): Promise<AcquiredTaskRef> {
+  async retryTask(instanceId: string, taskId: string, input?: unknown): Promise<RetriedTask> {
     return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
       const kind: TaskKind | null = change.state === "FAILED" ? "DO" : change.state === "COMPENSATION_FAILED" ? "UNDO" : null;
       if (!kind) {
@@ -142,7 +142,7 @@ export class TaskCoordinator {
       }
       const step = change.definition.steps.find((s) => s.name === taskId);
       if (!step) throw new BatonError("NOT_FOUND", `Workflow ${change.definition.name} has no step '${taskId}'`, { instanceId, taskId });
-      const attempts = (await taskListByInstance(change.trx, instanceId)).filter((t) => t.taskId === taskId && t.kind === kind);
+      const attempts = (await taskListByInstances(change.trx, [instanceId])).filter((t) => t.taskId === taskId && t.kind === kind);
       const last = attempts.reduce<TaskRow | undefined>((a, t) => (!a || t.attempt > a.attempt ? t : a), undefined);
       if (!last || (last.state !== "FAILED" && last.state !== "TIMED_OUT")) {
         throw new BatonError("INVALID_STATE", `Step '${taskId}' has no failed ${kind} attempt to retry`, {
@@ -223,7 +223,8 @@ export class TaskCoordinator {
   }
 }
 
-export interface AcquiredTaskRef {
+/** The attempt a manual retry scheduled. */
+export interface RetriedTask {
   executionId: string;
   taskId: string;
   kind: TaskKind;

@@ -7,7 +7,7 @@ import type { InstanceState } from "../domain/states.ts";
 import { type DefinitionRow, definitionGet, definitionInsert, definitionListLatest, definitionLockName } from "../store/definitions.ts";
 import { eventListByInstance } from "../store/events.ts";
 import { instanceGet, instanceGetByRunId, instanceInsertIfAbsent, instanceList } from "../store/instances.ts";
-import { taskListByInstance } from "../store/tasks.ts";
+import { taskListByInstances } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
 import { InstanceChange } from "./instance-change.ts";
 import { eventView, instanceSummary, taskView } from "./views.ts";
@@ -107,7 +107,7 @@ export class WorkflowCoordinator {
   async getWorkflow(instanceId: string): Promise<InstanceView> {
     const instance = await instanceGet(this.db, instanceId);
     if (!instance) throw new BatonError("NOT_FOUND", `Instance ${instanceId} not found`, { instanceId });
-    const [tasks, events] = await Promise.all([taskListByInstance(this.db, instanceId), eventListByInstance(this.db, instanceId)]);
+    const [tasks, events] = await Promise.all([taskListByInstances(this.db, [instanceId]), eventListByInstance(this.db, instanceId)]);
     return {
       ...instanceSummary(instance),
       sequenceNumber: instance.sequenceNumber,
@@ -145,7 +145,7 @@ export class WorkflowCoordinator {
       requireState(c, ["PAUSED"], "resume");
       c.state = "RUNNING";
       c.record("WORKFLOW_RESUMED", {});
-      const pending = (await taskListByInstance(c.trx, instanceId)).filter((t) => t.state === "PENDING");
+      const pending = (await taskListByInstances(c.trx, [instanceId])).filter((t) => t.state === "PENDING");
       c.wake(pending.map((t) => t.queue));
       return c;
     });
@@ -156,7 +156,7 @@ export class WorkflowCoordinator {
   async cancel(instanceId: string): Promise<{ state: InstanceState }> {
     return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
       requireState(change, ["RUNNING", "PAUSED"], "cancel");
-      const open = (await taskListByInstance(change.trx, instanceId)).filter((t) => t.state === "PENDING" || t.state === "LEASED");
+      const open = (await taskListByInstances(change.trx, [instanceId])).filter((t) => t.state === "PENDING" || t.state === "LEASED");
       await change.cancelTasks(open.map((t) => t.executionId));
       change.state = "CANCELLED";
       change.record("WORKFLOW_CANCELLED", {});

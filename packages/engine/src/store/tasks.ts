@@ -197,18 +197,13 @@ export async function taskGet(db: DbOrTrx, executionId: string): Promise<TaskRow
   return row ? toTaskRow(row) : null;
 }
 
-/** Every attempt of these instances (the planner's input for a batch). */
+/** Every attempt of these instances, in the order they were scheduled (the planner's input). */
 export async function taskListByInstances(db: DbOrTrx, instanceIds: string[]): Promise<TaskRow[]> {
   if (instanceIds.length === 0) return [];
-  const rows = await db.selectFrom("task_executions").selectAll().where("workflow_instance_id", "in", instanceIds).execute();
-  return rows.map(toTaskRow);
-}
-
-export async function taskListByInstance(db: DbOrTrx, instanceId: string): Promise<TaskRow[]> {
   const rows = await db
     .selectFrom("task_executions")
     .selectAll()
-    .where("workflow_instance_id", "=", instanceId)
+    .where("workflow_instance_id", "in", instanceIds)
     .orderBy("created_at")
     .orderBy("attempt_number")
     .execute();
