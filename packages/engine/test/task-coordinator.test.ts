@@ -201,3 +201,40 @@ describe("TaskCoordinator", () => {
     expect(received.filter((r) => r.length > 0).length).toBeGreaterThan(1);
   }, 180_000);
 });
+
+describe("input the database cannot store", () => {
+  let engine: TestEngine;
+  beforeAll(async () => {
+    engine = await createTestEngine();
+    await engine.workflows.registerWorkflow({ name: "nul", steps: [{ name: "a", queue: "nul.a" }] });
+  });
+  afterAll(() => engine.destroy());
+
+  it("answers VALIDATION_ERROR for a NUL character, and changes nothing", async () => {
+    const { instanceId } = await engine.workflows.startWorkflow({ workflow: "nul" });
+    const [task] = await engine.tasks.acquire({ queues: ["nul.a"], workerId: "w", max: 1 });
+    if (!task) throw new Error("expected a task");
+    const before = await engine.workflows.getWorkflow(instanceId);
+    const error = await engine.tasks.complete({ ...task, workerId: "w", output: { text: "a\u0000b" } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BatonError);
+    expect((error as BatonError).code).toBe("VALIDATION_ERROR");
+    expect(await engine.workflows.getWorkflow(instanceId)).toEqual(before);
+    const start = await engine.workflows.startWorkflow({ workflow: "nul", runId: "bad\u0000id" }).catch((e: unknown) => e);
+    expect((start as BatonError).code).toBe("VALIDATION_ERROR");
+  });
+
+  it("applies an execution named twice in one batch once, answering the copy as a duplicate", async () => {
+    await engine.workflows.startWorkflow({ workflow: "nul" });
+    const [task] = await engine.tasks.acquire({ queues: ["nul.a"], workerId: "w", max: 1 });
+    if (!task) throw new Error("expected a task");
+    const lease = { executionId: task.executionId, workerId: "w", fenceToken: task.fenceToken };
+    const answers = await engine.tasks.completeMany([
+      { ...lease, output: 1 },
+      { ...lease, output: 1 },
+      { ...lease, output: 2 },
+    ]);
+    expect(answers[0]).toEqual({ executionId: task.executionId, state: "COMPLETED", duplicate: false });
+    expect(answers[1]).toEqual({ executionId: task.executionId, state: "COMPLETED", duplicate: true });
+    expect((answers[2] as BatonError).code).toBe("ALREADY_COMPLETED");
+  });
+});

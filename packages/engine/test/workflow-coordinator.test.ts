@@ -381,6 +381,44 @@ describe("control", () => {
     expect(undoInput).toEqual({ fixed: true });
   });
 
+  it("cancels the waiting UNDOs when compensation fails, and runs them again after a manual retry", async () => {
+    const name = unique("undoFan");
+    const step = (s: string, retry = 3) => ({ name: s, queue: `${name}.${s}`, undo: true, retry: { maxAttempts: retry, backoffMs: 0 } });
+    await engine.workflows.registerWorkflow({
+      name,
+      type: "parallel",
+      steps: [step("a", 1), step("b"), step("c"), { name: "d", queue: `${name}.d`, retry: { maxAttempts: 1 } }],
+    });
+    const { instanceId } = await engine.workflows.startWorkflow({ workflow: name });
+    const done = (s: string) => async () => {
+      const [t] = await engine.tasks.acquire({ queues: [`${name}.${s}`], workerId: "w", max: 1 });
+      if (!t) throw new Error(`expected ${s}`);
+      return t;
+    };
+    for (const s of ["a", "b", "c"]) {
+      const t = await done(s)();
+      await engine.tasks.complete({ executionId: t.executionId, workerId: "w", fenceToken: t.fenceToken, output: s });
+    }
+    const d = await done("d")();
+    await engine.tasks.fail({ executionId: d.executionId, workerId: "w", fenceToken: d.fenceToken, error: "d broke" });
+    // All three UNDOs are waiting; a's fails for good while b's and c's still wait.
+    const undoA = await done("a.undo")();
+    await engine.tasks.fail({ executionId: undoA.executionId, workerId: "w", fenceToken: undoA.fenceToken, error: "stuck" });
+    let view = await settled(instanceId);
+    expect(view.state).toBe("COMPENSATION_FAILED");
+    expect(view.tasks.filter((t) => t.kind === "UNDO" && t.taskId !== "a").map((t) => t.state)).toEqual(["CANCELLED", "CANCELLED"]);
+
+    await engine.tasks.retryTask(instanceId, "a");
+    await drive(engine, instanceId, { [`${name}.a.undo`]: () => "ok", [`${name}.b.undo`]: () => "ok", [`${name}.c.undo`]: () => "ok" });
+    view = await settled(instanceId);
+    expect(view.state).toBe("COMPENSATED");
+    expect(
+      completions(view)
+        .filter((c) => c.startsWith("UNDO"))
+        .sort(),
+    ).toEqual(["UNDO a", "UNDO b", "UNDO c"]);
+  });
+
   it("retryTask re-runs the failed step of a FAILED instance, which then completes", async () => {
     const name = unique("refail");
     await engine.workflows.registerWorkflow({ name, steps: [{ name: "a", queue: `${name}.a`, retry: { maxAttempts: 1 } }] });

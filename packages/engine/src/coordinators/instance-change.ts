@@ -19,6 +19,7 @@ import {
   type QueueWake,
   type TaskRow,
   taskCancelMany,
+  taskCancelPending,
   taskInsertMany,
   taskListByInstances,
   taskNotifyQueues,
@@ -244,22 +245,31 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
   if (active.length > 0) {
     const stored = active.filter((c) => c.hasStoredAttempts).map((c) => c.instance.instanceId);
     const tasks = await taskListByInstances(trx, stored);
-    const plans = active.map((c) => {
+    const planFor = (c: InstanceChange, rows: TaskRow[]) => {
       // Attempts scheduled by hand in this change are not inserted yet; the planner must see them.
-      const own = [...tasks.filter((t) => t.instanceId === c.instance.instanceId), ...c.queuedAttempts()];
+      const own = [...rows.filter((t) => t.instanceId === c.instance.instanceId), ...c.queuedAttempts()];
       const snapshot = { state: c.state, input: c.instance.input, error: c.error, compensateFrom: c.compensateFrom };
       return reconcile(c.definition, snapshot, own);
-    });
-    const cancelled = await taskCancelMany(
+    };
+    const plans = active.map((c) => planFor(c, tasks));
+    const cancelled = await taskCancelPending(
       trx,
       plans.flatMap((p) => p.cancel),
     );
-    active.forEach((c, i) => {
-      c.applyPlan(
-        plans[i] as Plan,
-        cancelled.filter((t) => t.instanceId === c.instance.instanceId),
-      );
-    });
+    for (const [i, c] of active.entries()) {
+      let plan = plans[i] as Plan;
+      let got = cancelled.filter((t) => t.instanceId === c.instance.instanceId);
+      const all = [...got];
+      // A planned cancellation finds its task no longer pending when an acquire leased it after the
+      // planner read the rows (acquire takes no instance lock). That DO must be waited for and
+      // undone, not cancelled: plan again with the rows as they are now.
+      for (let round = 0; got.length < new Set(plan.cancel).size && round < 5; round++) {
+        plan = planFor(c, await taskListByInstances(trx, [c.instance.instanceId]));
+        got = await taskCancelPending(trx, plan.cancel);
+        all.push(...got);
+      }
+      c.applyPlan(plan, all);
+    }
   }
 
   const writes = changes.flatMap((c) => {

@@ -83,10 +83,15 @@ export class TaskCoordinator {
       this.definitions,
       items.map((i) => i.executionId),
       async (changes, trx) => {
-        const completed = new Map((await taskCompleteManyIfLeased(trx, items)).map((t) => [t.executionId, t]));
+        // An execution named twice in one batch is applied once; its later copies are answered
+        // like a repeated call (duplicate, or a conflict when the output differs).
+        const first = new Map<string, number>();
+        for (const [i, item] of items.entries()) if (!first.has(item.executionId)) first.set(item.executionId, i);
+        const unique = items.filter((item, i) => first.get(item.executionId) === i);
+        const completed = new Map((await taskCompleteManyIfLeased(trx, unique)).map((t) => [t.executionId, t]));
         return Promise.all(
-          items.map(async (item): Promise<TaskOutcome | BatonError> => {
-            const task = completed.get(item.executionId);
+          items.map(async (item, i): Promise<TaskOutcome | BatonError> => {
+            const task = first.get(item.executionId) === i ? completed.get(item.executionId) : undefined;
             if (task) {
               changes.get(task.instanceId)?.recordTaskOutcome(task, "TASK_COMPLETED");
               return { executionId: task.executionId, state: task.state, duplicate: false };

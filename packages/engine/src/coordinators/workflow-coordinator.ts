@@ -7,7 +7,7 @@ import type { InstanceState } from "../domain/states.ts";
 import { type DefinitionRow, definitionGet, definitionInsert, definitionListLatest, definitionLockName } from "../store/definitions.ts";
 import { eventListByInstance } from "../store/events.ts";
 import { instanceGet, instanceGetByRunId, instanceInsertIfAbsent, instanceList } from "../store/instances.ts";
-import { taskListByInstances } from "../store/tasks.ts";
+import { taskListByInstances, taskParkPending } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
 import { InstanceChange } from "./instance-change.ts";
 import { eventView, instanceSummary, taskView } from "./views.ts";
@@ -136,7 +136,14 @@ export class WorkflowCoordinator {
 
   /** Stops hand-outs; leased tasks may finish and are recorded, but nothing advances until resume. */
   async pause(instanceId: string): Promise<{ state: InstanceState }> {
-    return this.transition(instanceId, ["RUNNING"], "PAUSED", "WORKFLOW_PAUSED");
+    return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
+      requireState(change, ["RUNNING"], "pause");
+      change.state = "PAUSED";
+      change.record("WORKFLOW_PAUSED", {});
+      // Out of acquire's way, so a backlog of paused work does not slow every hand-out.
+      await taskParkPending(change.trx, instanceId, true);
+      return { state: change.state };
+    });
   }
 
   /** Resumes a paused instance: what finished meanwhile is acted on, pending tasks flow again. */
@@ -145,7 +152,7 @@ export class WorkflowCoordinator {
       requireState(c, ["PAUSED"], "resume");
       c.state = "RUNNING";
       c.record("WORKFLOW_RESUMED", {});
-      const pending = (await taskListByInstances(c.trx, [instanceId])).filter((t) => t.state === "PENDING");
+      const pending = await taskParkPending(c.trx, instanceId, false);
       c.wake(pending.map((t) => t.queue));
       return c;
     });
@@ -181,15 +188,6 @@ export class WorkflowCoordinator {
       return change;
     });
     return { state: done.state };
-  }
-
-  private async transition(instanceId: string, from: InstanceState[], to: InstanceState, eventType: string) {
-    return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
-      requireState(change, from, eventType);
-      change.state = to;
-      change.record(eventType, {});
-      return { state: to };
-    });
   }
 }
 

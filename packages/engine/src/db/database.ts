@@ -1,7 +1,8 @@
 import { PGlite } from "@electric-sql/pglite";
-import { Kysely, PostgresDialect, sql, type Transaction } from "kysely";
+import { type DatabaseConnection, type Dialect, type Driver, Kysely, PostgresDialect, sql, type Transaction } from "kysely";
 import { PGliteDialect } from "kysely-pglite-dialect";
 import pg from "pg";
+import { BatonError } from "../contract/errors.ts";
 import type { Schema } from "./schema.ts";
 
 /** Where the data lives: a Postgres server, an embedded PGlite data directory, or an in-memory PGlite. */
@@ -37,7 +38,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client that errors (server restart) must not crash the process; the pool drops it.
   pool.on("error", () => {});
-  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Schema>({ dialect: withInputErrors(new PostgresDialect({ pool })) });
   const listeners = new Set<PostgresListener>();
   return {
     kind: "postgres",
@@ -125,7 +126,7 @@ class PostgresListener {
 
 async function openPglite(dataDir: string | undefined): Promise<Database> {
   const pglite = await PGlite.create(dataDir);
-  const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
+  const db = new Kysely<Schema>({ dialect: withInputErrors(new PGliteDialect(pglite)) });
   return {
     kind: "pglite",
     db,
@@ -140,4 +141,54 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
       await db.destroy();
     },
   };
+}
+
+/**
+ * Postgres refuses some values that pass validation: a NUL character or a lone surrogate in JSON or
+ * text, a string that is not a UUID. Those are the caller's input, so they surface as
+ * VALIDATION_ERROR (SQLSTATE class 22, data exception) rather than as an internal error, whichever
+ * query met them.
+ */
+function withInputErrors(dialect: Dialect): Dialect {
+  return {
+    createAdapter: () => dialect.createAdapter(),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+    createDriver: () => translatingDriver(dialect.createDriver()),
+  };
+}
+
+function translatingDriver(driver: Driver): Driver {
+  const patched = new WeakSet<DatabaseConnection>();
+  return new Proxy(driver, {
+    get(target, prop, receiver) {
+      if (prop === "acquireConnection") {
+        return async () => {
+          const connection = await target.acquireConnection();
+          if (!patched.has(connection)) {
+            // Patched in place: drivers recognise their connections by identity.
+            const execute = connection.executeQuery.bind(connection);
+            connection.executeQuery = async (query) => {
+              try {
+                return await execute(query);
+              } catch (error) {
+                throw inputError(error) ?? error;
+              }
+            };
+            patched.add(connection);
+          }
+          return connection;
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+function inputError(error: unknown): BatonError | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string" || !code.startsWith("22")) return null;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new BatonError("VALIDATION_ERROR", `A value cannot be stored: ${reason}`, { sqlstate: code }, { cause: error });
 }

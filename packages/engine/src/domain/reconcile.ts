@@ -123,6 +123,8 @@ function planCompensation(
   const undoState = (name: string) => latest.get(key(name, "UNDO"))?.state;
   const exhausted = scope.find((s) => isExhausted(latest.get(key(s.name, "UNDO"))));
   if (exhausted) {
+    // The instance is finished: UNDOs still waiting would sit in the queue forever.
+    plan.cancel.push(...tasks.filter((t) => t.kind === "UNDO" && t.state === "PENDING").map((t) => t.executionId));
     const cause = latest.get(key(exhausted.name, "UNDO"))?.error ?? null;
     plan.transitions.push({ to: "COMPENSATION_FAILED", error: { reason: "UNDO_FAILED", step: exhausted.name, cause } });
     return;
@@ -139,6 +141,11 @@ function planCompensation(
     const last = latest.get(key(step.name, "UNDO"));
     if (last && FAILED_STATES.includes(last.state)) {
       plan.schedule.push(nextAttempt(step, last, backoffDelayMs(step.retry, last.attempt)));
+      continue;
+    }
+    if (last?.state === "CANCELLED") {
+      // Cancelled when an earlier compensation failed; a manual retry has reopened it: run it again.
+      plan.schedule.push({ ...nextAttempt(step, last, 0), maxAttempts: last.maxAttempts + 1 });
       continue;
     }
     if (last) continue;

@@ -93,6 +93,11 @@ export async function taskAcquire(
     .sort((a, b) => (a.fenceToken ?? 0) - (b.fenceToken ?? 0));
 }
 
+/*
+ * Fenced writes compare the lease with clock_timestamp(), not now(): now() is when the transaction
+ * began, and complete and fail first wait for the instance lock, during which a lease can run out.
+ */
+
 /** Extends a lease that is still held with this fence and not yet expired. */
 export async function taskHeartbeatIfLeased(
   db: DbOrTrx,
@@ -105,7 +110,7 @@ export async function taskHeartbeatIfLeased(
     .where("state", "=", "LEASED")
     .where("fence_token", "=", sql<never>`${params.fenceToken}::bigint`)
     .where("lease_holder", "=", params.workerId)
-    .where("lease_expires_at", ">", sql<Date>`now()`)
+    .where("lease_expires_at", ">", sql<Date>`clock_timestamp()`)
     .returning("lease_expires_at")
     .executeTakeFirst();
   return row?.lease_expires_at ?? null;
@@ -131,7 +136,7 @@ export async function taskFailIfLeased(
     .where("state", "=", "LEASED")
     .where("fence_token", "=", sql<never>`${params.fenceToken}::bigint`)
     .where("lease_holder", "=", params.workerId)
-    .where("lease_expires_at", ">", sql<Date>`now()`)
+    .where("lease_expires_at", ">", sql<Date>`clock_timestamp()`)
     .returningAll()
     .executeTakeFirst();
   return row ? toTaskRow(row) : null;
@@ -160,7 +165,7 @@ export async function taskCompleteManyIfLeased(db: DbOrTrx, items: LeasedComplet
     -- The = ANY lets the planner find the rows by primary key rather than scan the table to join.
     WHERE t.execution_id = ANY(${items.map((i) => i.executionId)}::uuid[])
       AND t.execution_id = v.execution_id AND t.state = 'LEASED' AND t.fence_token = v.fence_token
-      AND t.lease_holder = v.worker_id AND t.lease_expires_at > now()
+      AND t.lease_holder = v.worker_id AND t.lease_expires_at > clock_timestamp()
     RETURNING t.*`.execute(db);
   return result.rows.map(toTaskRow);
 }
@@ -235,6 +240,37 @@ export async function taskInsertMany(db: DbOrTrx, tasks: NewTaskRow[]): Promise<
       })),
     )
     .execute();
+}
+
+/** Where a paused instance's pending tasks wait: beyond any acquire's `available_at <= now()`. */
+const PARKED_UNTIL = "9999-01-01T00:00:00Z";
+
+/**
+ * Parks an instance's pending tasks while it is paused (available_at far in the future, so
+ * acquire's index range never reaches them) or makes them available again on resume.
+ */
+export async function taskParkPending(db: DbOrTrx, instanceId: string, parked: boolean): Promise<TaskRow[]> {
+  const rows = await db
+    .updateTable("task_executions")
+    .set({ available_at: parked ? sql<Date>`${PARKED_UNTIL}::timestamptz` : sql<Date>`now()` })
+    .where("workflow_instance_id", "=", instanceId)
+    .where("state", "=", "PENDING")
+    .returningAll()
+    .execute();
+  return rows.map(toTaskRow);
+}
+
+/** Cancels the given attempts that are still PENDING (the planner's cancellations). */
+export async function taskCancelPending(db: DbOrTrx, executionIds: string[]): Promise<TaskRow[]> {
+  if (executionIds.length === 0) return [];
+  const rows = await db
+    .updateTable("task_executions")
+    .set({ state: "CANCELLED", finished_at: sql`now()` })
+    .where("execution_id", "in", executionIds)
+    .where("state", "=", "PENDING")
+    .returningAll()
+    .execute();
+  return rows.map(toTaskRow);
 }
 
 /** Cancels the given attempts that are still PENDING or LEASED; returns those it cancelled. */
