@@ -125,6 +125,26 @@ describe("TaskCoordinator", () => {
     expect(await rejection(engine.tasks.fail({ ...task, workerId: "w1" }))).toBe("ALREADY_COMPLETED");
   });
 
+  it("applies a report with an idempotency key once, even when it would now match a newer attempt", async () => {
+    const { instanceId } = await startOne();
+    const first = await acquireOne();
+    const report = { workerId: "w1", idempotencyKey: `kafka:replies:0:${crypto.randomUUID()}`, error: "declined" };
+    expect(await engine.tasks.fail({ ...report, executionId: first.executionId, fenceToken: first.fenceToken })).toMatchObject({
+      duplicate: false,
+    });
+    const second = await acquireOne();
+    // The same message delivered again, matched by step to attempt 2: nothing happens.
+    expect(await engine.tasks.fail({ ...report, executionId: second.executionId, fenceToken: second.fenceToken })).toMatchObject({
+      duplicate: true,
+    });
+    expect(await engine.tasks.complete({ ...report, executionId: second.executionId, fenceToken: second.fenceToken })).toMatchObject({
+      duplicate: true,
+    });
+    const view = await engine.workflows.getWorkflow(instanceId);
+    expect(view.tasks.map((t) => t.state)).toEqual(["FAILED", "LEASED"]);
+    await engine.tasks.complete({ executionId: second.executionId, workerId: "w1", fenceToken: second.fenceToken });
+  });
+
   it("reports NOT_FOUND for an unknown execution", async () => {
     const lease = { executionId: crypto.randomUUID(), workerId: "w1", fenceToken: 1 };
     expect(await rejection(engine.tasks.complete(lease))).toBe("NOT_FOUND");

@@ -53,7 +53,9 @@ export class InboundHandler {
   /** Applies one message; throws only for failures worth redelivering the message for. */
   async handle(topic: string, partition: number, message: KafkaMessage): Promise<InboundOutcome> {
     try {
-      if (topic === this.topics.response) return await this.applyReply(parseReply(message.value, message.headers));
+      if (topic === this.topics.response) {
+        return await this.applyReply(parseReply(message.value, message.headers), `kafka:${topic}:${partition}:${message.offset}`);
+      }
       if (topic === this.topics.registration) return await this.applyRegistration(message);
       if (topic === this.topics.start) return await this.applyStart(topic, partition, message);
       throw new UnusableMessage(`no handler for topic ${topic}`);
@@ -77,7 +79,7 @@ export class InboundHandler {
    * expired and the step was retried, or the instance was cancelled) is logged and dropped, not
    * dead-lettered: it is the lease doing its job, and the newer attempt's reply is the one that counts.
    */
-  private async applyReply(reply: Reply): Promise<InboundOutcome> {
+  private async applyReply(reply: Reply, messageId: string): Promise<InboundOutcome> {
     const base = { instanceId: reply.flowId, taskId: reply.stepName, kind: reply.action };
     let lease =
       reply.executionId !== undefined && reply.fenceToken !== undefined
@@ -91,7 +93,9 @@ export class InboundHandler {
       }
       lease = { executionId: current.executionId, fenceToken: current.fenceToken };
     }
-    const write = { ...lease, workerId: this.options.workerId };
+    // The outcome is recorded under the message's own id: a redelivered reply is a duplicate even
+    // when, matched by step (no fence echoed), it would now fit a newer attempt.
+    const write = { ...lease, workerId: this.options.workerId, idempotencyKey: messageId };
     const detail = { ...base, ...lease, success: reply.success };
     let outcome: TaskOutcome;
     try {

@@ -137,7 +137,7 @@ export class InstanceChange {
   }
 
   /** Records that a task reached a state (completion, failure, time-out). */
-  recordTaskOutcome(task: TaskRow, type: "TASK_COMPLETED" | "TASK_FAILED" | "TASK_TIMED_OUT"): void {
+  recordTaskOutcome(task: TaskRow, type: "TASK_COMPLETED" | "TASK_FAILED" | "TASK_TIMED_OUT", idempotencyKey?: string): void {
     this.record(
       type,
       {
@@ -150,7 +150,7 @@ export class InstanceChange {
         startedAt: task.startedAt?.toISOString() ?? null,
         ...(type === "TASK_COMPLETED" ? { output: task.output } : { error: task.error }),
       },
-      `${task.executionId}:${type}`,
+      idempotencyKey ?? `${task.executionId}:${type}`,
     );
   }
 

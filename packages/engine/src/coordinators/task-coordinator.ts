@@ -3,6 +3,7 @@ import type { AcquiredTask, TaskOutcome } from "../contract/types.ts";
 import type { Db } from "../db/database.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import type { TaskKind } from "../domain/states.ts";
+import { eventKeysExisting } from "../store/events.ts";
 import {
   type TaskRow,
   taskAcquire,
@@ -23,6 +24,13 @@ export interface LeaseWrite {
   workerId: string;
   fenceToken: number;
 }
+
+/**
+ * A reported outcome. `idempotencyKey` names the report itself (e.g. the Kafka message it came
+ * from): a key already applied answers `duplicate` and changes nothing, even when the report would
+ * now match another attempt.
+ */
+export type OutcomeReport = LeaseWrite & { idempotencyKey?: string };
 
 export const MAX_ACQUIRE = 1000;
 
@@ -65,7 +73,7 @@ export class TaskCoordinator {
    * Completes a leased task with its output. Repeating an accepted completion with the same fence
    * and output succeeds again and changes nothing (`duplicate: true`).
    */
-  async complete(lease: LeaseWrite & { output?: unknown }): Promise<TaskOutcome> {
+  async complete(lease: OutcomeReport & { output?: unknown }): Promise<TaskOutcome> {
     const [result] = await this.completeMany([lease]);
     if (result instanceof BatonError) throw result;
     return result as TaskOutcome;
@@ -76,7 +84,7 @@ export class TaskCoordinator {
    * Each item gets its own answer, an outcome or the BatonError that refused it; refusals change
    * nothing and do not hold back the rest.
    */
-  async completeMany(leases: (LeaseWrite & { output?: unknown })[]): Promise<(TaskOutcome | BatonError)[]> {
+  async completeMany(leases: (OutcomeReport & { output?: unknown })[]): Promise<(TaskOutcome | BatonError)[]> {
     const items = leases.map((l) => ({ ...l, output: l.output ?? null }));
     const answers = await InstanceChange.runForExecutions(
       this.db,
@@ -87,13 +95,19 @@ export class TaskCoordinator {
         // like a repeated call (duplicate, or a conflict when the output differs).
         const first = new Map<string, number>();
         for (const [i, item] of items.entries()) if (!first.has(item.executionId)) first.set(item.executionId, i);
-        const unique = items.filter((item, i) => first.get(item.executionId) === i);
+        const seen = await eventKeysExisting(
+          trx,
+          items.flatMap((i) => (i.idempotencyKey ? [i.idempotencyKey] : [])),
+        );
+        const replayed = (item: (typeof items)[number]) => item.idempotencyKey !== undefined && seen.has(item.idempotencyKey);
+        const unique = items.filter((item, i) => first.get(item.executionId) === i && !replayed(item));
         const completed = new Map((await taskCompleteManyIfLeased(trx, unique)).map((t) => [t.executionId, t]));
         return Promise.all(
           items.map(async (item, i): Promise<TaskOutcome | BatonError> => {
+            if (replayed(item)) return { executionId: item.executionId, state: "COMPLETED", duplicate: true };
             const task = first.get(item.executionId) === i ? completed.get(item.executionId) : undefined;
             if (task) {
-              changes.get(task.instanceId)?.recordTaskOutcome(task, "TASK_COMPLETED");
+              changes.get(task.instanceId)?.recordTaskOutcome(task, "TASK_COMPLETED", item.idempotencyKey);
               return { executionId: task.executionId, state: task.state, duplicate: false };
             }
             const current = await taskGet(trx, item.executionId);
@@ -112,12 +126,15 @@ export class TaskCoordinator {
    * Fails a leased task. With attempts left the step is retried after its backoff; `retryable:
    * false` makes this the last attempt. A repeat with the same fence is a no-op success.
    */
-  async fail(lease: LeaseWrite & { error?: unknown; retryable?: boolean }): Promise<TaskOutcome> {
+  async fail(lease: OutcomeReport & { error?: unknown; retryable?: boolean }): Promise<TaskOutcome> {
     const error = lease.error ?? null;
     return InstanceChange.run(this.db, this.definitions, { executionId: lease.executionId }, async (change) => {
+      if (lease.idempotencyKey && (await eventKeysExisting(change.trx, [lease.idempotencyKey])).size > 0) {
+        return { executionId: lease.executionId, state: "FAILED", duplicate: true };
+      }
       const task = await taskFailIfLeased(change.trx, { ...lease, error, exhaust: lease.retryable === false });
       if (task) {
-        change.recordTaskOutcome(task, "TASK_FAILED");
+        change.recordTaskOutcome(task, "TASK_FAILED", lease.idempotencyKey);
         return { executionId: task.executionId, state: task.state, duplicate: false };
       }
       const current = await taskGet(change.trx, lease.executionId);

@@ -46,3 +46,10 @@ export async function eventListByInstance(db: DbOrTrx, instanceId: string): Prom
     createdAt: r.created_at,
   }));
 }
+
+/** Which of these idempotency keys some event already carries (reports applied before). */
+export async function eventKeysExisting(db: DbOrTrx, keys: string[]): Promise<Set<string>> {
+  if (keys.length === 0) return new Set();
+  const rows = await db.selectFrom("events").select("idempotency_key").where("idempotency_key", "in", keys).execute();
+  return new Set(rows.map((r) => r.idempotency_key));
+}
