@@ -37,15 +37,7 @@ export async function leaseAcquireOrRenew(
     WHERE l.holder_id = excluded.holder_id OR l.expires_at <= now()
     RETURNING l.lease_key, l.holder_id, l.fence_token, l.expires_at, l.cursor`.execute(db);
   const row = result.rows[0];
-  return row
-    ? {
-        leaseKey: row.lease_key,
-        holderId: row.holder_id,
-        fenceToken: Number(row.fence_token),
-        expiresAt: row.expires_at,
-        cursor: row.cursor ?? null,
-      }
-    : null;
+  return row ? toNamedLease(row) : null;
 }
 
 /**
@@ -81,13 +73,15 @@ export async function leaseRelease(db: DbOrTrx, params: { leaseKey: string; hold
 
 export async function leaseGet(db: DbOrTrx, leaseKey: string): Promise<NamedLease | null> {
   const row = await db.selectFrom("execution_leases").selectAll().where("lease_key", "=", leaseKey).executeTakeFirst();
-  return row
-    ? {
-        leaseKey: row.lease_key,
-        holderId: row.holder_id,
-        fenceToken: Number(row.fence_token),
-        expiresAt: row.expires_at,
-        cursor: row.cursor ?? null,
-      }
-    : null;
+  return row ? toNamedLease(row) : null;
+}
+
+function toNamedLease(row: { lease_key: string; holder_id: string; fence_token: unknown; expires_at: Date; cursor: unknown }): NamedLease {
+  return {
+    leaseKey: row.lease_key,
+    holderId: row.holder_id,
+    fenceToken: Number(row.fence_token),
+    expiresAt: row.expires_at,
+    cursor: row.cursor ?? null,
+  };
 }
