@@ -145,6 +145,23 @@ describe("TaskCoordinator", () => {
     await engine.tasks.complete({ executionId: second.executionId, workerId: "w1", fenceToken: second.fenceToken });
   });
 
+  it("releases a lease unstarted: the step is handed out again at once without spending an attempt", async () => {
+    const { instanceId } = await startOne();
+    const first = await acquireOne("gone");
+    expect(await engine.tasks.release([{ executionId: first.executionId, workerId: "gone", fenceToken: first.fenceToken }])).toBe(1);
+    expect(await rejection(engine.tasks.complete({ ...first, workerId: "gone" }))).toBe("NOT_LEASED");
+    const again = await acquireOne("next");
+    expect(again.attempt).toBe(2);
+    expect(again.fenceToken).toBeGreaterThan(first.fenceToken);
+    const view = await engine.workflows.getWorkflow(instanceId);
+    // Three attempts in the step's budget remain counted from the released one: it was free.
+    expect(view.tasks.map((t) => [t.state, t.maxAttempts])).toEqual([
+      ["CANCELLED", 3],
+      ["LEASED", 4],
+    ]);
+    await engine.tasks.complete({ ...again, workerId: "next" });
+  });
+
   it("reports NOT_FOUND for an unknown execution", async () => {
     const lease = { executionId: crypto.randomUUID(), workerId: "w1", fenceToken: 1 };
     expect(await rejection(engine.tasks.complete(lease))).toBe("NOT_FOUND");

@@ -31,7 +31,7 @@ export class ApiMetrics {
 
   readonly acquireAbandoned = new Counter({
     name: "baton_acquire_abandoned_total",
-    help: "Tasks leased for a long-poll whose client had gone; they stay LEASED until their lease expires",
+    help: "Tasks leased for a long-poll whose client had gone; released and scheduled again",
     registers: [this.registry],
   });
 

@@ -200,7 +200,8 @@ export class InstanceChange {
     return this.state === "RUNNING" || this.state === "COMPENSATING";
   }
 
-  private recordCancelled(tasks: TaskRow[]): void {
+  /** Records that these tasks were cancelled. */
+  recordCancelled(tasks: TaskRow[]): void {
     for (const task of tasks) {
       this.record("TASK_CANCELLED", { executionId: task.executionId, taskId: task.taskId, kind: task.kind, attempt: task.attempt });
     }

@@ -13,6 +13,7 @@ import {
   taskHeartbeatIfLeased,
   taskListByInstances,
   taskListExpired,
+  taskReleaseIfLeased,
   taskTimeOutIfExpired,
 } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
@@ -143,6 +144,24 @@ export class TaskCoordinator {
       }
       throw this.rejection(lease, current, "fail");
     });
+  }
+
+  /**
+   * Hands leased tasks back unstarted, e.g. when the HTTP client that long-polled for them went
+   * away before the answer reached it. Each step is scheduled again at once without spending an
+   * attempt; the released leases' fences are dead. Returns how many were released.
+   */
+  async release(leases: LeaseWrite[]): Promise<number> {
+    return InstanceChange.runForExecutions(
+      this.db,
+      this.definitions,
+      leases.map((l) => l.executionId),
+      async (changes, trx) => {
+        const released = await taskReleaseIfLeased(trx, leases);
+        for (const task of released) changes.get(task.instanceId)?.recordCancelled([task]);
+        return released.length;
+      },
+    );
   }
 
   /**

@@ -93,7 +93,8 @@ function planForward(def: WorkflowDefinition, instance: InstanceSnapshot, latest
     } else if (FAILED_STATES.includes(last.state)) {
       plan.schedule.push(nextAttempt(step, last, backoffDelayMs(step.retry, last.attempt)));
     } else if (last.state === "CANCELLED") {
-      // Cancelled by a compensation that a manual retry has since undone: run it again, no charge.
+      // Released unstarted, or cancelled by a compensation a manual retry has since undone: run
+      // it again, without spending an attempt.
       plan.schedule.push({ ...nextAttempt(step, last, 0), maxAttempts: last.maxAttempts + 1 });
     }
   }

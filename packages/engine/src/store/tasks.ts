@@ -170,6 +170,29 @@ export async function taskCompleteManyIfLeased(db: DbOrTrx, items: LeasedComplet
   return result.rows.map(toTaskRow);
 }
 
+/**
+ * Gives leased attempts back unstarted (their worker is gone before it saw them): CANCELLED while
+ * still LEASED with that fence and holder. The planner then schedules the step again at once
+ * without spending an attempt.
+ */
+export async function taskReleaseIfLeased(
+  db: DbOrTrx,
+  leases: { executionId: string; workerId: string; fenceToken: number }[],
+): Promise<TaskRow[]> {
+  if (leases.length === 0) return [];
+  const result = await sql<Selectable<TaskExecutionsTable>>`
+    UPDATE task_executions t
+    SET state = 'CANCELLED', finished_at = now(), error = ${JSON.stringify({ message: "released unstarted" })}::jsonb
+    FROM unnest(
+      ${leases.map((l) => l.executionId)}::uuid[], ${leases.map((l) => l.workerId)}::text[], ${leases.map((l) => l.fenceToken)}::bigint[]
+    ) AS v(execution_id, worker_id, fence_token)
+    WHERE t.execution_id = ANY(${leases.map((l) => l.executionId)}::uuid[])
+      AND t.execution_id = v.execution_id AND t.state = 'LEASED' AND t.fence_token = v.fence_token
+      AND t.lease_holder = v.worker_id
+    RETURNING t.*`.execute(db);
+  return result.rows.map(toTaskRow);
+}
+
 /** Marks the given leases TIMED_OUT if they are still leased and expired. */
 export async function taskTimeOutIfExpired(db: DbOrTrx, executionIds: string[]): Promise<TaskRow[]> {
   if (executionIds.length === 0) return [];

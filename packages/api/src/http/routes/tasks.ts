@@ -23,7 +23,7 @@ const acquire = createRoute({
   description:
     "Answers as soon as a task is available (a NOTIFY wakes waiting polls), or with an empty list when `waitMs` " +
     "runs out. A client that disconnects while waiting is handed nothing. If the disconnect lands while the lease " +
-    "query is already running, the tasks it leased stay LEASED until their lease expires and the reaper retries them.",
+    "query is already running, the tasks it leased are released at once and scheduled again without spending an attempt.",
   request: { body: { required: true, content: { "application/json": { schema: AcquireRequestSchema } } } },
   responses: { 200: jsonContent(AcquireResponseSchema, "The tasks leased to this worker (possibly none)"), ...errorResponses(400, 413) },
 });
@@ -74,12 +74,13 @@ export function taskRoutes({ engine, metrics, shutdown }: ApiDeps) {
     metrics.acquireWait.observe({ outcome }, (performance.now() - started) / 1000);
     metrics.countAcquired(tasks);
     if (c.req.raw.signal.aborted && tasks.length > 0) {
-      // The client left while the lease query ran. There is no one to hand these to; they stay
-      // LEASED until their lease expires, then the reaper times them out and they are retried.
+      // The client left while the lease query ran: nobody will run these. Hand them back at once;
+      // each step is scheduled again without spending an attempt.
       metrics.acquireAbandoned.inc(tasks.length);
+      const released = await engine.tasks.release(tasks.map((t) => ({ executionId: t.executionId, workerId, fenceToken: t.fenceToken })));
       c.var.logger.warn(
-        { workerId, executionIds: tasks.map((t) => t.executionId) },
-        "client disconnected while its tasks were being leased; they wait for their lease to expire",
+        { workerId, executionIds: tasks.map((t) => t.executionId), released },
+        "client disconnected while its tasks were being leased; released them",
       );
     }
     return c.json({ tasks }, 200);
