@@ -419,6 +419,24 @@ describe("control", () => {
     ).toEqual(["UNDO a", "UNDO b", "UNDO c"]);
   });
 
+  it("retryTask names the step that stopped the instance when asked to retry another", async () => {
+    const name = unique("twoFail");
+    const step = (s: string) => ({ name: s, queue: `${name}.${s}`, retry: { maxAttempts: 1 } });
+    await engine.workflows.registerWorkflow({ name, type: "parallel", steps: [step("x"), step("y")] });
+    const { instanceId } = await engine.workflows.startWorkflow({ workflow: name });
+    const [x] = await engine.tasks.acquire({ queues: [`${name}.x`], workerId: "w", max: 1 });
+    const [y] = await engine.tasks.acquire({ queues: [`${name}.y`], workerId: "w", max: 1 });
+    if (!x || !y) throw new Error("expected both steps");
+    await engine.tasks.fail({ executionId: x.executionId, workerId: "w", fenceToken: x.fenceToken, error: "x" });
+    await engine.tasks.fail({ executionId: y.executionId, workerId: "w", fenceToken: y.fenceToken, error: "y" });
+    const view = await settled(instanceId);
+    expect(view.state).toBe("FAILED");
+    expect(view.error).toMatchObject({ step: "x" });
+    const error = await engine.tasks.retryTask(instanceId, "y").catch((e: unknown) => e);
+    expect((error as BatonError).code).toBe("INVALID_STATE");
+    expect((error as BatonError).details).toMatchObject({ failedStep: "x" });
+  });
+
   it("retryTask re-runs the failed step of a FAILED instance, which then completes", async () => {
     const name = unique("refail");
     await engine.workflows.registerWorkflow({ name, steps: [{ name: "a", queue: `${name}.a`, retry: { maxAttempts: 1 } }] });

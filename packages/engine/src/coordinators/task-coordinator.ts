@@ -183,6 +183,15 @@ export class TaskCoordinator {
       }
       const step = change.definition.steps.find((s) => s.name === taskId);
       if (!step) throw new BatonError("NOT_FOUND", `Workflow ${change.definition.name} has no step '${taskId}'`, { instanceId, taskId });
+      // Re-running another step would change nothing: the failed one would stop the instance again.
+      const failedStep = change.error?.step;
+      if (failedStep !== undefined && failedStep !== taskId) {
+        throw new BatonError("INVALID_STATE", `Step '${failedStep}' is the one that failed; retry it rather than '${taskId}'`, {
+          instanceId,
+          taskId,
+          failedStep,
+        });
+      }
       const attempts = (await taskListByInstances(change.trx, [instanceId])).filter((t) => t.taskId === taskId && t.kind === kind);
       const last = attempts.reduce<TaskRow | undefined>((a, t) => (!a || t.attempt > a.attempt ? t : a), undefined);
       if (!last || (last.state !== "FAILED" && last.state !== "TIMED_OUT")) {
