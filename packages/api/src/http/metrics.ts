@@ -2,8 +2,8 @@ import { type Engine, INSTANCE_STATES, instanceCountByState } from "@baton/engin
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /**
- * The Prometheus metrics of one API process. Task counters are counted where the HTTP layer sees
- * the outcome; instance and lease-expiry figures are read from the database at scrape time.
+ * The Prometheus metrics of one API process. Task outcomes are counted as the engine reports them
+ * (whatever transport carried them); instances by state are read from the database at scrape time.
  */
 export class ApiMetrics {
   readonly registry = new Registry();
@@ -17,14 +17,14 @@ export class ApiMetrics {
 
   readonly tasksCompleted = new Counter({
     name: "baton_tasks_completed_total",
-    help: "Task completions accepted over HTTP (repeats excluded), by queue",
+    help: "Task completions accepted by this process (HTTP, Kafka bridge, in-process; repeats excluded), by queue",
     labelNames: ["queue"] as const,
     registers: [this.registry],
   });
 
   readonly tasksFailed = new Counter({
     name: "baton_tasks_failed_total",
-    help: "Task failures accepted over HTTP (repeats excluded), by queue",
+    help: "Task failures accepted by this process (HTTP, Kafka bridge, in-process; repeats excluded), by queue",
     labelNames: ["queue"] as const,
     registers: [this.registry],
   });
@@ -51,13 +51,14 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
-  /** Queue of each execution this process handed out and has not yet seen finish (bounded). */
-  private readonly queueOfExecution = new Map<string, string>();
-  private readonly db: Engine["database"]["db"];
+  readonly leaseExpiries = new Counter({
+    name: "baton_lease_expiries_total",
+    help: "Task attempts whose lease expired before the worker finished, timed out by this process's reaper",
+    registers: [this.registry],
+  });
 
   constructor(engine: Engine) {
     const db = engine.database.db;
-    this.db = db;
     new Gauge({
       name: "baton_instances",
       help: "Workflow instances by state",
@@ -69,59 +70,17 @@ export class ApiMetrics {
         if (counts) for (const state of INSTANCE_STATES) this.set({ state }, counts[state] ?? 0);
       },
     });
-    new Counter({
-      name: "baton_lease_expiries_total",
-      help: "Task attempts whose lease expired before the worker finished (TIMED_OUT attempts in the database)",
-      registers: [this.registry],
-      async collect() {
-        const row = await db
-          .selectFrom("task_executions")
-          .select((eb) => eb.fn.countAll<string | number>().as("n"))
-          .where("state", "=", "TIMED_OUT")
-          .executeTakeFirst()
-          .catch(() => null);
-        if (!row) return;
-        this.reset();
-        this.inc(Number(row.n));
-      },
+    engine.tasks.onFinished(({ queue, state }) => {
+      if (state === "COMPLETED") this.tasksCompleted.inc({ queue });
+      else if (state === "FAILED") this.tasksFailed.inc({ queue });
+      else this.leaseExpiries.inc();
     });
     collectDefaultMetrics({ register: this.registry, prefix: "baton_process_" });
   }
 
-  /** Counts tasks handed out, per queue, and remembers their queues for their outcomes. */
-  countAcquired(tasks: { executionId: string; queue: string }[]): void {
-    for (const t of tasks) {
-      this.tasksAcquired.inc({ queue: t.queue });
-      this.queueOfExecution.set(t.executionId, t.queue);
-    }
-    // Forget the oldest when workers never report back (crashed); Map keeps insertion order.
-    for (const id of this.queueOfExecution.keys()) {
-      if (this.queueOfExecution.size <= 100_000) break;
-      this.queueOfExecution.delete(id);
-    }
-  }
-
-  /**
-   * Counts an accepted completion or failure under its queue. A task handed out by another
-   * replica (or before a restart) has its queue looked up, off the response path.
-   */
-  countOutcome(outcome: "completed" | "failed", executionId: string): void {
-    const counter = outcome === "completed" ? this.tasksCompleted : this.tasksFailed;
-    const queue = this.queueOfExecution.get(executionId);
-    if (queue !== undefined) {
-      this.queueOfExecution.delete(executionId);
-      counter.inc({ queue });
-      return;
-    }
-    this.db
-      .selectFrom("task_executions")
-      .select("queue")
-      .where("execution_id", "=", executionId)
-      .executeTakeFirst()
-      .then(
-        (row) => counter.inc({ queue: row?.queue ?? "unknown" }),
-        () => counter.inc({ queue: "unknown" }),
-      );
+  /** Counts tasks handed out, per queue. */
+  countAcquired(tasks: { queue: string }[]): void {
+    for (const t of tasks) this.tasksAcquired.inc({ queue: t.queue });
   }
 
   /** The text exposition format; a scrape never fails because the database is down. */

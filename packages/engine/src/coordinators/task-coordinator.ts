@@ -35,15 +35,40 @@ export type OutcomeReport = LeaseWrite & { idempotencyKey?: string };
 
 export const MAX_ACQUIRE = 1000;
 
+/** An attempt that ended, told to `onFinished` listeners once its transaction committed. */
+export interface TaskFinished {
+  executionId: string;
+  queue: string;
+  state: "COMPLETED" | "FAILED" | "TIMED_OUT";
+}
+
 /**
  * Hands out tasks under leases and accepts their outcomes only with the lease's fence token
  * (DESIGN §4). Every outcome advances the workflow in the same transaction.
  */
 export class TaskCoordinator {
+  private readonly finishedListeners = new Set<(finished: TaskFinished) => void>();
+
   constructor(
     private readonly db: Db,
     private readonly definitions: DefinitionCache,
   ) {}
+
+  /**
+   * Calls `listener` for every attempt this process completes, fails or times out, after the
+   * commit (for metrics). Repeats of an accepted outcome are not told. Returns the unsubscribe.
+   */
+  onFinished(listener: (finished: TaskFinished) => void): () => void {
+    this.finishedListeners.add(listener);
+    return () => this.finishedListeners.delete(listener);
+  }
+
+  private tellFinished(tasks: TaskRow[]): void {
+    for (const task of tasks) {
+      const finished = { executionId: task.executionId, queue: task.queue, state: task.state as TaskFinished["state"] };
+      for (const listener of this.finishedListeners) listener(finished);
+    }
+  }
 
   /**
    * Leases up to `max` available tasks from `queues` to `workerId`, each with a fresh fence token.
@@ -87,6 +112,7 @@ export class TaskCoordinator {
    */
   async completeMany(leases: (OutcomeReport & { output?: unknown })[]): Promise<(TaskOutcome | BatonError)[]> {
     const items = leases.map((l) => ({ ...l, output: l.output ?? null }));
+    const applied: TaskRow[] = [];
     const answers = await InstanceChange.runForExecutions(
       this.db,
       this.definitions,
@@ -108,6 +134,7 @@ export class TaskCoordinator {
             if (replayed(item)) return { executionId: item.executionId, state: "COMPLETED", duplicate: true };
             const task = first.get(item.executionId) === i ? completed.get(item.executionId) : undefined;
             if (task) {
+              applied.push(task);
               changes.get(task.instanceId)?.recordTaskOutcome(task, "TASK_COMPLETED", item.idempotencyKey);
               return { executionId: task.executionId, state: task.state, duplicate: false };
             }
@@ -120,6 +147,7 @@ export class TaskCoordinator {
         );
       },
     );
+    this.tellFinished(applied);
     return answers;
   }
 
@@ -129,21 +157,30 @@ export class TaskCoordinator {
    */
   async fail(lease: OutcomeReport & { error?: unknown; retryable?: boolean }): Promise<TaskOutcome> {
     const error = lease.error ?? null;
-    return InstanceChange.run(this.db, this.definitions, { executionId: lease.executionId }, async (change) => {
-      if (lease.idempotencyKey && (await eventKeysExisting(change.trx, [lease.idempotencyKey])).size > 0) {
-        return { executionId: lease.executionId, state: "FAILED", duplicate: true };
-      }
-      const task = await taskFailIfLeased(change.trx, { ...lease, error, exhaust: lease.retryable === false });
-      if (task) {
-        change.recordTaskOutcome(task, "TASK_FAILED", lease.idempotencyKey);
-        return { executionId: task.executionId, state: task.state, duplicate: false };
-      }
-      const current = await taskGet(change.trx, lease.executionId);
-      if (current?.state === "FAILED" && current.fenceToken === lease.fenceToken) {
-        return { executionId: current.executionId, state: current.state, duplicate: true };
-      }
-      throw this.rejection(lease, current, "fail");
-    });
+    const applied: TaskRow[] = [];
+    const outcome = await InstanceChange.run(
+      this.db,
+      this.definitions,
+      { executionId: lease.executionId },
+      async (change): Promise<TaskOutcome> => {
+        if (lease.idempotencyKey && (await eventKeysExisting(change.trx, [lease.idempotencyKey])).size > 0) {
+          return { executionId: lease.executionId, state: "FAILED", duplicate: true };
+        }
+        const task = await taskFailIfLeased(change.trx, { ...lease, error, exhaust: lease.retryable === false });
+        if (task) {
+          applied.push(task);
+          change.recordTaskOutcome(task, "TASK_FAILED", lease.idempotencyKey);
+          return { executionId: task.executionId, state: task.state, duplicate: false };
+        }
+        const current = await taskGet(change.trx, lease.executionId);
+        if (current?.state === "FAILED" && current.fenceToken === lease.fenceToken) {
+          return { executionId: current.executionId, state: current.state, duplicate: true };
+        }
+        throw this.rejection(lease, current, "fail");
+      },
+    );
+    this.tellFinished(applied);
+    return outcome;
   }
 
   /**
@@ -231,18 +268,20 @@ export class TaskCoordinator {
     for (const e of expired) byInstance.set(e.instanceId, [...(byInstance.get(e.instanceId) ?? []), e]);
     let reaped = 0;
     for (const [instanceId, tasks] of byInstance) {
-      reaped += await InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
+      const timedOut = await InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
         const timedOut = await taskTimeOutIfExpired(
           change.trx,
           tasks.map((t) => t.executionId),
         );
         for (const task of timedOut) change.recordTaskOutcome(task, "TASK_TIMED_OUT");
-        return timedOut.length;
+        return timedOut;
       }).catch((error: unknown) => {
         // An instance deleted meanwhile has nothing left to reap.
-        if (error instanceof BatonError && error.code === "NOT_FOUND") return 0;
+        if (error instanceof BatonError && error.code === "NOT_FOUND") return [];
         throw error;
       });
+      this.tellFinished(timedOut);
+      reaped += timedOut.length;
     }
     return reaped;
   }

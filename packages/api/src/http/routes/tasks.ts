@@ -94,14 +94,12 @@ export function taskRoutes({ engine, metrics, shutdown }: ApiDeps) {
   router.openapi(complete, async (c) => {
     const { executionId } = c.req.valid("param");
     const outcome = await engine.tasks.complete({ executionId, ...c.req.valid("json") });
-    if (!outcome.duplicate) metrics.countOutcome("completed", executionId);
     return c.json(outcome, 200);
   });
 
   router.openapi(fail, async (c) => {
     const { executionId } = c.req.valid("param");
     const outcome = await engine.tasks.fail({ executionId, ...c.req.valid("json") });
-    if (!outcome.duplicate) metrics.countOutcome("failed", executionId);
     return c.json(outcome, 200);
   });
 
