@@ -95,6 +95,11 @@ export class TaskCoordinator {
     return { leaseExpiresAt: expiresAt.toISOString() };
   }
 
+  /** Extends many leases; each item gets its own answer, the new expiry or the error that refused it. */
+  async heartbeatMany(leases: LeaseWrite[]): Promise<({ leaseExpiresAt: string } | BatonError)[]> {
+    return Promise.all(leases.map((l) => this.heartbeat(l).catch(asBatonError)));
+  }
+
   /**
    * Completes a leased task with its output. Repeating an accepted completion with the same fence
    * and output succeeds again and changes nothing (`duplicate: true`).
@@ -181,6 +186,11 @@ export class TaskCoordinator {
     );
     this.tellFinished(applied);
     return outcome;
+  }
+
+  /** Fails many leased tasks; each item gets its own answer, an outcome or the error that refused it. */
+  async failMany(reports: (OutcomeReport & { error?: unknown; retryable?: boolean })[]): Promise<(TaskOutcome | BatonError)[]> {
+    return Promise.all(reports.map((r) => this.fail(r).catch(asBatonError)));
   }
 
   /**
@@ -318,4 +328,9 @@ export interface RetriedTask {
   taskId: string;
   kind: TaskKind;
   attempt: number;
+}
+
+function asBatonError(error: unknown): BatonError {
+  if (error instanceof BatonError) return error;
+  throw error;
 }

@@ -20,6 +20,12 @@ export interface StartParams {
   input?: Record<string, unknown>;
 }
 
+export interface StartManyParams {
+  workflow: string;
+  namespace?: string;
+  runs: { runId?: string; input?: Record<string, unknown> }[];
+}
+
 export interface ListParams {
   namespace?: string;
   workflow?: string;
@@ -89,6 +95,23 @@ export class WorkflowCoordinator {
       return { instanceId: row.instanceId, runId, state: change.state, created: true };
     });
     return started ?? this.existingRun(key, input);
+  }
+
+  /**
+   * Starts many runs of one workflow, each idempotent by its runId; each run gets its own answer,
+   * a StartResult or the error that refused it (e.g. RUN_ID_CONFLICT).
+   */
+  async startMany(params: StartManyParams): Promise<(StartResult | BatonError)[]> {
+    return Promise.all(
+      params.runs.map((run) =>
+        this.startWorkflow({ workflow: params.workflow, ...(params.namespace ? { namespace: params.namespace } : {}), ...run }).catch(
+          (error: unknown) => {
+            if (error instanceof BatonError) return error;
+            throw error;
+          },
+        ),
+      ),
+    );
   }
 
   private async existingRun(key: { namespace: string; workflowName: string; runId: string }, input: unknown): Promise<StartResult> {
