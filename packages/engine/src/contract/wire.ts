@@ -24,6 +24,9 @@ import type {
 /** Limits of a long-poll acquire over HTTP. */
 export const ACQUIRE_LIMITS = { maxTasks: 100, maxQueues: 100, maxWaitMs: 30_000 } as const;
 
+/** Most items one batch request (batch complete, fail, heartbeat, start) may carry. */
+export const MAX_BATCH_ITEMS = 1000;
+
 const isoTime = z.string().meta({ description: "ISO-8601 time from the database clock", example: "2025-01-01T12:00:00.000Z" });
 const workerId = z.string().min(1).max(200).meta({ description: "Who holds (or asks for) the lease", example: "billing-7f3c" });
 const fenceToken = z
@@ -40,15 +43,23 @@ const json = z.unknown().meta({ description: "Any JSON value" });
 
 export const ErrorCodeSchema = z.enum(Object.keys(ERROR_STATUS) as [keyof typeof ERROR_STATUS, ...(keyof typeof ERROR_STATUS)[]]);
 
+const errorDetail = z.object({
+  code: ErrorCodeSchema,
+  message: z.string(),
+  details: z.record(z.string(), z.unknown()),
+});
+
 export const ErrorBodySchema = z
-  .object({
-    error: z.object({
-      code: ErrorCodeSchema,
-      message: z.string(),
-      details: z.record(z.string(), z.unknown()),
-    }),
-  })
+  .object({ error: errorDetail })
   .meta({ id: "Error", description: "Every error answer; compare `error.code`" });
+
+/** A batch request's list: at least one item, at most MAX_BATCH_ITEMS. */
+const batchOf = <T extends z.ZodType>(item: T) =>
+  z
+    .array(item)
+    .min(1)
+    .max(MAX_BATCH_ITEMS)
+    .meta({ description: `1 to ${MAX_BATCH_ITEMS} items; each is answered on its own, in this order` });
 
 /** Field-level validation failures, as found in `error.details.fields` of a VALIDATION_ERROR. */
 export const FieldIssueSchema = z.object({ field: z.string(), message: z.string() });
@@ -127,6 +138,21 @@ export const StartRequestSchema = z
 export const StartResultSchema = z
   .object({ instanceId: uuid, runId: z.string(), state: instanceState, created: z.boolean() })
   .meta({ id: "StartResult" });
+
+export const StartBatchRequestSchema = z
+  .object({
+    namespace: StartRequestSchema.shape.namespace,
+    runs: batchOf(StartRequestSchema.pick({ runId: true, input: true })),
+  })
+  .meta({ id: "StartBatchRequest" });
+
+export const RunRefusalSchema = z
+  .object({ runId: z.string(), error: errorDetail })
+  .meta({ id: "RunRefusal", description: "This run was refused (e.g. RUN_ID_CONFLICT); the other runs are unaffected" });
+
+export const StartBatchResultSchema = z
+  .object({ results: z.array(z.union([StartResultSchema, RunRefusalSchema])) })
+  .meta({ id: "StartBatchResult", description: "One result per run, in request order" });
 
 export const InstanceSummarySchema = z
   .object({
@@ -269,12 +295,44 @@ export const TaskOutcomeSchema = z
   })
   .meta({ id: "TaskOutcome" });
 
+// Batches of fenced writes: each item is the single route's body plus the execution it is about.
+
+const executionId = uuid.meta({ description: "The attempt, as handed out by acquire" });
+const idempotencyKey = z
+  .string()
+  .min(1)
+  .max(200)
+  .optional()
+  .meta({ description: "Names this report: a key already applied answers `duplicate` and changes nothing" });
+
+export const HeartbeatItemSchema = HeartbeatRequestSchema.extend({ executionId }).meta({ id: "HeartbeatItem" });
+export const CompleteItemSchema = CompleteRequestSchema.extend({ executionId, idempotencyKey }).meta({ id: "CompleteItem" });
+export const FailItemSchema = FailRequestSchema.extend({ executionId, idempotencyKey }).meta({ id: "FailItem" });
+
+export const HeartbeatBatchRequestSchema = z.object({ items: batchOf(HeartbeatItemSchema) }).meta({ id: "HeartbeatBatchRequest" });
+export const CompleteBatchRequestSchema = z.object({ items: batchOf(CompleteItemSchema) }).meta({ id: "CompleteBatchRequest" });
+export const FailBatchRequestSchema = z.object({ items: batchOf(FailItemSchema) }).meta({ id: "FailBatchRequest" });
+
+export const TaskRefusalSchema = z
+  .object({ executionId: uuid, error: errorDetail })
+  .meta({ id: "TaskRefusal", description: "This item was refused (the single route's error); the other items are unaffected" });
+
+export const HeartbeatBatchResultSchema = z
+  .object({ results: z.array(z.union([HeartbeatResultSchema.extend({ executionId: uuid }), TaskRefusalSchema])) })
+  .meta({ id: "HeartbeatBatchResult", description: "One result per item, in request order" });
+
+export const TaskOutcomeBatchSchema = z
+  .object({ results: z.array(z.union([TaskOutcomeSchema, TaskRefusalSchema])) })
+  .meta({ id: "TaskOutcomeBatch", description: "One result per item, in request order" });
+
 export type AcquireRequest = z.input<typeof AcquireRequestSchema>;
 export type StartRequest = z.infer<typeof StartRequestSchema>;
 export type WorkflowView = z.infer<typeof WorkflowViewSchema>;
 export type StepStatus = z.infer<typeof StepStatusSchema>;
 export type WorkerView = z.infer<typeof WorkerViewSchema>;
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+export type TaskRefusal = z.infer<typeof TaskRefusalSchema>;
+export type RunRefusal = z.infer<typeof RunRefusalSchema>;
 
 // Compile-time checks: the schemas above and the types in types.ts describe the same shapes.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

@@ -1,11 +1,19 @@
 import {
   AcquireRequestSchema,
   AcquireResponseSchema,
+  BatonError,
+  CompleteBatchRequestSchema,
   CompleteRequestSchema,
+  FailBatchRequestSchema,
   FailRequestSchema,
+  HeartbeatBatchRequestSchema,
+  HeartbeatBatchResultSchema,
   HeartbeatRequestSchema,
   HeartbeatResultSchema,
+  MAX_BATCH_ITEMS,
+  TaskOutcomeBatchSchema,
   TaskOutcomeSchema,
+  type TaskRefusal,
 } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { ApiDeps } from "../env.ts";
@@ -60,7 +68,49 @@ const fail = fenced(
   TaskOutcomeSchema,
 );
 
-/** The worker protocol: long-poll acquire and fenced heartbeat / complete / fail. */
+// The batch routes are one path segment (`/complete`), the single ones two (`/{executionId}/complete`),
+// so neither can match the other's requests.
+const batched = <S extends z.ZodType, R extends z.ZodType>(action: string, summary: string, request: S, response: R) =>
+  createRoute({
+    method: "post",
+    path: `/${action}`,
+    tags: ["tasks"],
+    summary,
+    description:
+      `Up to ${MAX_BATCH_ITEMS} items, each validated like the single-item route's body and answered on its own, in request order: ` +
+      "a refused item (e.g. STALE_FENCE) gets its `error` in its slot and never fails the request or its neighbours.",
+    request: { body: { required: true, content: { "application/json": { schema: request } } } },
+    responses: { 200: jsonContent(response, "One result per item, in request order"), ...errorResponses(400, 413) },
+  });
+
+const heartbeatBatch = batched(
+  "heartbeat",
+  "Extend many leases, each only with its lease's fence token",
+  HeartbeatBatchRequestSchema,
+  HeartbeatBatchResultSchema,
+);
+const completeBatch = batched(
+  "complete",
+  "Complete many tasks, each with its output; a repeat of an accepted item answers `duplicate`",
+  CompleteBatchRequestSchema,
+  TaskOutcomeBatchSchema,
+);
+const failBatch = batched(
+  "fail",
+  "Fail many attempts; each is retried after its backoff unless its `retryable` is false",
+  FailBatchRequestSchema,
+  TaskOutcomeBatchSchema,
+);
+
+/** A batch answer's results: each item's success as it is, each refusal in the single route's error shape. */
+function batchResults<T extends object>(items: { executionId: string }[], answers: (T | BatonError)[]) {
+  return answers.map((answer, i): (T & { executionId: string }) | TaskRefusal => {
+    const { executionId } = items[i] as { executionId: string };
+    return answer instanceof BatonError ? { executionId, ...answer.toJSON() } : { executionId, ...answer };
+  });
+}
+
+/** The worker protocol: long-poll acquire and fenced heartbeat / complete / fail, one at a time or in batches. */
 export function taskRoutes({ engine, metrics, shutdown }: ApiDeps) {
   const router = createRouter();
 
@@ -84,6 +134,21 @@ export function taskRoutes({ engine, metrics, shutdown }: ApiDeps) {
       );
     }
     return c.json({ tasks }, 200);
+  });
+
+  router.openapi(heartbeatBatch, async (c) => {
+    const { items } = c.req.valid("json");
+    return c.json({ results: batchResults(items, await engine.tasks.heartbeatMany(items)) }, 200);
+  });
+
+  router.openapi(completeBatch, async (c) => {
+    const { items } = c.req.valid("json");
+    return c.json({ results: batchResults(items, await engine.tasks.completeMany(items)) }, 200);
+  });
+
+  router.openapi(failBatch, async (c) => {
+    const { items } = c.req.valid("json");
+    return c.json({ results: batchResults(items, await engine.tasks.failMany(items)) }, 200);
   });
 
   router.openapi(heartbeat, async (c) => {

@@ -1,8 +1,13 @@
 import {
   BatonError,
   isLegacyRegistration,
+  MAX_BATCH_ITEMS,
   RegisterResultSchema,
+  type RunRefusal,
+  StartBatchRequestSchema,
+  StartBatchResultSchema,
   StartRequestSchema,
+  type StartResult,
   StartResultSchema,
   WorkerRegistrationResultSchema,
   WorkflowDefinitionSchema,
@@ -96,6 +101,23 @@ const start = createRoute({
   },
 });
 
+const startBatch = createRoute({
+  method: "post",
+  path: "/{name}/runs/batch",
+  tags: ["workflows"],
+  summary: "Start many runs of one workflow (each idempotent by its runId)",
+  description:
+    `Up to ${MAX_BATCH_ITEMS} runs, each validated like the single start's body and answered on its own, in request order: ` +
+    "a new run answers `created: true`, a repeated runId with the same input `created: false`, and a refused run " +
+    "(e.g. RUN_ID_CONFLICT) gets its `error` in its slot without failing the others. A run without a runId gets a " +
+    "generated one, returned in its result.",
+  request: { params: NameParams, body: { required: true, content: { "application/json": { schema: StartBatchRequestSchema } } } },
+  responses: {
+    200: jsonContent(StartBatchResultSchema, "One result per run, in request order"),
+    ...errorResponses(400, 404, 413),
+  },
+});
+
 const LegacyWorkerSchema = z.object({
   orchName: z.string().min(1).max(128),
   as: z.literal("worker"),
@@ -144,6 +166,20 @@ export function workflowRoutes(deps: ApiDeps) {
     const body = c.req.valid("json");
     const result = await engine.workflows.startWorkflow({ workflow: name, ...body });
     return c.json(result, result.created ? 201 : 200);
+  });
+
+  router.openapi(startBatch, async (c) => {
+    const { name } = c.req.valid("param");
+    const { namespace, runs } = c.req.valid("json");
+    // An unknown workflow is the request's fault, not each run's: one 404 rather than a slot each.
+    await engine.workflows.getDefinition(name, namespace);
+    // Named here so that a refused run's slot can say which run it was.
+    const named = runs.map((run) => ({ ...run, runId: run.runId ?? crypto.randomUUID() }));
+    const answers = await engine.workflows.startMany({ workflow: name, namespace, runs: named });
+    const results = answers.map((answer, i): StartResult | RunRefusal =>
+      answer instanceof BatonError ? { runId: (named[i] as { runId: string }).runId, ...answer.toJSON() } : answer,
+    );
+    return c.json({ results }, 200);
   });
 
   return router;
