@@ -1,0 +1,223 @@
+import type { Engine } from "@baton/engine";
+import { createWorker, silentLogger, type WorkerEvent } from "@baton/worker-sdk";
+import { Countdown, Tally, untilCounted, untilNoneRemain } from "../bookkeeping.ts";
+import { type Context, count, poolFor, type Scenario } from "../context.ts";
+import { analyze } from "../database.ts";
+import { type Figure, LostWorkError } from "../figure.ts";
+import { measure, perSecond } from "../measure.ts";
+import {
+  type BatonStore,
+  expectInstanceStates,
+  ONE_STEP,
+  ONE_STEP_QUEUES,
+  openBaton,
+  runEngineLoops,
+  startRuns,
+  withBatonStore,
+} from "../systems/baton.ts";
+import { type BatonServer, startBatonServer } from "../systems/baton-server.ts";
+import {
+  GRAPHILE_MODES,
+  type GraphileMode,
+  graphileAddJobs,
+  graphileJobsLeft,
+  graphileLabel,
+  graphileRun,
+  graphileUtils,
+} from "../systems/graphile.ts";
+import {
+  PG_BOSS_POLLING_SECONDS,
+  pgBossExpectCompleted,
+  pgBossInsert,
+  pgBossJobsLeft,
+  pgBossLabel,
+  pgBossWork,
+  startPgBoss,
+} from "../systems/pgboss.ts";
+
+/**
+ * Drain: a backlog of one-step no-op tasks loaded before the clock starts, worked off at a given
+ * concurrency. Timed from the first handler entry until the last completion is committed.
+ */
+export const drain: Scenario = {
+  name: "drain",
+  async run(ctx) {
+    const figures: Figure[] = [];
+    const n = ctx.options.tasks;
+    for (const c of ctx.options.concurrency) {
+      const scenario = `drain ${count(n)} tasks, concurrency ${c}`;
+      const key = `drain-c${c}`;
+      const row = (system: string, note?: string) => ({ scenario, system, unit: "tasks/s", ref: key, ...(note ? { note } : {}) });
+      if (ctx.has("baton")) {
+        figures.push(
+          await measure(ctx, { ...row(`Baton in-process: acquire batch ${ctx.options.batch} + completeMany, ${c} loops`), key }, () =>
+            batonLoopDrain(ctx, "postgres", n, c),
+          ),
+          await measure(ctx, row("Baton in-process SDK: createWorker({ engine })"), () => batonSdkDrain(ctx, n, c, "in-process")),
+          await measure(ctx, row("Baton SDK over HTTP: createWorker({ url }), separate server process"), () =>
+            batonSdkDrain(ctx, n, c, "http"),
+          ),
+        );
+      }
+      if (ctx.has("graphile-worker")) {
+        for (const mode of Object.keys(GRAPHILE_MODES) as GraphileMode[]) {
+          figures.push(await measure(ctx, row(graphileLabel(mode)), () => graphileDrain(ctx, n, c, mode)));
+        }
+      }
+      if (ctx.has("pg-boss")) {
+        for (const batch of [50, 500]) {
+          const note = `${c} work() workers, polling ${PG_BOSS_POLLING_SECONDS} s`;
+          figures.push(await measure(ctx, row(pgBossLabel(batch), note), () => pgBossDrain(ctx, n, c, batch)));
+        }
+      }
+    }
+    return figures;
+  },
+};
+
+/** Loads `n` one-step runs with startMany into a fresh store, then drains them with engine loops. */
+export async function batonLoopDrain(ctx: Context, kind: BatonStore["kind"], n: number, loops: number): Promise<number[]> {
+  return withBatonStore(ctx.server, kind, poolFor(ctx, loops), async (store) => {
+    const engine = await openBaton(store);
+    try {
+      await loadOneStep(engine, store, n, ctx.options.chunk);
+      return [await drainWithLoops(engine, n, loops, ctx.options.batch)];
+    } finally {
+      await engine.close();
+    }
+  });
+}
+
+/** Drains `n` pending one-step tasks with engine loops; returns tasks/s. */
+export async function drainWithLoops(engine: Engine, n: number, loops: number, batch: number): Promise<number> {
+  const tally = new Tally(n);
+  const accepted = new Countdown(n);
+  const stop = new AbortController();
+  const running = runEngineLoops(engine, {
+    queues: ONE_STEP_QUEUES,
+    loops,
+    batch,
+    signal: stop.signal,
+    onTask: (task) => {
+      tally.mark((task.input as { i?: unknown }).i);
+      return false;
+    },
+    onAccepted: (k) => accepted.add(k),
+  });
+  try {
+    const end = await Promise.race([untilCounted("Baton drain", accepted), running.then(() => Number.NaN)]);
+    tally.verify("Baton drain");
+    await expectInstanceStates(engine, { COMPLETED: n }, "Baton drain");
+    return perSecond(n, tally.firstAt, end);
+  } finally {
+    stop.abort();
+    await running.catch(() => {});
+  }
+}
+
+async function loadOneStep(engine: Engine, store: BatonStore, n: number, chunk: number): Promise<void> {
+  await engine.workflows.registerWorkflow(ONE_STEP);
+  await startRuns(engine, ONE_STEP.name, n, chunk);
+  if (store.kind === "postgres") await analyze(store.url);
+}
+
+/**
+ * The worker SDK with a no-op handler, in this process against the engine or over HTTP against a
+ * separate server process on the same database (the backlog is loaded in-process first).
+ */
+async function batonSdkDrain(ctx: Context, n: number, concurrency: number, transport: "in-process" | "http"): Promise<number[]> {
+  return withBatonStore(ctx.server, "postgres", poolFor(ctx, concurrency), async (store) => {
+    if (store.kind !== "postgres") throw new Error("unreachable");
+    let engine: Engine | undefined = await openBaton(store);
+    let server: BatonServer | undefined;
+    try {
+      await loadOneStep(engine, store, n, ctx.options.chunk);
+      if (transport === "http") {
+        await engine.close();
+        engine = undefined;
+        server = await startBatonServer(store.url);
+      }
+      const rate = await drainWithSdk(server ? { url: server.url } : { engine: engine as Engine }, n, concurrency);
+      await expectInstanceStates(engine ?? store.url, { COMPLETED: n }, "Baton SDK drain");
+      return [rate];
+    } finally {
+      await server?.stop();
+      await engine?.close();
+    }
+  });
+}
+
+async function drainWithSdk(connect: { url: string } | { engine: Engine }, n: number, concurrency: number): Promise<number> {
+  const tally = new Tally(n);
+  const completed = new Countdown(n);
+  const problems: WorkerEvent[] = [];
+  const worker = createWorker({
+    ...connect,
+    workflow: ONE_STEP.name,
+    concurrency,
+    logger: silentLogger,
+    handlers: {
+      work: ({ input }) => {
+        tally.mark(input.i);
+        return { ok: true };
+      },
+    },
+    onEvent: (event) => {
+      if (event.type === "task-completed") completed.add();
+      else if (event.type === "report-failed" || event.type === "lease-lost" || event.type === "task-failed") problems.push(event);
+    },
+  });
+  try {
+    const end = await untilCounted("Baton SDK drain", completed);
+    tally.verify("Baton SDK drain");
+    if (problems.length > 0) throw new LostWorkError(`the worker reported ${problems.length} problems, first: ${problems[0]?.type}`);
+    return perSecond(n, tally.firstAt, end);
+  } finally {
+    await worker.stop({ deadlineMs: 5000 });
+  }
+}
+
+async function graphileDrain(ctx: Context, n: number, concurrency: number, mode: GraphileMode): Promise<number[]> {
+  return ctx.server.withFreshDatabase("graphile", async (url) => {
+    const pool = poolFor(ctx, concurrency);
+    const utils = await graphileUtils(url, 2);
+    try {
+      await graphileAddJobs(utils, n, ctx.options.chunk);
+      await analyze(url);
+      const tally = new Tally(n);
+      const runner = await graphileRun(url, {
+        concurrency,
+        pool,
+        mode,
+        handler: async (payload) => tally.mark((payload as { i?: unknown }).i),
+      });
+      try {
+        const end = await untilNoneRemain("graphile-worker drain", () => graphileJobsLeft(utils));
+        tally.verify("graphile-worker drain");
+        return [perSecond(n, tally.firstAt, end)];
+      } finally {
+        await runner.stop();
+      }
+    } finally {
+      await utils.release();
+    }
+  });
+}
+
+async function pgBossDrain(ctx: Context, n: number, workers: number, batchSize: number): Promise<number[]> {
+  return ctx.server.withFreshDatabase("pgboss", async (url) => {
+    const { boss, errors } = await startPgBoss(url, poolFor(ctx, workers));
+    try {
+      await pgBossInsert(boss, n, ctx.options.chunk);
+      await analyze(url);
+      const tally = new Tally(n);
+      await pgBossWork(boss, workers, batchSize, (data) => tally.mark((data as { i?: unknown }).i));
+      const end = await untilNoneRemain("pg-boss drain", () => pgBossJobsLeft(boss));
+      tally.verify("pg-boss drain");
+      await pgBossExpectCompleted(boss, n, errors);
+      return [perSecond(n, tally.firstAt, end)];
+    } finally {
+      await boss.stop({ graceful: true, timeout: 5000 });
+    }
+  });
+}

@@ -1,0 +1,182 @@
+import { createClient, createWorker, silentLogger } from "@baton/worker-sdk";
+import { Countdown, sleep, Tally, untilCounted, untilNoneRemain } from "../bookkeeping.ts";
+import { type Context, count, poolFor, type Scenario } from "../context.ts";
+import { type Figure, LostWorkError } from "../figure.ts";
+import { type Measured, measure } from "../measure.ts";
+import { offerAtRate } from "../offer.ts";
+import { latencySummary } from "../stats.ts";
+import { expectInstanceStates, ONE_STEP } from "../systems/baton.ts";
+import { startBatonServer } from "../systems/baton-server.ts";
+import { GRAPHILE_TASK, graphileJobsLeft, graphileLabel, graphileRun, graphileUtils } from "../systems/graphile.ts";
+import {
+  PG_BOSS_POLLING_SECONDS,
+  PG_BOSS_QUEUE,
+  pgBossExpectCompleted,
+  pgBossJobsLeft,
+  pgBossLabel,
+  pgBossWork,
+  startPgBoss,
+} from "../systems/pgboss.ts";
+
+/** pg-boss workers for the latency runs: enough batch capacity (10 × 500 per poll) for 2,000/s. */
+const PG_BOSS_WORKERS = 10;
+const PG_BOSS_BATCH = 500;
+/** Time for workers to connect and park on their first poll before load is offered. */
+const WARM_UP_MS = 300;
+
+interface Sample {
+  i?: unknown;
+  sentAt?: unknown;
+}
+
+/**
+ * Latency: starts offered at a steady rate; each carries the time it was sent (performance.now()
+ * in this process, where the handler also runs), and the handler records its own entry time.
+ */
+export const latency: Scenario = {
+  name: "latency",
+  async run(ctx) {
+    const figures: Figure[] = [];
+    const c = ctx.options.latencyConcurrency;
+    for (const rate of ctx.options.rates) {
+      const total = rate * ctx.options.latencySeconds;
+      const scenario = `latency start → handler, ${count(rate)}/s for ${ctx.options.latencySeconds} s`;
+      const key = `latency-${rate}`;
+      const row = (system: string, note?: string) => ({
+        scenario,
+        system,
+        unit: "ms",
+        labels: ["p50", "p99", "max"],
+        ref: key,
+        ...(note ? { note } : {}),
+      });
+      if (ctx.has("baton")) {
+        figures.push(
+          await measure(ctx, { ...row(`Baton HTTP: client.start → createWorker({ url }), concurrency ${c}`), key }, () =>
+            batonLatency(ctx, rate, total, c),
+          ),
+        );
+      }
+      if (ctx.has("graphile-worker")) {
+        figures.push(
+          await measure(ctx, row(graphileLabel("default"), `addJob; concurrency ${c}`), () => graphileLatency(ctx, rate, total, c)),
+        );
+      }
+      if (ctx.has("pg-boss")) {
+        figures.push(
+          await measure(
+            ctx,
+            row(pgBossLabel(PG_BOSS_BATCH), `send; ${PG_BOSS_WORKERS} work() workers, polling ${PG_BOSS_POLLING_SECONDS} s`),
+            () => pgBossLatency(ctx, rate, total),
+          ),
+        );
+      }
+    }
+    return figures;
+  },
+};
+
+/** Records handler entry minus send time for each job, by the index it carries. */
+class Latencies {
+  readonly tally: Tally;
+  private readonly ms: Float64Array;
+
+  constructor(total: number) {
+    this.tally = new Tally(total);
+    this.ms = new Float64Array(total);
+  }
+
+  enter(payload: Sample): void {
+    const now = performance.now();
+    this.tally.mark(payload.i);
+    if (typeof payload.sentAt !== "number") throw new LostWorkError("a payload arrived without its sentAt");
+    this.ms[payload.i as number] = now - payload.sentAt;
+  }
+
+  summary(what: string): number[] {
+    this.tally.verify(what);
+    return latencySummary(Array.from(this.ms));
+  }
+}
+
+/** Says so beside the figure when the sender could not keep up the rate (a busy machine). */
+function offered(perSecond: number, rate: number, values: number[]): Measured {
+  return perSecond < rate * 0.95 ? { values, note: `sender kept up only ${count(Math.round(perSecond))}/s` } : values;
+}
+
+async function batonLatency(ctx: Context, rate: number, total: number, concurrency: number): Promise<Measured> {
+  return ctx.server.withFreshDatabase("baton_http", async (url) => {
+    const server = await startBatonServer(url);
+    const latencies = new Latencies(total);
+    const completed = new Countdown(total);
+    const worker = createWorker({
+      url: server.url,
+      workflow: ONE_STEP.name,
+      concurrency,
+      logger: silentLogger,
+      handlers: {
+        work: ({ input }) => {
+          latencies.enter(input);
+          return { ok: true };
+        },
+      },
+      onEvent: (event) => event.type === "task-completed" && completed.add(),
+    });
+    try {
+      const client = createClient({ url: server.url });
+      await client.register(ONE_STEP);
+      await sleep(WARM_UP_MS);
+      const { offeredPerSecond } = await offerAtRate(rate, total, (i) =>
+        client.start(ONE_STEP.name, { runId: `l${i}`, input: { i, sentAt: performance.now() } }),
+      );
+      await untilCounted("Baton latency", completed);
+      await expectInstanceStates(url, { COMPLETED: total }, "Baton latency");
+      return offered(offeredPerSecond, rate, latencies.summary("Baton latency"));
+    } finally {
+      await worker.stop({ deadlineMs: 5000 });
+      await server.stop();
+    }
+  });
+}
+
+async function graphileLatency(ctx: Context, rate: number, total: number, concurrency: number): Promise<Measured> {
+  return ctx.server.withFreshDatabase("graphile", async (url) => {
+    const utils = await graphileUtils(url, poolFor(ctx, concurrency));
+    const latencies = new Latencies(total);
+    const runner = await graphileRun(url, {
+      concurrency,
+      pool: poolFor(ctx, concurrency),
+      mode: "default",
+      handler: async (payload) => latencies.enter(payload as Sample),
+    });
+    try {
+      await sleep(WARM_UP_MS);
+      const { offeredPerSecond } = await offerAtRate(rate, total, (i) => utils.addJob(GRAPHILE_TASK, { i, sentAt: performance.now() }));
+      await untilNoneRemain("graphile-worker latency", () => graphileJobsLeft(utils));
+      return offered(offeredPerSecond, rate, latencies.summary("graphile-worker latency"));
+    } finally {
+      await runner.stop();
+      await utils.release();
+    }
+  });
+}
+
+async function pgBossLatency(ctx: Context, rate: number, total: number): Promise<Measured> {
+  return ctx.server.withFreshDatabase("pgboss", async (url) => {
+    const { boss, errors } = await startPgBoss(url, poolFor(ctx, PG_BOSS_WORKERS));
+    const latencies = new Latencies(total);
+    try {
+      await pgBossWork(boss, PG_BOSS_WORKERS, PG_BOSS_BATCH, (data) => latencies.enter(data as Sample));
+      await sleep(WARM_UP_MS);
+      const { offeredPerSecond } = await offerAtRate(rate, total, async (i) => {
+        const id = await boss.send(PG_BOSS_QUEUE, { i, sentAt: performance.now() });
+        if (!id) throw new LostWorkError(`send of job ${i} returned no id`);
+      });
+      await untilNoneRemain("pg-boss latency", () => pgBossJobsLeft(boss));
+      await pgBossExpectCompleted(boss, total, errors);
+      return offered(offeredPerSecond, rate, latencies.summary("pg-boss latency"));
+    } finally {
+      await boss.stop({ graceful: true, timeout: 5000 });
+    }
+  });
+}
