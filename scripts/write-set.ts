@@ -26,7 +26,6 @@ const database = await openDatabase({ kind: "postgres", url: url.toString(), poo
 const engine = await createEngine({ database, reapIntervalMs: 0 });
 await sql`CREATE EXTENSION IF NOT EXISTS pg_walinspect`.execute(database.db);
 
-
 /** The WAL position now: what the hot path writes is read back from the WAL between two of these. */
 async function walPosition(): Promise<string> {
   const r = await sql<{ lsn: string }>`SELECT pg_current_wal_lsn()::text AS lsn`.execute(database.db);
@@ -97,9 +96,17 @@ async function drain(queues: string[], fail?: (taskId: string) => boolean) {
     const tasks = await engine.tasks.acquire({ queues, workerId: "w", max: 100 });
     if (tasks.length === 0) return;
     const ok = tasks.filter((t) => !fail?.(t.taskId));
-    await engine.tasks.completeMany(ok.map((t) => ({ executionId: t.executionId, workerId: "w", fenceToken: t.fenceToken, output: { ok: 1 } })));
+    await engine.tasks.completeMany(
+      ok.map((t) => ({ executionId: t.executionId, workerId: "w", fenceToken: t.fenceToken, output: { ok: 1 } })),
+    );
     for (const t of tasks.filter((t) => fail?.(t.taskId))) {
-      await engine.tasks.fail({ executionId: t.executionId, workerId: "w", fenceToken: t.fenceToken, error: { m: "no" }, retryable: false });
+      await engine.tasks.fail({
+        executionId: t.executionId,
+        workerId: "w",
+        fenceToken: t.fenceToken,
+        error: { m: "no" },
+        retryable: false,
+      });
     }
   }
 }

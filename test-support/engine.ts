@@ -31,13 +31,13 @@ export async function createTestEngine(options: { poolSize?: number; pollInterva
     testDb,
     async expireLease(executionId) {
       await db
-        .updateTable("task_executions")
+        .updateTable("task_leases")
         .set({ lease_expires_at: sql`now() - interval '1 millisecond'` })
         .where("execution_id", "=", executionId)
         .execute();
     },
     async skipBackoff() {
-      await db.updateTable("task_executions").set({ available_at: sql`now()` }).where("state", "=", "PENDING").execute();
+      await db.updateTable("task_leases").set({ available_at: sql`now()` }).where("state", "=", "PENDING").execute();
     },
     async destroy() {
       await engine.close();

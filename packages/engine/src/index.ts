@@ -28,5 +28,5 @@ export type { DefinitionRow } from "./store/definitions.ts";
 export { eventListForRelay, eventRelayHorizon, type RelayBatch, type RelayEventRow } from "./store/events-relay.ts";
 export { instanceCountByState } from "./store/instances.ts";
 export { leaseAcquireOrRenew, leaseGet, leaseRelease, leaseWriteCursorIfHeld, type NamedLease } from "./store/leases.ts";
-export { taskGetLeasedByStep } from "./store/tasks-by-step.ts";
+export { taskGetLeasedByStep } from "./store/tasks.ts";
 export { type WorkerPollRow, workerList, workerRecordPoll } from "./store/workers.ts";

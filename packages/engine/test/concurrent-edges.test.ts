@@ -51,7 +51,7 @@ describe.skipIf(onPglite)("interleavings forced with a second connection (Postgr
     // An acquire of b is in flight on another connection: b is locked, leased, not yet committed.
     await other.query("BEGIN");
     const leased = await other.query(
-      `UPDATE task_executions SET state = 'LEASED', lease_holder = 'w2', fence_token = nextval('fence_token_seq'),
+      `UPDATE task_leases SET state = 'LEASED', lease_holder = 'w2', fence_token = nextval('fence_token_seq'),
          lease_expires_at = now() + interval '30 seconds', started_at = now()
        WHERE execution_id = $1 RETURNING fence_token`,
       [pendingB.executionId],
@@ -89,7 +89,7 @@ describe.skipIf(onPglite)("interleavings forced with a second connection (Postgr
     await someoneBlocked();
     // Hold the lock until the lease is over (by the database clock).
     await other.query(
-      "SELECT pg_sleep(GREATEST(0, EXTRACT(EPOCH FROM (lease_expires_at - clock_timestamp()))) + 0.05) FROM task_executions WHERE execution_id = $1",
+      "SELECT pg_sleep(GREATEST(0, EXTRACT(EPOCH FROM (lease_expires_at - clock_timestamp()))) + 0.05) FROM task_leases WHERE execution_id = $1",
       [task.executionId],
     );
     await other.query("COMMIT");

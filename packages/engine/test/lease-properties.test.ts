@@ -44,7 +44,10 @@ async function snapshot(workflow: string) {
   const rows = await engine.database.db
     .selectFrom("task_executions as t")
     .innerJoin("workflow_instances as i", "i.instance_id", "t.workflow_instance_id")
+    // An open attempt's lease lives in task_leases: a refused write must change neither table.
+    .leftJoin("task_leases as l", "l.execution_id", "t.execution_id")
     .select(["t.execution_id", "t.state", "t.fence_token", "t.lease_holder", "t.lease_expires_at", "t.output", "i.sequence_number"])
+    .select(["l.state as lease_state", "l.fence_token as lease_fence", "l.lease_holder as holder", "l.lease_expires_at as expires"])
     .where("i.workflow_name", "=", workflow)
     .orderBy("t.execution_id")
     .execute();

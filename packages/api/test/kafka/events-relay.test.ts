@@ -187,9 +187,9 @@ describe("events relay", () => {
         // A transaction draws a position and holds it uncommitted...
         await client.query("BEGIN");
         await client.query(
-          `INSERT INTO events (event_id, workflow_instance_id, sequence_number, event_type, payload, idempotency_key)
-         VALUES ($1, $2, 1000, 'TEST_LATE', '{}', $3)`,
-          [crypto.randomUUID(), early.instanceId, `late-${crypto.randomUUID()}`],
+          `INSERT INTO events (workflow_instance_id, sequence_number, event_type, payload)
+         VALUES ($1, 1000, 'TEST_LATE', '{}')`,
+          [early.instanceId],
         );
         // ...while a later position commits and is published.
         const later = await engine.workflows.startWorkflow({ workflow, input: { n: 2 } });

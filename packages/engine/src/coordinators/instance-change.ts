@@ -1,6 +1,6 @@
 import type { Transaction } from "kysely";
 import { BatonError } from "../contract/errors.ts";
-import type { Db } from "../db/database.ts";
+import type { Db, DbOrTrx } from "../db/database.ts";
 import type { Schema } from "../db/schema.ts";
 import type { WorkflowDefinition } from "../domain/definition.ts";
 import {
@@ -12,18 +12,10 @@ import {
   type TaskToSchedule,
 } from "../domain/reconcile.ts";
 import type { InstanceState } from "../domain/states.ts";
-import { eventInsertMany, type NewEvent } from "../store/events.ts";
-import { type InstanceRow, instanceLock, instanceLockByExecutions, instanceUpdateManyIfSequence } from "../store/instances.ts";
-import {
-  type NewTaskRow,
-  type QueueWake,
-  type TaskRow,
-  taskCancelMany,
-  taskCancelPending,
-  taskInsertMany,
-  taskListByInstances,
-  taskNotifyQueues,
-} from "../store/tasks.ts";
+import { changeWrite } from "../store/change-writes.ts";
+import type { NewEvent, NumberedEvent } from "../store/events.ts";
+import { type InstanceRow, instanceLock, instanceLockByExecutions } from "../store/instances.ts";
+import { type NewTaskRow, type QueueWake, type TaskRow, taskCancelMany, taskCancelPending, taskListByInstances } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
 
 const TRANSITION_EVENT: Record<InstanceTransition["to"], string> = {
@@ -55,7 +47,8 @@ export class InstanceChange {
   private readonly wakeQueues = new Map<string, number>();
 
   private constructor(
-    readonly trx: Transaction<Schema>,
+    /** Where the body's own reads and writes go: the change's transaction. */
+    readonly trx: DbOrTrx,
     readonly instance: InstanceRow,
     readonly definition: WorkflowDefinition,
     /** An instance inserted by this transaction: it holds the row lock and has no attempts yet. */
@@ -95,18 +88,15 @@ export class InstanceChange {
     return result;
   }
 
-  /** Starts a just-inserted instance: no lock to take (the insert holds it), no attempts to load. */
-  static async started<T>(
-    trx: Transaction<Schema>,
-    definitions: DefinitionCache,
-    instance: InstanceRow,
-    body: (change: InstanceChange) => Promise<T>,
-  ): Promise<T> {
-    const definition = await definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion);
-    const change = new InstanceChange(trx, instance, definition, true);
-    const result = await body(change);
-    await commitChanges(trx, [change]);
-    return result;
+  /**
+   * Plans the start of a new instance (not yet inserted): `body` records what starting means, and
+   * the planner schedules the first steps. Nothing is read or written; `startWrite` inserts it.
+   */
+  static planStart(db: Db, instance: InstanceRow, definition: WorkflowDefinition, body: (change: InstanceChange) => void): InstanceChange {
+    const change = new InstanceChange(db, instance, definition, true);
+    body(change);
+    change.applyPlan(change.plan([]), []);
+    return change;
   }
 
   /**
@@ -196,6 +186,14 @@ export class InstanceChange {
     return !this.fresh;
   }
 
+  /** What the planner decides, given the stored attempts (of this and maybe other instances). */
+  plan(stored: TaskRow[]): Plan {
+    // Attempts scheduled by hand in this change are not inserted yet; the planner must see them.
+    const own = [...stored.filter((t) => t.instanceId === this.instance.instanceId), ...this.queuedAttempts()];
+    const snapshot = { state: this.state, input: this.instance.input, error: this.error, compensateFrom: this.compensateFrom };
+    return reconcile(this.definition, snapshot, own);
+  }
+
   get active(): boolean {
     return this.state === "RUNNING" || this.state === "COMPENSATING";
   }
@@ -233,26 +231,26 @@ export class InstanceChange {
   }
 
   /** What the commit writes for this instance; null when nothing changed. */
-  pending(): { events: NewEvent[]; inserts: NewTaskRow[]; wake: QueueWake[] } | null {
+  pending(): { events: NumberedEvent[]; inserts: NewTaskRow[]; wake: QueueWake[]; sequenceNumber: number } | null {
     if (this.events.length === 0) return null;
     const wake = [...this.wakeQueues].map(([queue, delayMs]) => ({ queue, delayMs }));
-    return { events: this.events, inserts: this.inserts, wake: this.active ? wake : [] };
+    const base = this.instance.sequenceNumber;
+    return {
+      events: this.events.map((e, i) => ({ ...e, instanceId: this.instance.instanceId, sequenceNumber: base + 1 + i })),
+      inserts: this.inserts,
+      wake: this.active ? wake : [],
+      sequenceNumber: base + this.events.length,
+    };
   }
 }
 
-/** Plans every active instance, then writes all changes with one statement per table. */
+/** Plans every active instance, then writes all changes in one statement. */
 async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]): Promise<void> {
   const active = changes.filter((c) => c.active);
   if (active.length > 0) {
     const stored = active.filter((c) => c.hasStoredAttempts).map((c) => c.instance.instanceId);
     const tasks = await taskListByInstances(trx, stored);
-    const planFor = (c: InstanceChange, rows: TaskRow[]) => {
-      // Attempts scheduled by hand in this change are not inserted yet; the planner must see them.
-      const own = [...rows.filter((t) => t.instanceId === c.instance.instanceId), ...c.queuedAttempts()];
-      const snapshot = { state: c.state, input: c.instance.input, error: c.error, compensateFrom: c.compensateFrom };
-      return reconcile(c.definition, snapshot, own);
-    };
-    const plans = active.map((c) => planFor(c, tasks));
+    const plans = active.map((c) => c.plan(tasks));
     const cancelled = await taskCancelPending(
       trx,
       plans.flatMap((p) => p.cancel),
@@ -265,7 +263,7 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
       // planner read the rows (acquire takes no instance lock). That DO must be waited for and
       // undone, not cancelled: plan again with the rows as they are now.
       for (let round = 0; got.length < new Set(plan.cancel).size && round < 5; round++) {
-        plan = planFor(c, await taskListByInstances(trx, [c.instance.instanceId]));
+        plan = c.plan(await taskListByInstances(trx, [c.instance.instanceId]));
         got = await taskCancelPending(trx, plan.cancel);
         all.push(...got);
       }
@@ -278,34 +276,18 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
     return p ? [{ change: c, ...p }] : [];
   });
   if (writes.length === 0) return;
-  await taskInsertMany(
-    trx,
-    writes.flatMap((w) => w.inserts),
-  );
-  await eventInsertMany(
-    trx,
-    writes.flatMap((w) =>
-      w.events.map((e, i) => ({
-        ...e,
-        instanceId: w.change.instance.instanceId,
-        sequenceNumber: w.change.instance.sequenceNumber + 1 + i,
-      })),
-    ),
-  );
-  await instanceUpdateManyIfSequence(
-    trx,
-    writes.map((w) => ({
+  await changeWrite(trx, {
+    tasks: writes.flatMap((w) => w.inserts),
+    events: writes.flatMap((w) => w.events),
+    instances: writes.map((w) => ({
       instanceId: w.change.instance.instanceId,
       expectedSequence: w.change.instance.sequenceNumber,
-      sequenceNumber: w.change.instance.sequenceNumber + w.events.length,
+      sequenceNumber: w.sequenceNumber,
       state: w.change.state,
       output: w.change.output,
       error: w.change.error,
       compensateFrom: w.change.compensateFrom,
     })),
-  );
-  await taskNotifyQueues(
-    trx,
-    writes.flatMap((w) => w.wake),
-  );
+    wakes: writes.flatMap((w) => w.wake),
+  });
 }

@@ -4,19 +4,10 @@ import type { Db } from "../db/database.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import type { TaskKind } from "../domain/states.ts";
 import { eventKeysExisting } from "../store/events.ts";
-import {
-  type TaskRow,
-  taskAcquire,
-  taskCompleteManyIfLeased,
-  taskFailIfLeased,
-  taskGet,
-  taskHeartbeatIfLeased,
-  taskListByInstances,
-  taskListExpired,
-  taskReleaseIfLeased,
-  taskTimeOutIfExpired,
-} from "../store/tasks.ts";
+import { type ClosingReport, type FencedAnswer, taskAcquire, taskCloseIfLeased, taskHeartbeatMany } from "../store/task-leases.ts";
+import { type TaskRow, taskGet, taskListByInstances, taskListExpired, taskTimeOutIfExpired } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
+import { GroupCommit } from "./group-commit.ts";
 import { InstanceChange } from "./instance-change.ts";
 import { acquiredView } from "./views.ts";
 
@@ -33,7 +24,19 @@ export interface LeaseWrite {
  */
 export type OutcomeReport = LeaseWrite & { idempotencyKey?: string };
 
+export type CompletionReport = OutcomeReport & { output?: unknown };
+export type FailureReport = OutcomeReport & { error?: unknown; retryable?: boolean };
+
+/** What a worker reports about its lease; all three close the attempt. */
+type Report =
+  | (CompletionReport & { type: "complete" })
+  | (FailureReport & { type: "fail" })
+  | (LeaseWrite & { type: "release"; idempotencyKey?: undefined });
+
 export const MAX_ACQUIRE = 1000;
+
+/** Acquire calls coalesced into one statement: at most this many callers per statement. */
+const MAX_ACQUIRE_CALLERS = 64;
 
 /** An attempt that ended, told to `onFinished` listeners once its transaction committed. */
 export interface TaskFinished {
@@ -45,9 +48,17 @@ export interface TaskFinished {
 /**
  * Hands out tasks under leases and accepts their outcomes only with the lease's fence token
  * (DESIGN §4). Every outcome advances the workflow in the same transaction.
+ *
+ * Concurrent calls are group-committed: acquires of the same queues share one statement, and
+ * heartbeats one statement, and completions, failures and releases one transaction, per batch
+ * (see GroupCommit). Each caller still gets its own answer or its own typed refusal.
  */
 export class TaskCoordinator {
   private readonly finishedListeners = new Set<(finished: TaskFinished) => void>();
+  private readonly reports = new GroupCommit<Report, TaskOutcome>((items) => this.applyReports(items));
+  private readonly heartbeats = new GroupCommit<LeaseWrite, { leaseExpiresAt: string }>((items) => this.renewLeases(items));
+  /** One group per set of queues: only callers polling the same queues can share a statement. */
+  private readonly acquires = new Map<string, GroupCommit<{ workerId: string; max: number }, AcquiredTask[]>>();
 
   constructor(
     private readonly db: Db,
@@ -65,7 +76,8 @@ export class TaskCoordinator {
 
   private tellFinished(tasks: TaskRow[]): void {
     for (const task of tasks) {
-      const finished = { executionId: task.executionId, queue: task.queue, state: task.state as TaskFinished["state"] };
+      if (task.state !== "COMPLETED" && task.state !== "FAILED" && task.state !== "TIMED_OUT") continue;
+      const finished = { executionId: task.executionId, queue: task.queue, state: task.state };
       for (const listener of this.finishedListeners) listener(finished);
     }
   }
@@ -76,121 +88,88 @@ export class TaskCoordinator {
    */
   async acquire(params: { queues: string[]; workerId: string; max: number }): Promise<AcquiredTask[]> {
     if (params.queues.length === 0 || params.max < 1) return [];
-    const rows = await taskAcquire(this.db, { ...params, max: Math.min(params.max, MAX_ACQUIRE) });
-    return rows.map(acquiredView);
+    const queues = [...new Set(params.queues)].sort();
+    const key = queues.join("\u0000");
+    let group = this.acquires.get(key);
+    if (!group) {
+      group = new GroupCommit((calls) => this.leaseTo(queues, calls), MAX_ACQUIRE_CALLERS);
+      this.acquires.set(key, group);
+    }
+    try {
+      return await group.submit({ workerId: params.workerId, max: Math.min(params.max, MAX_ACQUIRE) });
+    } finally {
+      if (!group.busy) this.acquires.delete(key);
+    }
+  }
+
+  /**
+   * One statement for many acquire calls on the same queues. Slots are dealt round-robin, so when
+   * fewer tasks are available than asked for, every caller gets a share.
+   */
+  private async leaseTo(queues: string[], calls: { workerId: string; max: number }[]): Promise<AcquiredTask[][]> {
+    const owners: number[] = [];
+    const most = Math.max(...calls.map((c) => c.max));
+    for (let round = 0; round < most; round++) for (const [i, c] of calls.entries()) if (c.max > round) owners.push(i);
+    const rows = await taskAcquire(this.db, { queues, holders: owners.map((i) => (calls[i] as { workerId: string }).workerId) });
+    const answers: AcquiredTask[][] = calls.map(() => []);
+    for (const row of rows) answers[owners[row.slot] as number]?.push(acquiredView(row));
+    return answers;
   }
 
   /** Leases one named execution if it is pending and available; null when it is not. */
   async acquireById(executionId: string, workerId: string): Promise<AcquiredTask | null> {
     const task = await taskGet(this.db, executionId);
     if (!task) throw new BatonError("NOT_FOUND", `Execution ${executionId} not found`, { executionId });
-    const [row] = await taskAcquire(this.db, { queues: [task.queue], workerId, max: 1, executionId });
+    const [row] = await taskAcquire(this.db, { queues: [task.queue], holders: [workerId], executionId });
     return row ? acquiredView(row) : null;
   }
 
   /** Extends the lease by the step's leaseMs, only while this worker holds it with this fence. */
-  async heartbeat(lease: LeaseWrite): Promise<{ leaseExpiresAt: string }> {
-    const expiresAt = await taskHeartbeatIfLeased(this.db, lease);
-    if (!expiresAt) throw this.rejection(lease, await taskGet(this.db, lease.executionId), "heartbeat");
-    return { leaseExpiresAt: expiresAt.toISOString() };
+  heartbeat(lease: LeaseWrite): Promise<{ leaseExpiresAt: string }> {
+    return this.heartbeats.submit(lease);
   }
 
   /** Extends many leases; each item gets its own answer, the new expiry or the error that refused it. */
-  async heartbeatMany(leases: LeaseWrite[]): Promise<({ leaseExpiresAt: string } | BatonError)[]> {
-    return Promise.all(leases.map((l) => this.heartbeat(l).catch(asBatonError)));
+  heartbeatMany(leases: LeaseWrite[]): Promise<({ leaseExpiresAt: string } | BatonError)[]> {
+    return this.heartbeats.submitMany(leases);
+  }
+
+  private async renewLeases(leases: LeaseWrite[]): Promise<({ leaseExpiresAt: string } | BatonError)[]> {
+    const answers = await taskHeartbeatMany(this.db, leases);
+    return answers.map((a, i) =>
+      a.applied && a.task?.leaseExpiresAt
+        ? { leaseExpiresAt: a.task.leaseExpiresAt.toISOString() }
+        : this.rejection(leases[i] as LeaseWrite, a.task, "heartbeat"),
+    );
   }
 
   /**
    * Completes a leased task with its output. Repeating an accepted completion with the same fence
    * and output succeeds again and changes nothing (`duplicate: true`).
    */
-  async complete(lease: OutcomeReport & { output?: unknown }): Promise<TaskOutcome> {
-    const [result] = await this.completeMany([lease]);
-    if (result instanceof BatonError) throw result;
-    return result as TaskOutcome;
+  complete(report: CompletionReport): Promise<TaskOutcome> {
+    return this.reports.submit({ ...report, type: "complete" });
   }
 
   /**
-   * Completes many leased tasks in one transaction, one statement per table: the batched hot path.
-   * Each item gets its own answer, an outcome or the BatonError that refused it; refusals change
-   * nothing and do not hold back the rest.
+   * Completes many leased tasks: the batched hot path. Each item gets its own answer, an outcome
+   * or the BatonError that refused it; refusals change nothing and do not hold back the rest.
    */
-  async completeMany(leases: (OutcomeReport & { output?: unknown })[]): Promise<(TaskOutcome | BatonError)[]> {
-    const items = leases.map((l) => ({ ...l, output: l.output ?? null }));
-    const applied: TaskRow[] = [];
-    const answers = await InstanceChange.runForExecutions(
-      this.db,
-      this.definitions,
-      items.map((i) => i.executionId),
-      async (changes, trx) => {
-        // An execution named twice in one batch is applied once; its later copies are answered
-        // like a repeated call (duplicate, or a conflict when the output differs).
-        const first = new Map<string, number>();
-        for (const [i, item] of items.entries()) if (!first.has(item.executionId)) first.set(item.executionId, i);
-        const seen = await eventKeysExisting(
-          trx,
-          items.flatMap((i) => (i.idempotencyKey ? [i.idempotencyKey] : [])),
-        );
-        const replayed = (item: (typeof items)[number]) => item.idempotencyKey !== undefined && seen.has(item.idempotencyKey);
-        const unique = items.filter((item, i) => first.get(item.executionId) === i && !replayed(item));
-        const completed = new Map((await taskCompleteManyIfLeased(trx, unique)).map((t) => [t.executionId, t]));
-        return Promise.all(
-          items.map(async (item, i): Promise<TaskOutcome | BatonError> => {
-            if (replayed(item)) return { executionId: item.executionId, state: "COMPLETED", duplicate: true };
-            const task = first.get(item.executionId) === i ? completed.get(item.executionId) : undefined;
-            if (task) {
-              applied.push(task);
-              changes.get(task.instanceId)?.recordTaskOutcome(task, "TASK_COMPLETED", item.idempotencyKey);
-              return { executionId: task.executionId, state: task.state, duplicate: false };
-            }
-            const current = await taskGet(trx, item.executionId);
-            if (current?.state === "COMPLETED" && current.fenceToken === item.fenceToken && jsonEqual(current.output, item.output)) {
-              return { executionId: current.executionId, state: current.state, duplicate: true };
-            }
-            return this.rejection(item, current, "complete");
-          }),
-        );
-      },
-    );
-    this.tellFinished(applied);
-    return answers;
+  completeMany(reports: CompletionReport[]): Promise<(TaskOutcome | BatonError)[]> {
+    return this.reports.submitMany(reports.map((r) => ({ ...r, type: "complete" as const })));
   }
 
   /**
    * Fails a leased task. With attempts left the step is retried after its backoff; `retryable:
    * false` makes this the last attempt. A repeat with the same fence is a no-op success.
    */
-  async fail(lease: OutcomeReport & { error?: unknown; retryable?: boolean }): Promise<TaskOutcome> {
-    const error = lease.error ?? null;
-    const applied: TaskRow[] = [];
-    const outcome = await InstanceChange.run(
-      this.db,
-      this.definitions,
-      { executionId: lease.executionId },
-      async (change): Promise<TaskOutcome> => {
-        if (lease.idempotencyKey && (await eventKeysExisting(change.trx, [lease.idempotencyKey])).size > 0) {
-          return { executionId: lease.executionId, state: "FAILED", duplicate: true };
-        }
-        const task = await taskFailIfLeased(change.trx, { ...lease, error, exhaust: lease.retryable === false });
-        if (task) {
-          applied.push(task);
-          change.recordTaskOutcome(task, "TASK_FAILED", lease.idempotencyKey);
-          return { executionId: task.executionId, state: task.state, duplicate: false };
-        }
-        const current = await taskGet(change.trx, lease.executionId);
-        if (current?.state === "FAILED" && current.fenceToken === lease.fenceToken) {
-          return { executionId: current.executionId, state: current.state, duplicate: true };
-        }
-        throw this.rejection(lease, current, "fail");
-      },
-    );
-    this.tellFinished(applied);
-    return outcome;
+  fail(report: FailureReport): Promise<TaskOutcome> {
+    return this.reports.submit({ ...report, type: "fail" });
   }
 
   /** Fails many leased tasks; each item gets its own answer, an outcome or the error that refused it. */
-  async failMany(reports: (OutcomeReport & { error?: unknown; retryable?: boolean })[]): Promise<(TaskOutcome | BatonError)[]> {
-    return Promise.all(reports.map((r) => this.fail(r).catch(asBatonError)));
+  failMany(reports: FailureReport[]): Promise<(TaskOutcome | BatonError)[]> {
+    return this.reports.submitMany(reports.map((r) => ({ ...r, type: "fail" as const })));
   }
 
   /**
@@ -199,16 +178,52 @@ export class TaskCoordinator {
    * attempt; the released leases' fences are dead. Returns how many were released.
    */
   async release(leases: LeaseWrite[]): Promise<number> {
-    return InstanceChange.runForExecutions(
+    const answers = await this.reports.submitMany(leases.map((l) => ({ ...l, type: "release" as const })));
+    return answers.filter((a) => !(a instanceof BatonError)).length;
+  }
+
+  /**
+   * Applies a batch of reports in one transaction: the instances are locked (in id order), one
+   * statement closes every attempt whose fence matches and explains the others, the planner takes
+   * each instance forward, and one statement writes the rest.
+   */
+  private async applyReports(items: Report[]): Promise<(TaskOutcome | BatonError)[]> {
+    const applied: TaskRow[] = [];
+    const answers = await InstanceChange.runForExecutions(
       this.db,
       this.definitions,
-      leases.map((l) => l.executionId),
+      items.map((i) => i.executionId),
       async (changes, trx) => {
-        const released = await taskReleaseIfLeased(trx, leases);
-        for (const task of released) changes.get(task.instanceId)?.recordCancelled([task]);
-        return released.length;
+        // An execution named twice in one batch is applied once; its later copies are answered
+        // like a repeated call (duplicate, or a conflict).
+        const first = new Map<string, number>();
+        for (const [i, item] of items.entries()) if (!first.has(item.executionId)) first.set(item.executionId, i);
+        const keys = items.flatMap((i) => (i.idempotencyKey ? [i.idempotencyKey] : []));
+        const seen = keys.length > 0 ? await eventKeysExisting(trx, keys) : new Set<string>();
+        const replayed = (item: Report) => item.idempotencyKey !== undefined && seen.has(item.idempotencyKey);
+        const closing = items.filter((item, i) => first.get(item.executionId) === i && !replayed(item));
+        const closed = new Map<string, FencedAnswer>();
+        for (const [i, answer] of (await taskCloseIfLeased(trx, closing.map(closingReport))).entries()) {
+          closed.set((closing[i] as Report).executionId, answer);
+        }
+        return items.map((item, i): TaskOutcome | BatonError => {
+          if (replayed(item)) return { executionId: item.executionId, state: outcomeState(item), duplicate: true };
+          const answer = closed.get(item.executionId);
+          const task = answer?.task ?? null;
+          if (answer?.applied && task && first.get(item.executionId) === i) {
+            const change = changes.get(task.instanceId);
+            if (item.type === "release") change?.recordCancelled([task]);
+            else change?.recordTaskOutcome(task, item.type === "complete" ? "TASK_COMPLETED" : "TASK_FAILED", item.idempotencyKey);
+            applied.push(task);
+            return { executionId: task.executionId, state: task.state, duplicate: false };
+          }
+          if (isRepeat(item, task)) return { executionId: item.executionId, state: outcomeState(item), duplicate: true };
+          return this.rejection(item, task, item.type);
+        });
       },
     );
+    this.tellFinished(applied);
+    return answers;
   }
 
   /**
@@ -330,7 +345,25 @@ export interface RetriedTask {
   attempt: number;
 }
 
-function asBatonError(error: unknown): BatonError {
-  if (error instanceof BatonError) return error;
-  throw error;
+function closingReport(item: Report): ClosingReport {
+  const lease = { executionId: item.executionId, workerId: item.workerId, fenceToken: item.fenceToken };
+  switch (item.type) {
+    case "complete":
+      return { ...lease, state: "COMPLETED", output: item.output ?? null, requireUnexpired: true };
+    case "fail":
+      return { ...lease, state: "FAILED", error: item.error ?? null, exhaust: item.retryable === false, requireUnexpired: true };
+    case "release":
+      return { ...lease, state: "CANCELLED", error: { message: "released unstarted" }, requireUnexpired: false };
+  }
+}
+
+function outcomeState(item: Report): TaskOutcome["state"] {
+  return item.type === "complete" ? "COMPLETED" : item.type === "fail" ? "FAILED" : "CANCELLED";
+}
+
+/** Whether a refused report repeats the outcome the attempt already has (safe to answer success). */
+function isRepeat(item: Report, current: TaskRow | null): boolean {
+  if (!current || current.fenceToken !== item.fenceToken || item.type === "release") return false;
+  if (item.type === "complete") return current.state === "COMPLETED" && jsonEqual(current.output, item.output ?? null);
+  return current.state === "FAILED";
 }

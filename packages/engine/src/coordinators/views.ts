@@ -1,7 +1,8 @@
 import type { AcquiredTask, EventView, InstanceSummary, TaskView } from "../contract/types.ts";
 import type { EventRow } from "../store/events.ts";
 import type { InstanceRow } from "../store/instances.ts";
-import type { AcquiredRow, TaskRow } from "../store/tasks.ts";
+import type { AcquiredRow } from "../store/task-leases.ts";
+import type { TaskRow } from "../store/tasks.ts";
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 

@@ -4,11 +4,20 @@ import type { Db } from "../db/database.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import { parseDefinition, type WorkflowDefinition } from "../domain/definition.ts";
 import type { InstanceState } from "../domain/states.ts";
-import { type DefinitionRow, definitionGet, definitionInsert, definitionListLatest, definitionLockName } from "../store/definitions.ts";
+import { startWrite } from "../store/change-writes.ts";
+import {
+  type DefinitionRow,
+  definitionGet,
+  definitionInsert,
+  definitionLatestVersion,
+  definitionListLatest,
+  definitionLockName,
+} from "../store/definitions.ts";
 import { eventListByInstance } from "../store/events.ts";
-import { instanceGet, instanceGetByRunId, instanceInsertIfAbsent, instanceList } from "../store/instances.ts";
-import { taskListByInstances, taskParkPending } from "../store/tasks.ts";
+import { type InstanceRow, instanceGet, instanceList, instanceListByRunIds, type NewInstance } from "../store/instances.ts";
+import { type NewTaskRow, type QueueWake, taskListByInstances, taskParkPending } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
+import { GroupCommit } from "./group-commit.ts";
 import { InstanceChange } from "./instance-change.ts";
 import { eventView, instanceSummary, taskView } from "./views.ts";
 
@@ -34,8 +43,22 @@ export interface ListParams {
   limit?: number;
 }
 
-/** Registers definitions and runs instances through their lifecycle (DESIGN §3, §5, §6). */
+/** One start, as the group commit carries it. */
+interface StartCall {
+  namespace: string;
+  workflow: string;
+  runId: string;
+  input: Record<string, unknown>;
+}
+
+/**
+ * Registers definitions and runs instances through their lifecycle (DESIGN §3, §5, §6). Concurrent
+ * starts are group-committed: one statement inserts a whole batch of instances with their first
+ * attempts and events.
+ */
 export class WorkflowCoordinator {
+  private readonly starts = new GroupCommit<StartCall, StartResult>((calls) => this.startRuns(calls));
+
   constructor(
     private readonly db: Db,
     private readonly definitions: DefinitionCache,
@@ -78,52 +101,97 @@ export class WorkflowCoordinator {
    * instance with `created: false`; the same runId with other input is RUN_ID_CONFLICT.
    * @example await engine.workflows.startWorkflow({ workflow: "tenantCreation", runId: "acme", input: { tenant: "acme" } });
    */
-  async startWorkflow(params: StartParams): Promise<StartResult> {
-    const namespace = params.namespace ?? "default";
-    const runId = params.runId ?? crypto.randomUUID();
-    const input = params.input ?? {};
-    const { version } = await this.getDefinition(params.workflow, namespace);
-    const key = { namespace, workflowName: params.workflow, runId };
-    // The insert, the first event and the first tasks commit together, or not at all.
-    const started = await this.db.transaction().execute(async (trx) => {
-      const row = await instanceInsertIfAbsent(trx, { ...key, workflowVersion: version, input });
-      if (!row) return null;
-      const change = await InstanceChange.started(trx, this.definitions, row, async (c) => {
-        c.record("WORKFLOW_STARTED", { input, runId, workflowVersion: version });
-        return c;
-      });
-      return { instanceId: row.instanceId, runId, state: change.state, created: true };
-    });
-    return started ?? this.existingRun(key, input);
+  startWorkflow(params: StartParams): Promise<StartResult> {
+    return this.starts.submit(startCall(params.workflow, params.namespace, params));
   }
 
   /**
    * Starts many runs of one workflow, each idempotent by its runId; each run gets its own answer,
    * a StartResult or the error that refused it (e.g. RUN_ID_CONFLICT).
    */
-  async startMany(params: StartManyParams): Promise<(StartResult | BatonError)[]> {
-    return Promise.all(
-      params.runs.map((run) =>
-        this.startWorkflow({ workflow: params.workflow, ...(params.namespace ? { namespace: params.namespace } : {}), ...run }).catch(
-          (error: unknown) => {
-            if (error instanceof BatonError) return error;
-            throw error;
-          },
-        ),
-      ),
-    );
+  startMany(params: StartManyParams): Promise<(StartResult | BatonError)[]> {
+    return this.starts.submitMany(params.runs.map((run) => startCall(params.workflow, params.namespace, run)));
   }
 
-  private async existingRun(key: { namespace: string; workflowName: string; runId: string }, input: unknown): Promise<StartResult> {
-    const existing = await instanceGetByRunId(this.db, key);
-    if (!existing) throw new BatonError("INTERNAL", `Run ${key.runId} conflicted but cannot be read`, key);
-    if (!jsonEqual(existing.input, input)) {
-      throw new BatonError("RUN_ID_CONFLICT", `Run '${key.runId}' of ${key.workflowName} already exists with different input`, {
-        ...key,
-        instanceId: existing.instanceId,
-      });
+  /**
+   * One batch of starts: each workflow's latest version is looked up once, every new instance is
+   * planned in memory, and one statement inserts them all with their first attempts and events.
+   * Runs whose runId already exists (or repeats an earlier one in the batch) are answered from the
+   * stored instance.
+   */
+  private async startRuns(calls: StartCall[]): Promise<(StartResult | BatonError)[]> {
+    const versions = new Map<string, number | null>();
+    for (const c of calls) {
+      const key = workflowKey(c);
+      if (!versions.has(key)) versions.set(key, await definitionLatestVersion(this.db, c.namespace, c.workflow));
     }
-    return { instanceId: existing.instanceId, runId: existing.runId, state: existing.state, created: false };
+    const answers: (StartResult | BatonError | undefined)[] = calls.map(() => undefined);
+    const firstOfRun = new Set<string>();
+    const instances: NewInstance[] = [];
+    const tasks: NewTaskRow[] = [];
+    const events: Parameters<typeof startWrite>[1]["events"] = [];
+    const wakes: QueueWake[] = [];
+    const planned: { index: number; instanceId: string }[] = [];
+    for (const [index, c] of calls.entries()) {
+      const version = versions.get(workflowKey(c));
+      if (version === null || version === undefined) {
+        answers[index] = new BatonError("NOT_FOUND", `Workflow ${c.namespace}/${c.workflow} not found`, {
+          namespace: c.namespace,
+          name: c.workflow,
+        });
+        continue;
+      }
+      const runKey = `${workflowKey(c)}\u0000${c.runId}`;
+      if (firstOfRun.has(runKey)) continue;
+      firstOfRun.add(runKey);
+      const definition = await this.definitions.get(this.db, c.namespace, c.workflow, version);
+      const row = newInstanceRow(c, version);
+      const change = InstanceChange.planStart(this.db, row, definition, (s) =>
+        s.record("WORKFLOW_STARTED", { input: c.input, runId: c.runId, workflowVersion: version }),
+      );
+      const pending = change.pending();
+      if (!pending) continue;
+      instances.push({ ...row, state: change.state, sequenceNumber: pending.sequenceNumber });
+      tasks.push(...pending.inserts);
+      events.push(...pending.events);
+      wakes.push(...pending.wake);
+      planned.push({ index, instanceId: row.instanceId });
+    }
+    const inserted = instances.length > 0 ? await startWrite(this.db, { instances, tasks, events, wakes }) : new Set<string>();
+    for (const p of planned) {
+      if (!inserted.has(p.instanceId)) continue;
+      const c = calls[p.index] as StartCall;
+      answers[p.index] = { instanceId: p.instanceId, runId: c.runId, state: "RUNNING", created: true };
+    }
+    await this.answerExisting(calls, answers);
+    return answers as (StartResult | BatonError)[];
+  }
+
+  /** Answers the starts still unanswered from the instances their runIds already have. */
+  private async answerExisting(calls: StartCall[], answers: (StartResult | BatonError | undefined)[]): Promise<void> {
+    const byWorkflow = new Map<string, number[]>();
+    for (const [i, c] of calls.entries()) {
+      if (answers[i] === undefined) byWorkflow.set(workflowKey(c), [...(byWorkflow.get(workflowKey(c)) ?? []), i]);
+    }
+    for (const indexes of byWorkflow.values()) {
+      const { namespace, workflow } = calls[indexes[0] as number] as StartCall;
+      const runIds = indexes.map((i) => (calls[i] as StartCall).runId);
+      const existing = new Map(
+        (await instanceListByRunIds(this.db, { namespace, workflowName: workflow, runIds })).map((r) => [r.runId, r]),
+      );
+      for (const i of indexes) {
+        const c = calls[i] as StartCall;
+        const found = existing.get(c.runId);
+        const key = { namespace, workflowName: workflow, runId: c.runId };
+        if (!found) answers[i] = new BatonError("INTERNAL", `Run ${c.runId} conflicted but cannot be read`, key);
+        else if (!jsonEqual(found.input, c.input)) {
+          answers[i] = new BatonError("RUN_ID_CONFLICT", `Run '${c.runId}' of ${workflow} already exists with different input`, {
+            ...key,
+            instanceId: found.instanceId,
+          });
+        } else answers[i] = { instanceId: found.instanceId, runId: found.runId, state: found.state, created: false };
+      }
+    }
   }
 
   /** One instance with its attempts and its history. */
@@ -175,8 +243,7 @@ export class WorkflowCoordinator {
       requireState(c, ["PAUSED"], "resume");
       c.state = "RUNNING";
       c.record("WORKFLOW_RESUMED", {});
-      const pending = await taskParkPending(c.trx, instanceId, false);
-      c.wake(pending.map((t) => t.queue));
+      c.wake(await taskParkPending(c.trx, instanceId, false));
       return c;
     });
     return { state: change.state };
@@ -212,6 +279,32 @@ export class WorkflowCoordinator {
     });
     return { state: done.state };
   }
+}
+
+function startCall(workflow: string, namespace: string | undefined, run: { runId?: string; input?: Record<string, unknown> }): StartCall {
+  return { workflow, namespace: namespace ?? "default", runId: run.runId ?? crypto.randomUUID(), input: run.input ?? {} };
+}
+
+const workflowKey = (c: StartCall) => `${c.namespace}\u0000${c.workflow}`;
+
+/** The row a start will insert, before the planner has run. */
+function newInstanceRow(c: StartCall, version: number): InstanceRow {
+  const now = new Date();
+  return {
+    instanceId: crypto.randomUUID(),
+    namespace: c.namespace,
+    workflowName: c.workflow,
+    workflowVersion: version,
+    runId: c.runId,
+    state: "RUNNING",
+    input: c.input,
+    output: null,
+    error: null,
+    compensateFrom: null,
+    sequenceNumber: 0,
+    createdAt: now,
+    updatedAt: now,
+  };
 }
 
 function requireState(change: InstanceChange, allowed: InstanceState[], action: string): void {

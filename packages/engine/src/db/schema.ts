@@ -35,7 +35,6 @@ export interface TaskExecutionsTable {
   task_id: string;
   kind: string;
   queue: string;
-  idempotency_key: string;
   attempt_number: number;
   max_attempts: number;
   state: string;
@@ -52,6 +51,20 @@ export interface TaskExecutionsTable {
   finished_at: Date | null;
 }
 
+/** The open (PENDING or LEASED) attempts: what the lease cycle reads and writes. */
+export interface TaskLeasesTable {
+  execution_id: string;
+  workflow_instance_id: string;
+  queue: string;
+  state: string;
+  available_at: Timestamp;
+  lease_ms: number;
+  lease_holder: string | null;
+  lease_expires_at: Date | null;
+  fence_token: ColumnType<string | number | bigint | null, never, never>;
+  started_at: Date | null;
+}
+
 export interface ExecutionLeasesTable {
   lease_key: string;
   holder_id: string;
@@ -61,12 +74,11 @@ export interface ExecutionLeasesTable {
 }
 
 export interface EventsTable {
-  event_id: string;
   workflow_instance_id: string;
   sequence_number: BigIntColumn;
   event_type: string;
   payload: Json;
-  idempotency_key: string;
+  idempotency_key: string | null;
   created_at: Timestamp;
   position: ColumnType<string | number | bigint, never, never>;
 }
@@ -88,6 +100,7 @@ export interface Schema {
   workflow_definitions: WorkflowDefinitionsTable;
   workflow_instances: WorkflowInstancesTable;
   task_executions: TaskExecutionsTable;
+  task_leases: TaskLeasesTable;
   execution_leases: ExecutionLeasesTable;
   events: EventsTable;
   worker_heartbeats: WorkerHeartbeatsTable;

@@ -30,6 +30,17 @@ export async function definitionGet(db: DbOrTrx, namespace: string, name: string
     : null;
 }
 
+/** The latest version number of a workflow, or null when it has none. */
+export async function definitionLatestVersion(db: DbOrTrx, namespace: string, name: string): Promise<number | null> {
+  const row = await db
+    .selectFrom("workflow_definitions")
+    .select((eb) => eb.fn.max("version").as("version"))
+    .where("namespace", "=", namespace)
+    .where("name", "=", name)
+    .executeTakeFirst();
+  return row?.version ?? null;
+}
+
 export async function definitionInsert(db: DbOrTrx, definition: WorkflowDefinition, version: number): Promise<DefinitionRow> {
   const row = await db
     .insertInto("workflow_definitions")

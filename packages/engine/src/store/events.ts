@@ -1,9 +1,10 @@
+import { sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
 
 export interface NewEvent {
   type: string;
   payload: Record<string, unknown>;
-  /** Unique across all events; defaults to `<instance>:<sequence>`. */
+  /** Names the report that caused the event (unique across all events), if it named itself. */
   idempotencyKey?: string;
 }
 
@@ -14,22 +15,25 @@ export interface EventRow {
   createdAt: Date;
 }
 
-/** Appends events, each with its instance and sequence number, in one statement. */
-export async function eventInsertMany(db: DbOrTrx, events: (NewEvent & { instanceId: string; sequenceNumber: number })[]): Promise<void> {
-  if (events.length === 0) return;
-  await db
-    .insertInto("events")
-    .values(
-      events.map((e) => ({
-        event_id: crypto.randomUUID(),
-        workflow_instance_id: e.instanceId,
-        sequence_number: e.sequenceNumber,
-        event_type: e.type,
-        payload: JSON.stringify(e.payload),
-        idempotency_key: e.idempotencyKey ?? `${e.instanceId}:${e.sequenceNumber}`,
-      })),
-    )
-    .execute();
+/** An event with its place in its instance's history. */
+export type NumberedEvent = NewEvent & { instanceId: string; sequenceNumber: number };
+
+/**
+ * A CTE (`event`) appending events, for the statement that commits a change. `onlyFor`, when
+ * given, is a CTE with an `instance_id` column: events of other instances are left out.
+ */
+export function eventInsertCte(events: NumberedEvent[], onlyFor?: string) {
+  const filter = onlyFor ? sql`WHERE v.instance_id IN (SELECT instance_id FROM ${sql.table(onlyFor)})` : sql``;
+  return sql`
+    event AS (
+      INSERT INTO events (workflow_instance_id, sequence_number, event_type, payload, idempotency_key)
+      SELECT v.instance_id, v.sequence_number, v.event_type, v.payload::jsonb, v.idempotency_key
+      FROM unnest(
+        ${events.map((e) => e.instanceId)}::uuid[], ${events.map((e) => e.sequenceNumber)}::bigint[], ${events.map((e) => e.type)}::text[],
+        ${events.map((e) => JSON.stringify(e.payload))}::text[], ${events.map((e) => e.idempotencyKey ?? null)}::text[]
+      ) AS v(instance_id, sequence_number, event_type, payload, idempotency_key)
+      ${filter}
+    )`;
 }
 
 export async function eventListByInstance(db: DbOrTrx, instanceId: string): Promise<EventRow[]> {
@@ -51,5 +55,5 @@ export async function eventListByInstance(db: DbOrTrx, instanceId: string): Prom
 export async function eventKeysExisting(db: DbOrTrx, keys: string[]): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
   const rows = await db.selectFrom("events").select("idempotency_key").where("idempotency_key", "in", keys).execute();
-  return new Set(rows.map((r) => r.idempotency_key));
+  return new Set(rows.flatMap((r) => (r.idempotency_key ? [r.idempotency_key] : [])));
 }

@@ -1,5 +1,4 @@
 import { type Selectable, sql } from "kysely";
-import { BatonError } from "../contract/errors.ts";
 import type { DbOrTrx } from "../db/database.ts";
 import type { WorkflowInstancesTable } from "../db/schema.ts";
 import type { InstanceError } from "../domain/reconcile.ts";
@@ -39,27 +38,49 @@ function toInstanceRow(r: Selectable<WorkflowInstancesTable>): InstanceRow {
   };
 }
 
-/** Inserts a new instance unless (namespace, workflow, runId) exists; null when it already did. */
-export async function instanceInsertIfAbsent(
+/** A new instance as its start commits it: already planned, with its first events counted. */
+export interface NewInstance {
+  instanceId: string;
+  namespace: string;
+  workflowName: string;
+  workflowVersion: number;
+  runId: string;
+  state: InstanceState;
+  input: unknown;
+  sequenceNumber: number;
+}
+
+/**
+ * A CTE (`inst`) inserting new instances unless their (namespace, workflow, runId) exists; it
+ * returns the `instance_id`s it inserted, so the rest of the statement writes only theirs.
+ */
+export function instanceInsertCte(instances: NewInstance[]) {
+  return sql`
+    inst AS (
+      INSERT INTO workflow_instances (instance_id, namespace, workflow_name, workflow_version, run_id, state, input, sequence_number)
+      SELECT * FROM unnest(
+        ${instances.map((i) => i.instanceId)}::uuid[], ${instances.map((i) => i.namespace)}::text[],
+        ${instances.map((i) => i.workflowName)}::text[], ${instances.map((i) => i.workflowVersion)}::int[],
+        ${instances.map((i) => i.runId)}::text[], ${instances.map((i) => i.state)}::text[],
+        ${instances.map((i) => JSON.stringify(i.input))}::jsonb[], ${instances.map((i) => i.sequenceNumber)}::bigint[])
+      ON CONFLICT (namespace, workflow_name, run_id) DO NOTHING
+      RETURNING instance_id
+    )`;
+}
+
+/** Existing instances by run id, for starts that found theirs already there. */
+export async function instanceListByRunIds(
   db: DbOrTrx,
-  params: { namespace: string; workflowName: string; workflowVersion: number; runId: string; input: unknown },
-): Promise<InstanceRow | null> {
-  const row = await db
-    .insertInto("workflow_instances")
-    .values({
-      instance_id: crypto.randomUUID(),
-      namespace: params.namespace,
-      workflow_name: params.workflowName,
-      workflow_version: params.workflowVersion,
-      run_id: params.runId,
-      state: "RUNNING",
-      input: JSON.stringify(params.input),
-      sequence_number: 0,
-    })
-    .onConflict((oc) => oc.columns(["namespace", "workflow_name", "run_id"]).doNothing())
-    .returningAll()
-    .executeTakeFirst();
-  return row ? toInstanceRow(row) : null;
+  params: { namespace: string; workflowName: string; runIds: string[] },
+): Promise<InstanceRow[]> {
+  const rows = await db
+    .selectFrom("workflow_instances")
+    .selectAll()
+    .where("namespace", "=", params.namespace)
+    .where("workflow_name", "=", params.workflowName)
+    .where("run_id", "in", params.runIds)
+    .execute();
+  return rows.map(toInstanceRow);
 }
 
 export async function instanceGetByRunId(
@@ -114,28 +135,28 @@ export interface InstanceWrite {
   compensateFrom: string | null;
 }
 
-/** Writes instances' new states in one statement, each guarded by the sequence it was read at. */
-export async function instanceUpdateManyIfSequence(db: DbOrTrx, writes: InstanceWrite[]): Promise<void> {
-  if (writes.length === 0) return;
+/**
+ * A CTE (`inst_write`) writing instances' new states, each guarded by the sequence it was read at;
+ * it returns the ids it wrote, so the caller can tell that none moved meanwhile.
+ */
+export function instanceUpdateCte(writes: InstanceWrite[]) {
   const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
-  const result = await sql`
-    UPDATE workflow_instances i
-    SET state = v.state, output = v.output::jsonb, error = v.error::jsonb, compensate_from = v.compensate_from,
-        sequence_number = v.sequence_number, updated_at = now()
-    FROM unnest(
-      ${writes.map((w) => w.instanceId)}::uuid[], ${writes.map((w) => w.expectedSequence)}::bigint[],
-      ${writes.map((w) => w.sequenceNumber)}::bigint[], ${writes.map((w) => w.state)}::text[],
-      ${writes.map((w) => json(w.output))}::text[], ${writes.map((w) => json(w.error))}::text[],
-      ${writes.map((w) => w.compensateFrom)}::text[]
-    ) AS v(instance_id, expected, sequence_number, state, output, error, compensate_from)
-    -- The = ANY lets the planner find the rows by primary key rather than scan the table to join.
-    WHERE i.instance_id = ANY(${writes.map((w) => w.instanceId)}::uuid[])
-      AND i.instance_id = v.instance_id AND i.sequence_number = v.expected`.execute(db);
-  if (Number(result.numAffectedRows) !== writes.length) {
-    throw new BatonError("CONCURRENT_UPDATE", "An instance changed concurrently; retry the request", {
-      instanceIds: writes.map((w) => w.instanceId),
-    });
-  }
+  return sql`
+    inst_write AS (
+      UPDATE workflow_instances i
+      SET state = v.state, output = v.output::jsonb, error = v.error::jsonb, compensate_from = v.compensate_from,
+          sequence_number = v.sequence_number, updated_at = now()
+      FROM unnest(
+        ${writes.map((w) => w.instanceId)}::uuid[], ${writes.map((w) => w.expectedSequence)}::bigint[],
+        ${writes.map((w) => w.sequenceNumber)}::bigint[], ${writes.map((w) => w.state)}::text[],
+        ${writes.map((w) => json(w.output))}::text[], ${writes.map((w) => json(w.error))}::text[],
+        ${writes.map((w) => w.compensateFrom)}::text[]
+      ) AS v(instance_id, expected, sequence_number, state, output, error, compensate_from)
+      -- The = ANY lets the planner find the rows by primary key rather than scan the table to join.
+      WHERE i.instance_id = ANY(${writes.map((w) => w.instanceId)}::uuid[])
+        AND i.instance_id = v.instance_id AND i.sequence_number = v.expected
+      RETURNING i.instance_id
+    )`;
 }
 
 export interface InstanceListFilter {

@@ -1,10 +1,12 @@
-import { type Selectable, sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
-import type { TaskExecutionsTable } from "../db/schema.ts";
 import type { TaskToSchedule } from "../domain/reconcile.ts";
 import type { TaskKind, TaskState } from "../domain/states.ts";
 
-/** One attempt row, as the engine sees it. Fence tokens are numbers. */
+/**
+ * One attempt, as the engine sees it: its record in `task_executions`, with the lease columns of
+ * `task_leases` while it is open (PENDING or LEASED). Fence tokens are numbers.
+ */
 export interface TaskRow {
   executionId: string;
   instanceId: string;
@@ -27,7 +29,45 @@ export interface TaskRow {
   finishedAt: Date | null;
 }
 
-export function toTaskRow(r: Selectable<TaskExecutionsTable>): TaskRow {
+/** The columns `ATTEMPT_COLUMNS` selects, as the driver returns them. */
+export interface AttemptColumns {
+  execution_id: string;
+  workflow_instance_id: string;
+  task_id: string;
+  kind: string;
+  queue: string;
+  attempt_number: number;
+  max_attempts: number;
+  state: string;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+  lease_ms: number;
+  lease_holder: string | null;
+  lease_expires_at: Date | null;
+  fence_token: string | number | null;
+  available_at: Date;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+/**
+ * An attempt's columns from `task_executions t` and, while it is open, `task_leases l` (joined on
+ * execution_id): the lease table's values win, since the record learns them only when it finishes.
+ */
+export const ATTEMPT_COLUMNS = sql`t.execution_id, t.workflow_instance_id, t.task_id, t.kind, t.queue, t.attempt_number,
+  t.max_attempts, coalesce(l.state, t.state) AS state, t.input, t.output, t.error, t.lease_ms,
+  coalesce(l.lease_holder, t.lease_holder) AS lease_holder, coalesce(l.lease_expires_at, t.lease_expires_at) AS lease_expires_at,
+  coalesce(l.fence_token, t.fence_token) AS fence_token, coalesce(l.available_at, t.available_at) AS available_at,
+  t.created_at, coalesce(l.started_at, t.started_at) AS started_at, t.finished_at`;
+
+/** The record's own columns, for statements that write `task_executions t` and return the result. */
+export const RECORD_COLUMNS = sql`t.execution_id, t.workflow_instance_id, t.task_id, t.kind, t.queue, t.attempt_number,
+  t.max_attempts, t.state, t.input, t.output, t.error, t.lease_ms, t.lease_holder, t.lease_expires_at, t.fence_token,
+  t.available_at, t.created_at, t.started_at, t.finished_at`;
+
+export function toTaskRow(r: AttemptColumns): TaskRow {
   return {
     executionId: r.execution_id,
     instanceId: r.workflow_instance_id,
@@ -51,166 +91,139 @@ export function toTaskRow(r: Selectable<TaskExecutionsTable>): TaskRow {
   };
 }
 
-export type AcquiredRow = TaskRow & { workflowName: string };
+async function selectAttempts(db: DbOrTrx, where: RawBuilder<unknown>, tail = sql``): Promise<TaskRow[]> {
+  const result = await sql<AttemptColumns>`
+    SELECT ${ATTEMPT_COLUMNS}
+    FROM task_executions t LEFT JOIN task_leases l ON l.execution_id = t.execution_id
+    WHERE ${where} ${tail}`.execute(db);
+  return result.rows.map(toTaskRow);
+}
+
+export async function taskGet(db: DbOrTrx, executionId: string): Promise<TaskRow | null> {
+  const [row] = await selectAttempts(db, sql`t.execution_id = ${executionId}`);
+  return row ?? null;
+}
+
+/** Every attempt of these instances, in the order they were scheduled (the planner's input). */
+export async function taskListByInstances(db: DbOrTrx, instanceIds: string[]): Promise<TaskRow[]> {
+  if (instanceIds.length === 0) return [];
+  return selectAttempts(db, sql`t.workflow_instance_id = ANY(${instanceIds}::uuid[])`, sql`ORDER BY t.created_at, t.attempt_number`);
+}
 
 /**
- * Leases up to `max` pending, available tasks of the given queues whose instance is running or
- * compensating: one statement, SKIP LOCKED, a fresh fence token each. Orders by exactly the
- * columns of the partial pending index so the planner walks it.
+ * The attempt of one step (DO or UNDO) of one instance that `holderId` currently holds leased,
+ * or null. For replies that name the step but not the execution (services written against the
+ * older orchestrators echo only flowId, stepName and action).
  */
-export async function taskAcquire(
+export async function taskGetLeasedByStep(
   db: DbOrTrx,
-  params: { queues: string[]; workerId: string; max: number; executionId?: string },
-): Promise<AcquiredRow[]> {
-  const byId = params.executionId === undefined ? sql`` : sql`AND t.execution_id = ${params.executionId}`;
-  // The outer UPDATE finds its rows by primary key (= ANY of the picked ids): joined to the CTE
-  // instead, the planner prefers a sequential scan of the whole table once it holds a few thousand
-  // rows, which made every acquire cost O(table).
-  const result = await sql<Selectable<TaskExecutionsTable> & { workflow_name: string }>`
-    WITH picked AS (
-      SELECT t.execution_id
-      FROM task_executions t
-      JOIN workflow_instances i ON i.instance_id = t.workflow_instance_id
-      WHERE t.state = 'PENDING'
-        AND t.queue = ANY(${params.queues}::text[])
-        AND t.available_at <= now()
-        AND i.state IN ('RUNNING', 'COMPENSATING')
-        ${byId}
-      ORDER BY t.queue, t.available_at, t.execution_id
-      LIMIT ${params.max}
-      FOR UPDATE OF t SKIP LOCKED
+  params: { instanceId: string; taskId: string; kind: TaskKind; holderId: string },
+): Promise<TaskRow | null> {
+  const [row] = await selectAttempts(
+    db,
+    sql`t.workflow_instance_id = ${params.instanceId} AND t.task_id = ${params.taskId} AND t.kind = ${params.kind}
+      AND l.state = 'LEASED' AND l.lease_holder = ${params.holderId}`,
+    sql`ORDER BY t.attempt_number DESC LIMIT 1`,
+  );
+  return row ?? null;
+}
+
+/** A new PENDING attempt; its execution id is chosen by the caller so events can name it. */
+export type NewTaskRow = TaskToSchedule & { executionId: string; instanceId: string };
+
+/**
+ * Two CTEs (`attempt`, `attempt_lease`) that insert new PENDING attempts into both tables, for the
+ * statement that commits a change. `onlyFor`, when given, is a CTE with an `instance_id` column:
+ * attempts of other instances are left out (a start whose instance already existed).
+ */
+export function taskInsertCtes(tasks: NewTaskRow[], onlyFor?: string) {
+  const filter = onlyFor ? sql`WHERE v.instance_id IN (SELECT instance_id FROM ${sql.table(onlyFor)})` : sql``;
+  return sql`
+    attempt AS (
+      INSERT INTO task_executions (execution_id, workflow_instance_id, task_id, kind, queue, attempt_number, max_attempts,
+                                   state, input, lease_ms, available_at)
+      SELECT v.execution_id, v.instance_id, v.task_id, v.kind, v.queue, v.attempt, v.max_attempts, 'PENDING', v.input::jsonb,
+             v.lease_ms, now() + v.delay_ms * interval '1 millisecond'
+      FROM unnest(
+        ${tasks.map((t) => t.executionId)}::uuid[], ${tasks.map((t) => t.instanceId)}::uuid[], ${tasks.map((t) => t.taskId)}::text[],
+        ${tasks.map((t) => t.kind)}::text[], ${tasks.map((t) => t.queue)}::text[], ${tasks.map((t) => t.attempt)}::int[],
+        ${tasks.map((t) => t.maxAttempts)}::int[], ${tasks.map((t) => JSON.stringify(t.input ?? null))}::text[],
+        ${tasks.map((t) => t.leaseMs)}::int[], ${tasks.map((t) => t.delayMs)}::bigint[]
+      ) AS v(execution_id, instance_id, task_id, kind, queue, attempt, max_attempts, input, lease_ms, delay_ms)
+      ${filter}
+      RETURNING execution_id, workflow_instance_id, queue, available_at, lease_ms
+    ), attempt_lease AS (
+      INSERT INTO task_leases (execution_id, workflow_instance_id, queue, state, available_at, lease_ms)
+      SELECT execution_id, workflow_instance_id, queue, 'PENDING', available_at, lease_ms FROM attempt
+    )`;
+}
+
+/** Where a paused instance's pending tasks wait: beyond any acquire's `available_at <= now()`. */
+const PARKED_UNTIL = "9999-01-01T00:00:00Z";
+
+/**
+ * Parks an instance's pending tasks while it is paused (available_at far in the future, so
+ * acquire's index range never reaches them) or makes them available again on resume. Returns the
+ * queues of the tasks it moved.
+ */
+export async function taskParkPending(db: DbOrTrx, instanceId: string, parked: boolean): Promise<string[]> {
+  const result = await sql<{ queue: string }>`
+    UPDATE task_leases l
+    SET available_at = ${parked ? sql`${PARKED_UNTIL}::timestamptz` : sql`now()`}
+    WHERE l.execution_id = ANY(ARRAY(
+        SELECT execution_id FROM task_executions WHERE workflow_instance_id = ${instanceId} AND state = 'PENDING'))
+      AND l.state = 'PENDING'
+    RETURNING l.queue`.execute(db);
+  return result.rows.map((r) => r.queue);
+}
+
+/**
+ * Closes open attempts without a worker's report: those among `executionIds` whose lease row is in
+ * one of the `from` states (and, with `expiredOnly`, whose lease has run out) leave `task_leases`
+ * and are recorded as `to`, with the lease they had. Returns the attempts it closed.
+ */
+export async function taskCloseMany(
+  db: DbOrTrx,
+  executionIds: string[],
+  params: { from: ("PENDING" | "LEASED")[]; to: "CANCELLED" | "TIMED_OUT"; error?: unknown; expiredOnly?: boolean },
+): Promise<TaskRow[]> {
+  if (executionIds.length === 0) return [];
+  const expired = params.expiredOnly ? sql`AND l.lease_expires_at <= now()` : sql``;
+  const result = await sql<AttemptColumns>`
+    WITH closed AS (
+      DELETE FROM task_leases l
+      WHERE l.execution_id = ANY(${executionIds}::uuid[]) AND l.state = ANY(${params.from}::text[]) ${expired}
+      RETURNING l.*
     )
     UPDATE task_executions t
-    SET state = 'LEASED',
-        lease_holder = ${params.workerId},
-        fence_token = nextval('fence_token_seq'),
-        lease_expires_at = now() + t.lease_ms * interval '1 millisecond',
-        started_at = now()
-    WHERE t.execution_id = ANY(ARRAY(SELECT execution_id FROM picked))
-    RETURNING t.*, (SELECT workflow_name FROM workflow_instances WHERE instance_id = t.workflow_instance_id) AS workflow_name`.execute(db);
-  return result.rows
-    .map((r) => ({ ...toTaskRow(r), workflowName: r.workflow_name }))
-    .sort((a, b) => (a.fenceToken ?? 0) - (b.fenceToken ?? 0));
-}
-
-/*
- * Fenced writes compare the lease with clock_timestamp(), not now(): now() is when the transaction
- * began, and complete and fail first wait for the instance lock, during which a lease can run out.
- */
-
-/** Extends a lease that is still held with this fence and not yet expired. */
-export async function taskHeartbeatIfLeased(
-  db: DbOrTrx,
-  params: { executionId: string; workerId: string; fenceToken: number },
-): Promise<Date | null> {
-  const row = await db
-    .updateTable("task_executions")
-    .set({ lease_expires_at: sql`now() + lease_ms * interval '1 millisecond'` })
-    .where("execution_id", "=", params.executionId)
-    .where("state", "=", "LEASED")
-    .where("fence_token", "=", sql<never>`${params.fenceToken}::bigint`)
-    .where("lease_holder", "=", params.workerId)
-    .where("lease_expires_at", ">", sql<Date>`clock_timestamp()`)
-    .returning("lease_expires_at")
-    .executeTakeFirst();
-  return row?.lease_expires_at ?? null;
-}
-
-/**
- * Fails a leased attempt, only while it is LEASED with this fence, held by this worker, and
- * unexpired. `exhaust` makes this the last attempt (a non-retryable failure).
- */
-export async function taskFailIfLeased(
-  db: DbOrTrx,
-  params: { executionId: string; workerId: string; fenceToken: number; error: unknown; exhaust: boolean },
-): Promise<TaskRow | null> {
-  const row = await db
-    .updateTable("task_executions")
-    .set({
-      state: "FAILED",
-      error: JSON.stringify(params.error ?? null),
-      finished_at: sql`now()`,
-      ...(params.exhaust ? { max_attempts: sql`attempt_number` } : {}),
-    })
-    .where("execution_id", "=", params.executionId)
-    .where("state", "=", "LEASED")
-    .where("fence_token", "=", sql<never>`${params.fenceToken}::bigint`)
-    .where("lease_holder", "=", params.workerId)
-    .where("lease_expires_at", ">", sql<Date>`clock_timestamp()`)
-    .returningAll()
-    .executeTakeFirst();
-  return row ? toTaskRow(row) : null;
-}
-
-export interface LeasedCompletion {
-  executionId: string;
-  workerId: string;
-  fenceToken: number;
-  output: unknown;
-}
-
-/**
- * Completes many leased attempts in one statement; each only while LEASED with its fence, held by
- * its worker, and unexpired. Returns the rows it completed; the others were refused.
- */
-export async function taskCompleteManyIfLeased(db: DbOrTrx, items: LeasedCompletion[]): Promise<TaskRow[]> {
-  if (items.length === 0) return [];
-  const result = await sql<Selectable<TaskExecutionsTable>>`
-    UPDATE task_executions t
-    SET state = 'COMPLETED', output = v.output::jsonb, finished_at = now()
-    FROM unnest(
-      ${items.map((i) => i.executionId)}::uuid[], ${items.map((i) => i.workerId)}::text[],
-      ${items.map((i) => i.fenceToken)}::bigint[], ${items.map((i) => JSON.stringify(i.output ?? null))}::text[]
-    ) AS v(execution_id, worker_id, fence_token, output)
+    SET state = ${params.to}, finished_at = now(), error = coalesce(${params.error === undefined ? null : JSON.stringify(params.error)}::jsonb, t.error),
+        lease_holder = c.lease_holder, lease_expires_at = c.lease_expires_at, fence_token = c.fence_token, started_at = c.started_at
+    FROM closed c
     -- The = ANY lets the planner find the rows by primary key rather than scan the table to join.
-    WHERE t.execution_id = ANY(${items.map((i) => i.executionId)}::uuid[])
-      AND t.execution_id = v.execution_id AND t.state = 'LEASED' AND t.fence_token = v.fence_token
-      AND t.lease_holder = v.worker_id AND t.lease_expires_at > clock_timestamp()
+    WHERE t.execution_id = ANY(ARRAY(SELECT execution_id FROM closed)) AND t.execution_id = c.execution_id
     RETURNING t.*`.execute(db);
   return result.rows.map(toTaskRow);
 }
 
-/**
- * Gives leased attempts back unstarted (their worker is gone before it saw them): CANCELLED while
- * still LEASED with that fence and holder. The planner then schedules the step again at once
- * without spending an attempt.
- */
-export async function taskReleaseIfLeased(
-  db: DbOrTrx,
-  leases: { executionId: string; workerId: string; fenceToken: number }[],
-): Promise<TaskRow[]> {
-  if (leases.length === 0) return [];
-  const result = await sql<Selectable<TaskExecutionsTable>>`
-    UPDATE task_executions t
-    SET state = 'CANCELLED', finished_at = now(), error = ${JSON.stringify({ message: "released unstarted" })}::jsonb
-    FROM unnest(
-      ${leases.map((l) => l.executionId)}::uuid[], ${leases.map((l) => l.workerId)}::text[], ${leases.map((l) => l.fenceToken)}::bigint[]
-    ) AS v(execution_id, worker_id, fence_token)
-    WHERE t.execution_id = ANY(${leases.map((l) => l.executionId)}::uuid[])
-      AND t.execution_id = v.execution_id AND t.state = 'LEASED' AND t.fence_token = v.fence_token
-      AND t.lease_holder = v.worker_id
-    RETURNING t.*`.execute(db);
-  return result.rows.map(toTaskRow);
+/** Cancels the given attempts that are still PENDING (the planner's cancellations). */
+export function taskCancelPending(db: DbOrTrx, executionIds: string[]): Promise<TaskRow[]> {
+  return taskCloseMany(db, executionIds, { from: ["PENDING"], to: "CANCELLED" });
+}
+
+/** Cancels the given attempts that are still PENDING or LEASED; returns those it cancelled. */
+export function taskCancelMany(db: DbOrTrx, executionIds: string[]): Promise<TaskRow[]> {
+  return taskCloseMany(db, executionIds, { from: ["PENDING", "LEASED"], to: "CANCELLED" });
 }
 
 /** Marks the given leases TIMED_OUT if they are still leased and expired. */
-export async function taskTimeOutIfExpired(db: DbOrTrx, executionIds: string[]): Promise<TaskRow[]> {
-  if (executionIds.length === 0) return [];
-  const rows = await db
-    .updateTable("task_executions")
-    .set({ state: "TIMED_OUT", finished_at: sql`now()`, error: JSON.stringify({ message: "lease expired" }) })
-    .where("execution_id", "in", executionIds)
-    .where("state", "=", "LEASED")
-    .where("lease_expires_at", "<=", sql<Date>`now()`)
-    .returningAll()
-    .execute();
-  return rows.map(toTaskRow);
+export function taskTimeOutIfExpired(db: DbOrTrx, executionIds: string[]): Promise<TaskRow[]> {
+  return taskCloseMany(db, executionIds, { from: ["LEASED"], to: "TIMED_OUT", error: { message: "lease expired" }, expiredOnly: true });
 }
 
 /** Expired leases, oldest first: the reaper's work list. */
 export async function taskListExpired(db: DbOrTrx, limit: number): Promise<{ executionId: string; instanceId: string }[]> {
   const rows = await db
-    .selectFrom("task_executions")
+    .selectFrom("task_leases")
     .select(["execution_id", "workflow_instance_id"])
     .where("state", "=", "LEASED")
     .where("lease_expires_at", "<=", sql<Date>`now()`)
@@ -220,95 +233,6 @@ export async function taskListExpired(db: DbOrTrx, limit: number): Promise<{ exe
   return rows.map((r) => ({ executionId: r.execution_id, instanceId: r.workflow_instance_id }));
 }
 
-export async function taskGet(db: DbOrTrx, executionId: string): Promise<TaskRow | null> {
-  const row = await db.selectFrom("task_executions").selectAll().where("execution_id", "=", executionId).executeTakeFirst();
-  return row ? toTaskRow(row) : null;
-}
-
-/** Every attempt of these instances, in the order they were scheduled (the planner's input). */
-export async function taskListByInstances(db: DbOrTrx, instanceIds: string[]): Promise<TaskRow[]> {
-  if (instanceIds.length === 0) return [];
-  const rows = await db
-    .selectFrom("task_executions")
-    .selectAll()
-    .where("workflow_instance_id", "in", instanceIds)
-    .orderBy("created_at")
-    .orderBy("attempt_number")
-    .execute();
-  return rows.map(toTaskRow);
-}
-
-/** A new PENDING attempt; its execution id is chosen by the caller so events can name it. */
-export type NewTaskRow = TaskToSchedule & { executionId: string; instanceId: string };
-
-/** Inserts new PENDING attempts in one statement. */
-export async function taskInsertMany(db: DbOrTrx, tasks: NewTaskRow[]): Promise<void> {
-  if (tasks.length === 0) return;
-  await db
-    .insertInto("task_executions")
-    .values(
-      tasks.map((t) => ({
-        execution_id: t.executionId,
-        workflow_instance_id: t.instanceId,
-        task_id: t.taskId,
-        kind: t.kind,
-        queue: t.queue,
-        idempotency_key: `${t.instanceId}:${t.taskId}:${t.kind}:${t.attempt}`,
-        attempt_number: t.attempt,
-        max_attempts: t.maxAttempts,
-        state: "PENDING",
-        input: JSON.stringify(t.input ?? null),
-        lease_ms: t.leaseMs,
-        available_at: t.delayMs === 0 ? sql<Date>`now()` : sql<Date>`now() + ${t.delayMs} * interval '1 millisecond'`,
-      })),
-    )
-    .execute();
-}
-
-/** Where a paused instance's pending tasks wait: beyond any acquire's `available_at <= now()`. */
-const PARKED_UNTIL = "9999-01-01T00:00:00Z";
-
-/**
- * Parks an instance's pending tasks while it is paused (available_at far in the future, so
- * acquire's index range never reaches them) or makes them available again on resume.
- */
-export async function taskParkPending(db: DbOrTrx, instanceId: string, parked: boolean): Promise<TaskRow[]> {
-  const rows = await db
-    .updateTable("task_executions")
-    .set({ available_at: parked ? sql<Date>`${PARKED_UNTIL}::timestamptz` : sql<Date>`now()` })
-    .where("workflow_instance_id", "=", instanceId)
-    .where("state", "=", "PENDING")
-    .returningAll()
-    .execute();
-  return rows.map(toTaskRow);
-}
-
-/** Cancels the given attempts that are still PENDING (the planner's cancellations). */
-export async function taskCancelPending(db: DbOrTrx, executionIds: string[]): Promise<TaskRow[]> {
-  if (executionIds.length === 0) return [];
-  const rows = await db
-    .updateTable("task_executions")
-    .set({ state: "CANCELLED", finished_at: sql`now()` })
-    .where("execution_id", "in", executionIds)
-    .where("state", "=", "PENDING")
-    .returningAll()
-    .execute();
-  return rows.map(toTaskRow);
-}
-
-/** Cancels the given attempts that are still PENDING or LEASED; returns those it cancelled. */
-export async function taskCancelMany(db: DbOrTrx, executionIds: string[]): Promise<TaskRow[]> {
-  if (executionIds.length === 0) return [];
-  const rows = await db
-    .updateTable("task_executions")
-    .set({ state: "CANCELLED", finished_at: sql`now()` })
-    .where("execution_id", "in", executionIds)
-    .where("state", "in", ["PENDING", "LEASED"])
-    .returningAll()
-    .execute();
-  return rows.map(toTaskRow);
-}
-
 /** New work on a queue, available now (`delayMs` 0) or once a retry's backoff has passed. */
 export interface QueueWake {
   queue: string;
@@ -316,19 +240,17 @@ export interface QueueWake {
 }
 
 /**
- * Wakes acquirers waiting on these queues when the surrounding transaction commits. The payload
- * is the queue name, followed by `@<ms>` when the work becomes available only after a backoff:
- * listeners then look again when it has passed, rather than on their next safety-net poll.
+ * The NOTIFY payloads that wake acquirers waiting on these queues: the queue name, followed by
+ * `@<ms>` when the work becomes available only after a backoff, so listeners look again when it
+ * has passed rather than on their next safety-net poll. One payload per queue, the soonest.
  */
-export async function taskNotifyQueues(db: DbOrTrx, wakes: QueueWake[]): Promise<void> {
+export function queueWakePayloads(wakes: QueueWake[]): string[] {
   const soonest = new Map<string, number>();
   for (const w of wakes) soonest.set(w.queue, Math.min(w.delayMs, soonest.get(w.queue) ?? w.delayMs));
-  if (soonest.size === 0) return;
-  const payloads = [...soonest].map(([queue, delayMs]) => (delayMs > 0 ? `${queue}@${delayMs}` : queue));
-  await sql`SELECT pg_notify(${TASK_CHANNEL}, p) FROM unnest(${payloads}::text[]) AS p`.execute(db);
+  return [...soonest].map(([queue, delayMs]) => (delayMs > 0 ? `${queue}@${delayMs}` : queue));
 }
 
-/** Reads a NOTIFY payload written by `taskNotifyQueues`. */
+/** Reads a NOTIFY payload written by `queueWakePayloads`. */
 export function parseQueueWake(payload: string): QueueWake {
   const at = payload.lastIndexOf("@");
   const delayMs = at > 0 ? Number(payload.slice(at + 1)) : 0;

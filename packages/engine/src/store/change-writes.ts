@@ -1,0 +1,48 @@
+import { sql } from "kysely";
+import { BatonError } from "../contract/errors.ts";
+import type { DbOrTrx } from "../db/database.ts";
+import { eventInsertCte, type NumberedEvent } from "./events.ts";
+import { type InstanceWrite, instanceInsertCte, instanceUpdateCte, type NewInstance } from "./instances.ts";
+import { type NewTaskRow, type QueueWake, queueWakePayloads, TASK_CHANNEL, taskInsertCtes } from "./tasks.ts";
+
+/*
+ * What a change to instances writes, as ONE statement of data-modifying CTEs: the new attempts,
+ * the events, the instances, and the NOTIFY that wakes the queues with new work. One round trip
+ * per commit, however many instances it carries.
+ */
+
+const notify = (wakes: QueueWake[]) =>
+  sql`(SELECT count(pg_notify(${TASK_CHANNEL}, p)) FROM unnest(${queueWakePayloads(wakes)}::text[]) AS p)`;
+
+/**
+ * Writes the changes of already-existing instances. Throws CONCURRENT_UPDATE (and the surrounding
+ * transaction must roll back) when an instance's sequence number moved since it was read.
+ */
+export async function changeWrite(
+  trx: DbOrTrx,
+  writes: { tasks: NewTaskRow[]; events: NumberedEvent[]; instances: InstanceWrite[]; wakes: QueueWake[] },
+): Promise<void> {
+  const result = await sql<{ written: string }>`
+    WITH ${taskInsertCtes(writes.tasks)}, ${eventInsertCte(writes.events)}, ${instanceUpdateCte(writes.instances)}
+    SELECT (SELECT count(*) FROM inst_write) AS written, ${notify(writes.wakes)} AS notified`.execute(trx);
+  if (Number(result.rows[0]?.written) !== writes.instances.length) {
+    throw new BatonError("CONCURRENT_UPDATE", "An instance changed concurrently; retry the request", {
+      instanceIds: writes.instances.map((w) => w.instanceId),
+    });
+  }
+}
+
+/**
+ * Inserts new instances, already planned, with their first attempts and events, in one statement
+ * (no transaction needed). An instance whose (namespace, workflow, runId) exists is skipped with
+ * all its rows. Returns the ids of the instances it inserted.
+ */
+export async function startWrite(
+  db: DbOrTrx,
+  writes: { instances: NewInstance[]; tasks: NewTaskRow[]; events: NumberedEvent[]; wakes: QueueWake[] },
+): Promise<Set<string>> {
+  const result = await sql<{ instance_id: string }>`
+    WITH ${instanceInsertCte(writes.instances)}, ${taskInsertCtes(writes.tasks, "inst")}, ${eventInsertCte(writes.events, "inst")}
+    SELECT instance_id, ${notify(writes.wakes)} AS notified FROM inst`.execute(db);
+  return new Set(result.rows.map((r) => r.instance_id));
+}

@@ -1,0 +1,164 @@
+import { sql } from "kysely";
+import type { DbOrTrx } from "../db/database.ts";
+import { ATTEMPT_COLUMNS, type AttemptColumns, RECORD_COLUMNS, type TaskRow, toTaskRow } from "./tasks.ts";
+
+/*
+ * The lease cycle, on `task_leases`: acquire, heartbeat, and the fenced reports that close an
+ * attempt. Each is one statement for a whole batch, and each answers every item itself: the rows
+ * it changed, and for the others the row as it stood, so a refusal is explained without a re-read.
+ *
+ * Fenced writes compare the lease with clock_timestamp(), not now(): now() is when the transaction
+ * began, and reports first wait for the instance lock, during which a lease can run out.
+ */
+
+export type AcquiredRow = TaskRow & { workflowName: string };
+
+/**
+ * Leases pending, available tasks of `queues` whose instance is running or compensating: one
+ * statement, SKIP LOCKED, a fresh fence token each. `holders` has one entry per task wanted (a
+ * worker asking for three appears three times); the n-th task leased goes to the n-th holder, and
+ * comes back with its slot `n` (0-based), so coalesced callers can be told apart even when they
+ * share a worker id. Orders by exactly the columns of the partial pending index so the planner
+ * walks it.
+ */
+export async function taskAcquire(
+  db: DbOrTrx,
+  params: { queues: string[]; holders: string[]; executionId?: string },
+): Promise<(AcquiredRow & { slot: number })[]> {
+  if (params.holders.length === 0) return [];
+  const byId = params.executionId === undefined ? sql`` : sql`AND l.execution_id = ${params.executionId}`;
+  // Rows are found by primary key (= ANY of the picked ids): joined to the CTE instead, the
+  // planner prefers a sequential scan once the table holds a few thousand rows.
+  const result = await sql<AttemptColumns & { workflow_name: string; slot: string }>`
+    WITH picked AS (
+      SELECT l.execution_id
+      FROM task_leases l
+      JOIN workflow_instances i ON i.instance_id = l.workflow_instance_id
+      WHERE l.state = 'PENDING'
+        AND l.queue = ANY(${params.queues}::text[])
+        AND l.available_at <= now()
+        AND i.state IN ('RUNNING', 'COMPENSATING')
+        ${byId}
+      ORDER BY l.queue, l.available_at, l.execution_id
+      LIMIT ${params.holders.length}
+      FOR UPDATE OF l SKIP LOCKED
+    ), slots AS (
+      SELECT execution_id, row_number() OVER () AS slot FROM picked
+    ), leased AS (
+      UPDATE task_leases l
+      SET state = 'LEASED',
+          lease_holder = (${params.holders}::text[])[s.slot],
+          fence_token = nextval('fence_token_seq'),
+          lease_expires_at = now() + l.lease_ms * interval '1 millisecond',
+          started_at = now()
+      FROM slots s
+      WHERE l.execution_id = ANY(ARRAY(SELECT execution_id FROM picked)) AND l.execution_id = s.execution_id
+      RETURNING l.*, s.slot
+    )
+    SELECT ${ATTEMPT_COLUMNS}, l.slot, i.workflow_name
+    FROM leased l
+    JOIN task_executions t ON t.execution_id = l.execution_id AND t.execution_id = ANY(ARRAY(SELECT execution_id FROM picked))
+    JOIN workflow_instances i ON i.instance_id = l.workflow_instance_id
+    ORDER BY l.fence_token`.execute(db);
+  return result.rows.map((r) => ({ ...toTaskRow(r), workflowName: r.workflow_name, slot: Number(r.slot) - 1 }));
+}
+
+export interface LeaseRef {
+  executionId: string;
+  workerId: string;
+  fenceToken: number;
+}
+
+/** One item's answer from a fenced statement: `applied`, and the attempt as it now stands (or null). */
+export interface FencedAnswer {
+  applied: boolean;
+  task: TaskRow | null;
+}
+
+/**
+ * Extends each lease that is still held with its fence and not yet expired. Answers in item order.
+ */
+export async function taskHeartbeatMany(db: DbOrTrx, leases: LeaseRef[]): Promise<FencedAnswer[]> {
+  if (leases.length === 0) return [];
+  const ids = leases.map((l) => l.executionId);
+  const result = await sql<AttemptColumns & { ord: string; renewed: Date | null }>`
+    WITH v AS (
+      SELECT * FROM unnest(${ids}::uuid[], ${leases.map((l) => l.workerId)}::text[], ${leases.map((l) => l.fenceToken)}::bigint[])
+        WITH ORDINALITY AS v(execution_id, worker_id, fence_token, ord)
+    ), renewed AS (
+      UPDATE task_leases l
+      SET lease_expires_at = now() + l.lease_ms * interval '1 millisecond'
+      FROM v
+      WHERE l.execution_id = ANY(${ids}::uuid[]) AND l.execution_id = v.execution_id AND l.state = 'LEASED'
+        AND l.fence_token = v.fence_token AND l.lease_holder = v.worker_id AND l.lease_expires_at > clock_timestamp()
+      RETURNING l.execution_id, l.lease_expires_at, v.worker_id, v.fence_token
+    )
+    SELECT v.ord, r.lease_expires_at AS renewed, ${ATTEMPT_COLUMNS}
+    FROM v
+    LEFT JOIN renewed r ON r.execution_id = v.execution_id AND r.worker_id = v.worker_id AND r.fence_token = v.fence_token
+    LEFT JOIN task_executions t ON t.execution_id = v.execution_id
+    LEFT JOIN task_leases l ON l.execution_id = v.execution_id
+    ORDER BY v.ord`.execute(db);
+  return result.rows.map((r) => {
+    if (r.execution_id === null) return { applied: false, task: null };
+    const task = toTaskRow(r);
+    return r.renewed ? { applied: true, task: { ...task, leaseExpiresAt: r.renewed } } : { applied: false, task };
+  });
+}
+
+/** A worker's report that closes its attempt. */
+export interface ClosingReport extends LeaseRef {
+  state: "COMPLETED" | "FAILED" | "CANCELLED";
+  output?: unknown;
+  error?: unknown;
+  /** Makes this the last attempt (a non-retryable failure). */
+  exhaust?: boolean;
+  /** Refuse the report once the lease has run out (every report but a release of unstarted work). */
+  requireUnexpired: boolean;
+}
+
+/**
+ * Closes each reported attempt that is LEASED with its fence and held by its worker (and, where
+ * required, unexpired): its lease row goes, its record takes the outcome and the lease it had.
+ * Execution ids must be distinct. Answers in item order.
+ */
+export async function taskCloseIfLeased(db: DbOrTrx, reports: ClosingReport[]): Promise<FencedAnswer[]> {
+  if (reports.length === 0) return [];
+  const ids = reports.map((r) => r.executionId);
+  const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+  const result = await sql<AttemptColumns & { ord: string; applied: boolean }>`
+    WITH v AS (
+      SELECT * FROM unnest(
+        ${ids}::uuid[], ${reports.map((r) => r.workerId)}::text[], ${reports.map((r) => r.fenceToken)}::bigint[],
+        ${reports.map((r) => r.state)}::text[], ${reports.map((r) => json(r.output))}::text[], ${reports.map((r) => json(r.error))}::text[],
+        ${reports.map((r) => r.exhaust === true)}::boolean[], ${reports.map((r) => r.requireUnexpired)}::boolean[]
+      ) WITH ORDINALITY AS v(execution_id, worker_id, fence_token, state, output, error, exhaust, require_unexpired, ord)
+    ), closed AS (
+      DELETE FROM task_leases l
+      USING v
+      WHERE l.execution_id = ANY(${ids}::uuid[]) AND l.execution_id = v.execution_id AND l.state = 'LEASED'
+        AND l.fence_token = v.fence_token AND l.lease_holder = v.worker_id
+        AND (NOT v.require_unexpired OR l.lease_expires_at > clock_timestamp())
+      RETURNING l.*, v.ord, v.state AS new_state, v.output AS new_output, v.error AS new_error, v.exhaust
+    ), recorded AS (
+      UPDATE task_executions t
+      SET state = c.new_state, output = c.new_output::jsonb, error = c.new_error::jsonb, finished_at = now(),
+          lease_holder = c.lease_holder, lease_expires_at = c.lease_expires_at, fence_token = c.fence_token,
+          started_at = c.started_at, max_attempts = CASE WHEN c.exhaust THEN t.attempt_number ELSE t.max_attempts END
+      FROM closed c
+      WHERE t.execution_id = ANY(ARRAY(SELECT execution_id FROM closed)) AND t.execution_id = c.execution_id
+      RETURNING ${RECORD_COLUMNS}, c.ord
+    )
+    SELECT true AS applied, r.* FROM recorded r
+    UNION ALL
+    SELECT false AS applied, ${ATTEMPT_COLUMNS}, v.ord
+    FROM v
+    LEFT JOIN task_executions t ON t.execution_id = v.execution_id
+    LEFT JOIN task_leases l ON l.execution_id = v.execution_id
+    WHERE v.ord NOT IN (SELECT ord FROM closed)`.execute(db);
+  const answers: FencedAnswer[] = reports.map(() => ({ applied: false, task: null }));
+  for (const r of result.rows) {
+    answers[Number(r.ord) - 1] = { applied: r.applied, task: r.execution_id === null ? null : toTaskRow(r) };
+  }
+  return answers;
+}
