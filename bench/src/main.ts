@@ -16,9 +16,7 @@ import { scale, serverRssFigure } from "./scenarios/scale.ts";
 import { serverPeaksMb } from "./systems/baton-server.ts";
 import { renderTable } from "./table.ts";
 
-// Scale runs first so the bench process's peak RSS is Baton's, not what earlier runs left behind.
-const RUN_ORDER: Scenario[] = [scale, drain, enqueue, latency, saga, pglite];
-const PRINT_ORDER: ScenarioName[] = ["drain", "enqueue", "latency", "saga", "scale", "pglite"];
+const RUN_ORDER: Scenario[] = [drain, enqueue, latency, saga, scale, pglite];
 
 const argv = process.argv.slice(2);
 let parsed: ReturnType<typeof parseOptions>;
@@ -44,18 +42,18 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+const started = performance.now();
 const ctx: Context = {
   options,
   server,
   has: (system) => options.systems.includes(system),
-  progress: (line) => console.error(line),
+  progress: (line) => console.error(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}`),
 };
 
 const header = await describeRun(server, commandLine(argv));
 console.log(header.join("\n"));
 console.error("");
 
-const started = performance.now();
 const byScenario = new Map<ScenarioName, Figure[]>();
 for (const scenario of RUN_ORDER) {
   if (!options.only.includes(scenario.name)) continue;
@@ -65,7 +63,7 @@ if (options.only.includes("scale") || serverPeaksMb.length > 0) {
   byScenario.set("scale", [...(byScenario.get("scale") ?? []), serverRssFigure(serverPeaksMb)]);
 }
 
-const figures = PRINT_ORDER.flatMap((name) => byScenario.get(name) ?? []);
+const figures = RUN_ORDER.flatMap((scenario) => byScenario.get(scenario.name) ?? []);
 const seconds = (performance.now() - started) / 1000;
 console.log("");
 console.log(

@@ -44,6 +44,6 @@ function ratio(value: number, base: number | undefined): string {
 
 export function formatNumber(value: number, unit: string): string {
   if (unit === "ms") return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString("en-US");
-  if (unit === "MB") return value.toFixed(1);
+  if (unit === "MB") return value < 10 ? value.toFixed(2) : value.toFixed(1);
   return Math.round(value).toLocaleString("en-US");
 }

@@ -5,16 +5,7 @@ import { type Context, count, poolFor, type Scenario } from "../context.ts";
 import { analyze } from "../database.ts";
 import { type Figure, LostWorkError } from "../figure.ts";
 import { measure, perSecond } from "../measure.ts";
-import {
-  type BatonStore,
-  expectInstanceStates,
-  ONE_STEP,
-  ONE_STEP_QUEUES,
-  openBaton,
-  runEngineLoops,
-  startRuns,
-  withBatonStore,
-} from "../systems/baton.ts";
+import { type BatonStore, drainWithLoops, expectInstanceStates, ONE_STEP, openBaton, startRuns, withBatonStore } from "../systems/baton.ts";
 import { type BatonServer, startBatonServer } from "../systems/baton-server.ts";
 import {
   GRAPHILE_MODES,
@@ -47,7 +38,13 @@ export const drain: Scenario = {
     for (const c of ctx.options.concurrency) {
       const scenario = `drain ${count(n)} tasks, concurrency ${c}`;
       const key = `drain-c${c}`;
-      const row = (system: string, note?: string) => ({ scenario, system, unit: "tasks/s", ref: key, ...(note ? { note } : {}) });
+      const row = (system: string, note?: string) => ({
+        scenario,
+        system,
+        unit: system.startsWith("Baton") ? "tasks/s" : "jobs/s",
+        ref: key,
+        ...(note ? { note } : {}),
+      });
       if (ctx.has("baton")) {
         figures.push(
           await measure(ctx, { ...row(`Baton in-process: acquire batch ${ctx.options.batch} + completeMany, ${c} loops`), key }, () =>
@@ -86,33 +83,6 @@ export async function batonLoopDrain(ctx: Context, kind: BatonStore["kind"], n: 
       await engine.close();
     }
   });
-}
-
-/** Drains `n` pending one-step tasks with engine loops; returns tasks/s. */
-export async function drainWithLoops(engine: Engine, n: number, loops: number, batch: number): Promise<number> {
-  const tally = new Tally(n);
-  const accepted = new Countdown(n);
-  const stop = new AbortController();
-  const running = runEngineLoops(engine, {
-    queues: ONE_STEP_QUEUES,
-    loops,
-    batch,
-    signal: stop.signal,
-    onTask: (task) => {
-      tally.mark((task.input as { i?: unknown }).i);
-      return false;
-    },
-    onAccepted: (k) => accepted.add(k),
-  });
-  try {
-    const end = await Promise.race([untilCounted("Baton drain", accepted), running.then(() => Number.NaN)]);
-    tally.verify("Baton drain");
-    await expectInstanceStates(engine, { COMPLETED: n }, "Baton drain");
-    return perSecond(n, tally.firstAt, end);
-  } finally {
-    stop.abort();
-    await running.catch(() => {});
-  }
 }
 
 async function loadOneStep(engine: Engine, store: BatonStore, n: number, chunk: number): Promise<void> {

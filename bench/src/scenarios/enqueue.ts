@@ -19,7 +19,13 @@ export const enqueue: Scenario = {
     const chunk = ctx.options.chunk;
     const scenario = `enqueue ${count(n)}`;
     const key = "enqueue-batch";
-    const row = (system: string, note?: string) => ({ scenario, system, unit: "runs/s", ref: key, ...(note ? { note } : {}) });
+    const row = (system: string, note?: string) => ({
+      scenario,
+      system,
+      unit: system.startsWith("Baton") ? "runs/s" : "jobs/s",
+      ref: key,
+      ...(note ? { note } : {}),
+    });
     const figures: Figure[] = [];
     if (ctx.has("baton")) {
       figures.push(

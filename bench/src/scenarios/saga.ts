@@ -8,6 +8,7 @@ import { measure, perSecond } from "../measure.ts";
 import {
   type BatonStore,
   expectInstanceStates,
+  instanceStates,
   openBaton,
   runEngineLoops,
   sagaDefinition,
@@ -67,26 +68,40 @@ export async function batonSagas(
   fail: boolean,
   how: "sdk" | "loops",
 ): Promise<number[]> {
-  const workflow = fail ? "sagaUndo" : "saga";
   return withBatonStore(ctx.server, kind, poolFor(ctx, how === "sdk" ? SDK_CONCURRENCY : LOOPS), async (store) => {
     const engine = await openBaton(store);
     try {
-      await engine.workflows.registerWorkflow(sagaDefinition(workflow));
-      await startRuns(engine, workflow, n, ctx.options.chunk);
-      if (store.kind === "postgres") await analyze(store.url);
-      const tally = new Tally(n);
-      const outcomes = new Countdown(n * (fail ? 5 : 3));
-      const end =
-        how === "sdk"
-          ? await runWithSdk(engine, workflow, fail, tally, outcomes)
-          : await runWithLoops(ctx, engine, workflow, fail, tally, outcomes);
-      tally.verify(`Baton ${workflow}`);
-      await expectInstanceStates(engine, fail ? { COMPENSATED: n } : { COMPLETED: n }, `Baton ${workflow}`);
-      return [perSecond(n, tally.firstAt, end)];
+      return [await sagasOn(ctx, engine, store, n, fail, how)];
     } finally {
       await engine.close();
     }
   });
+}
+
+/** Starts `n` sagas with startMany, then runs them to their end; returns sagas/s. */
+export async function sagasOn(
+  ctx: Context,
+  engine: Engine,
+  store: BatonStore,
+  n: number,
+  fail: boolean,
+  how: "sdk" | "loops",
+): Promise<number> {
+  const workflow = fail ? "sagaUndo" : "saga";
+  const before = await instanceStates(engine);
+  await engine.workflows.registerWorkflow(sagaDefinition(workflow));
+  await startRuns(engine, workflow, n, ctx.options.chunk);
+  if (store.kind === "postgres") await analyze(store.url);
+  const tally = new Tally(n);
+  const outcomes = new Countdown(n * (fail ? 5 : 3));
+  const end =
+    how === "sdk"
+      ? await runWithSdk(engine, workflow, fail, tally, outcomes)
+      : await runWithLoops(ctx, engine, workflow, fail, tally, outcomes);
+  tally.verify(`Baton ${workflow}`);
+  const endState = fail ? "COMPENSATED" : "COMPLETED";
+  await expectInstanceStates(engine, { ...before, [endState]: (before[endState] ?? 0) + n }, `Baton ${workflow}`);
+  return perSecond(n, tally.firstAt, end);
 }
 
 async function runWithSdk(engine: Engine, workflow: string, fail: boolean, tally: Tally, outcomes: Countdown): Promise<number> {

@@ -1,70 +1,74 @@
 import { count, poolFor, type Scenario } from "../context.ts";
-import { analyze, relationSizes } from "../database.ts";
-import type { Figure } from "../figure.ts";
-import { measure, perSecond } from "../measure.ts";
-import { peakRssMb, resetPeakRss } from "../rss.ts";
-import { ONE_STEP, openBaton, startRuns } from "../systems/baton.ts";
-import { drainWithLoops } from "./drain.ts";
+import type { RelationSize } from "../database.ts";
+import { type Figure, LostWorkError } from "../figure.ts";
+import { measure } from "../measure.ts";
+import { SCALE_CHILD, type ScaleParams, type ScaleResult } from "../scale-child.ts";
+import { spawnTypeScript } from "../typescript-process.ts";
 
 const LOOPS = 10;
 /** A backlog this large is loaded and drained once, whatever --reps says: it takes long. */
 const ONCE_FROM = 1_000_000;
+const SCALE_SCENARIO = "scale: backlog drain, memory, table sizes";
 
 /**
  * Scale: does the drain rate hold with a deep backlog? Each backlog is loaded with startMany (the
- * fastest path), then drained by engine loops. Also Baton's memory and its tables' sizes.
- * The server-process memory row is added by main after every scenario ran (see serverRssFigure).
+ * fastest path), then drained by engine loops, in a child process so its memory is measured
+ * alone. Also Baton's tables' sizes after the largest backlog. The server-process memory row is
+ * added by main once every scenario ran (serverRssFigure).
  */
 export const scale: Scenario = {
   name: "scale",
   async run(ctx) {
     if (!ctx.has("baton")) return [];
-    const scenario = "scale: drain of a backlog";
-    const sizes = [...ctx.options.scale].sort((a, b) => a - b);
-    const key = `scale-${sizes[0]}`;
-    // Runs first in a run, so this process holds little besides what Baton needs (see main).
-    const resettable = resetPeakRss();
+    const scenario = SCALE_SCENARIO;
+    const backlogs = [...ctx.options.scale].sort((a, b) => a - b);
+    const largest = backlogs.at(-1) as number;
+    const key = `scale-${backlogs[0]}`;
     const figures: Figure[] = [];
-    let tables: Awaited<ReturnType<typeof relationSizes>> = [];
-    for (const backlog of sizes) {
+    const peaks: number[] = [];
+    let tables: RelationSize[] = [];
+    for (const backlog of backlogs) {
       const system = `Baton in-process, ${count(backlog)} pending: acquire batch ${ctx.options.batch} + completeMany, ${LOOPS} loops`;
-      let loadRate = 0;
+      const loads: number[] = [];
       const figure = await measure(
         ctx,
-        { scenario, system, unit: "tasks/s", ref: key, ...(backlog === sizes[0] ? { key } : {}) },
+        { scenario, system, unit: "tasks/s", ref: key, ...(backlog === backlogs[0] ? { key } : {}) },
         () =>
           ctx.server.withFreshDatabase("baton_scale", async (url) => {
-            const engine = await openBaton({ kind: "postgres", url, pool: poolFor(ctx, LOOPS) });
-            try {
-              await engine.workflows.registerWorkflow(ONE_STEP);
-              const start = performance.now();
-              await startRuns(engine, ONE_STEP.name, backlog, ctx.options.chunk);
-              loadRate = perSecond(backlog, start, performance.now());
-              await analyze(url);
-              const rate = await drainWithLoops(engine, backlog, LOOPS, ctx.options.batch);
-              if (backlog === sizes.at(-1)) tables = await relationSizes(url);
-              return { values: [rate], note: `loaded at ${count(Math.round(loadRate))} runs/s (startMany)` };
-            } finally {
-              await engine.close();
-            }
+            const params: ScaleParams = {
+              url,
+              backlog,
+              loops: LOOPS,
+              batch: ctx.options.batch,
+              pool: poolFor(ctx, LOOPS),
+              chunk: ctx.options.chunk,
+              sizes: backlog === largest,
+            };
+            const result = await runChild(params);
+            loads.push(result.loadPerSecond);
+            if (result.peakRssMb !== null) peaks.push(result.peakRssMb);
+            if (backlog === largest) tables = result.sizes;
+            return [result.drainPerSecond];
           }),
         backlog >= ONCE_FROM ? 1 : ctx.options.reps,
       );
-      figures.push(figure);
+      const loaded =
+        loads.length > 0
+          ? ` (loaded with startMany at ${count(Math.round(Math.min(...loads)))}–${count(Math.round(Math.max(...loads)))} runs/s)`
+          : "";
+      figures.push({ ...figure, ...(figure.failed ? {} : { note: `${figure.note ?? ""}${loaded}`.trim() }) });
     }
-    const peak = peakRssMb();
     figures.push({
       scenario,
-      system: "Baton peak RSS, in-process (this bench process)",
-      values: peak === null ? null : [peak],
+      system: "Baton peak RSS, in-process (engine in its own process)",
+      values: peaks.length > 0 ? [Math.max(...peaks)] : null,
       unit: "MB",
-      note:
-        peak === null ? "no /proc/self/status" : `during the scale runs${resettable ? "" : " (could not reset the peak: whole process)"}`,
+      note: peaks.length > 0 ? `largest over the scale runs; node + tsx + engine, backlog up to ${count(largest)}` : "not measured",
     });
     for (const t of tables) {
       figures.push({
         scenario,
-        system: `size after ${count(sizes.at(-1) as number)}: ${t.table}`,
+        system: `size after ${count(largest)}: ${t.table}`,
         values: [t.totalMb, t.indexesMb],
         unit: "MB",
         labels: ["total", "indexes"],
@@ -74,10 +78,31 @@ export const scale: Scenario = {
   },
 };
 
+/** Runs one scale run in its own process; its failure (LostWorkError included) is rethrown here. */
+async function runChild(params: ScaleParams): Promise<ScaleResult> {
+  const child = spawnTypeScript(SCALE_CHILD, [JSON.stringify(params)], {}, ["ignore", "pipe", "inherit"]);
+  let stdout = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  const last = stdout.trim().split("\n").at(-1) ?? "";
+  let answer: (ScaleResult & { error?: undefined }) | { error: { name: string; message: string } };
+  try {
+    answer = JSON.parse(last);
+  } catch {
+    throw new Error(`the scale process exited with code ${code} and no answer`);
+  }
+  if (answer.error) {
+    throw answer.error.name === "LostWorkError" ? new LostWorkError(answer.error.message) : new Error(answer.error.message);
+  }
+  return answer;
+}
+
 /** The HTTP server processes' peak RSS, known only once every scenario that started one ran. */
 export function serverRssFigure(peaksMb: number[]): Figure {
   return {
-    scenario: "scale: drain of a backlog",
+    scenario: SCALE_SCENARIO,
     system: "Baton peak RSS, HTTP server process",
     values: peaksMb.length > 0 ? [Math.max(...peaksMb)] : null,
     unit: "MB",

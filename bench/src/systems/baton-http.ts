@@ -11,8 +11,8 @@ export async function hasBatchStart(serverUrl: string): Promise<boolean> {
 }
 
 /**
- * `POST /v1/workflows/{name}/runs/batch` with `{runs: [{runId, input}]}`. Each run is answered on
- * its own; an item carrying an `error` is a refused run.
+ * `POST /v1/workflows/{name}/runs/batch` with `{runs: [{runId, input}]}` (at most 1,000 runs). The
+ * answer is `{results}`, one per run in order; a refused run carries an `error` in its slot.
  */
 export async function startBatchOverHttp(serverUrl: string, workflow: string, runs: { runId: string; input: unknown }[]): Promise<void> {
   const res = await fetch(`${serverUrl}${BATCH_START_PATH.replace("{name}", encodeURIComponent(workflow))}`, {
@@ -24,6 +24,9 @@ export async function startBatchOverHttp(serverUrl: string, workflow: string, ru
   if (!res.ok) throw new LostWorkError(`batch start answered ${res.status}: ${text.slice(0, 300)}`);
   const body = JSON.parse(text) as unknown;
   const items = Array.isArray(body) ? body : Object.values(body as Record<string, unknown>).find(Array.isArray);
-  const refused = (items ?? []).find((item) => typeof item === "object" && item !== null && "error" in item);
-  if (refused) throw new LostWorkError(`batch start refused a run: ${JSON.stringify(refused).slice(0, 300)}`);
+  if (items?.length !== runs.length) throw new LostWorkError(`batch start answered ${items?.length ?? 0} results for ${runs.length} runs`);
+  const wrong = items.find(
+    (item) => typeof item !== "object" || item === null || "error" in item || (item as { created?: unknown }).created !== true,
+  );
+  if (wrong) throw new LostWorkError(`batch start did not create a run: ${JSON.stringify(wrong).slice(0, 300)}`);
 }

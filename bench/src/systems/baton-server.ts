@@ -1,10 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
 import { peakRssMb } from "../rss.ts";
+import { spawnTypeScript } from "../typescript-process.ts";
 
-const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const API_MAIN = "packages/api/src/main.ts";
 
 /** The `pnpm start` process, run as a separate process on one database: what HTTP workers talk to. */
@@ -25,11 +24,12 @@ export const serverPeaksMb: number[] = [];
  */
 export async function startBatonServer(databaseUrl: string): Promise<BatonServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", API_MAIN], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", KAFKA_BROKERS: "" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawnTypeScript(
+    API_MAIN,
+    [],
+    { DATABASE_URL: databaseUrl, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", KAFKA_BROKERS: "" },
+    ["ignore", "pipe", "pipe"],
+  );
   let output = "";
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);

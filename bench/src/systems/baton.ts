@@ -2,8 +2,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BatonError, createEngine, type Engine, instanceCountByState, openDatabase } from "@baton/engine";
+import { Countdown, Tally, untilCounted } from "../bookkeeping.ts";
 import type { PgServer } from "../database.ts";
 import { LostWorkError } from "../figure.ts";
+import { perSecond } from "../measure.ts";
 
 /** A one-step workflow: its queue is `bench.work`. */
 export const ONE_STEP = { name: "bench", steps: [{ name: "work" }] };
@@ -114,6 +116,11 @@ export async function runEngineLoops(engine: Engine, options: EngineLoopOptions)
   );
 }
 
+/** Instances by state. */
+export async function instanceStates(engine: Engine): Promise<Record<string, number>> {
+  return instanceCountByState(engine.database.db);
+}
+
 /**
  * Instances by state on a Baton database (opened just for this when given a URL). Throws
  * LostWorkError unless they are exactly `expected`.
@@ -129,5 +136,32 @@ export async function expectInstanceStates(target: Engine | string, expected: Re
     }
   } finally {
     if (typeof target === "string") await database.close();
+  }
+}
+
+/** Drains `n` pending one-step tasks with engine loops; returns tasks/s. */
+export async function drainWithLoops(engine: Engine, n: number, loops: number, batch: number): Promise<number> {
+  const tally = new Tally(n);
+  const accepted = new Countdown(n);
+  const stop = new AbortController();
+  const running = runEngineLoops(engine, {
+    queues: ONE_STEP_QUEUES,
+    loops,
+    batch,
+    signal: stop.signal,
+    onTask: (task) => {
+      tally.mark((task.input as { i?: unknown }).i);
+      return false;
+    },
+    onAccepted: (k) => accepted.add(k),
+  });
+  try {
+    const end = await Promise.race([untilCounted("Baton drain", accepted), running.then(() => Number.NaN)]);
+    tally.verify("Baton drain");
+    await expectInstanceStates(engine, { COMPLETED: n }, "Baton drain");
+    return perSecond(n, tally.firstAt, end);
+  } finally {
+    stop.abort();
+    await running.catch(() => {});
   }
 }
