@@ -24,6 +24,17 @@ export { WorkerStoppedError } from "./task-run.ts";
 export type { ConnectOptions } from "./transport/connect.ts";
 export { createHttpTransport, type HttpTransportOptions } from "./transport/http.ts";
 export { createInProcessTransport } from "./transport/in-process.ts";
-export type { AcquireParams, InstanceState, LeaseRef, ListParams, RetryResult, StartParams, Transport } from "./transport/transport.ts";
+export type {
+  AcquireParams,
+  CompleteReport,
+  FailReport,
+  InstanceState,
+  ItemAnswer,
+  LeaseRef,
+  ListParams,
+  RetryResult,
+  StartParams,
+  Transport,
+} from "./transport/transport.ts";
 export { createWorker, type StopOptions, type Worker, type WorkerOptions } from "./worker.ts";
 export type { WorkerEvent } from "./worker-events.ts";

@@ -2,8 +2,9 @@ import type { AcquiredTask } from "@baton/engine/contract";
 import { type BatonError, isBatonError, isLeaseConflict, isTransientError, NonRetryableError } from "./errors.ts";
 import type { HandlerContext, QueueRoute } from "./handler.ts";
 import type { Logger } from "./logger.ts";
+import type { Reports } from "./report-batcher.ts";
 import { type RetryPolicy, withRetry } from "./retry-policy.ts";
-import type { LeaseRef, Transport } from "./transport/transport.ts";
+import type { LeaseRef } from "./transport/transport.ts";
 import type { WorkerEvent } from "./worker-events.ts";
 
 /** Why a handler's signal was aborted because the worker stopped past its deadline. */
@@ -12,7 +13,8 @@ export class WorkerStoppedError extends Error {
 }
 
 export interface TaskRunDeps {
-  transport: Transport;
+  /** Where heartbeats and outcomes go: batched with the other tasks' reports of the same kind. */
+  reports: Reports;
   workerId: string;
   logger: Logger;
   retryPolicy: RetryPolicy;
@@ -32,7 +34,7 @@ const MIN_HEARTBEAT_MS = 20;
  * when it stopped, is dropped: the engine will time the attempt out and hand the step out again.
  */
 export async function runTask(task: AcquiredTask, route: QueueRoute, deps: TaskRunDeps): Promise<void> {
-  const { transport, logger, emit } = deps;
+  const { reports, logger, emit } = deps;
   const lease: LeaseRef = { executionId: task.executionId, workerId: deps.workerId, fenceToken: task.fenceToken };
   const fields = {
     workerId: deps.workerId,
@@ -67,7 +69,7 @@ export async function runTask(task: AcquiredTask, route: QueueRoute, deps: TaskR
   const interval = Math.max(MIN_HEARTBEAT_MS, deps.heartbeatIntervalMs ?? (leaseMs > 0 ? leaseMs : FALLBACK_LEASE_MS) / 3);
   const heartbeats = new HeartbeatLoop(interval, async () => {
     try {
-      await transport.heartbeat(lease);
+      await reports.heartbeat.submit(lease);
     } catch (error) {
       if (finished || abandoned) return;
       if (isLeaseConflict(error)) loseLease(error, "heartbeat");
@@ -137,7 +139,7 @@ export async function runTask(task: AcquiredTask, route: QueueRoute, deps: TaskR
 
   if (outcome.ok) {
     const { output } = outcome;
-    const reported = await report(() => transport.complete({ ...lease, output }), "complete");
+    const reported = await report(() => reports.complete.submit({ ...lease, output }), "complete");
     if (reported === "ok") {
       logger.debug(fields, "task completed");
       emit({ type: "task-completed", task, output });
@@ -147,7 +149,7 @@ export async function runTask(task: AcquiredTask, route: QueueRoute, deps: TaskR
   }
   const retryable = !(outcome.error instanceof NonRetryableError);
   const error = serializeError(outcome.error);
-  if ((await report(() => transport.fail({ ...lease, error, retryable }), "fail")) === "ok") {
+  if ((await report(() => reports.fail.submit({ ...lease, error, retryable }), "fail")) === "ok") {
     logger.info({ ...fields, retryable, error: error.message }, "task failed");
     emit({ type: "task-failed", task, error, retryable });
   }

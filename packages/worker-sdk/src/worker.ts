@@ -3,6 +3,7 @@ import type { AcquiredTask } from "@baton/engine/contract";
 import type { Handlers, QueueRoute } from "./handler.ts";
 import { routeHandlers } from "./handler.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
+import { Reports } from "./report-batcher.ts";
 import { backoffDelay, DEFAULT_RETRY_POLICY, type RetryPolicy, sleep } from "./retry-policy.ts";
 import { runTask, type TaskRunDeps } from "./task-run.ts";
 import { type ConnectOptions, connect } from "./transport/connect.ts";
@@ -22,6 +23,11 @@ export type WorkerOptions = ConnectOptions & {
   pollWaitMs?: number;
   /** Time between automatic heartbeats (default: a third of each task's lease). */
   heartbeatIntervalMs?: number;
+  /**
+   * How long a heartbeat, completion or failure waits for others of its kind to share one request
+   * (default 2 ms; 0 to 100). 0 sends, on the event loop's next turn, whatever has gathered by then.
+   */
+  reportBatchMs?: number;
   /** How reporting outcomes (and polling) back off on transient failures. */
   retry?: Partial<RetryPolicy>;
   /** pino-shaped logger (default: warnings and errors on the console). */
@@ -75,6 +81,10 @@ export function createWorker(options: WorkerOptions): Worker {
   if (options.heartbeatIntervalMs !== undefined && !(options.heartbeatIntervalMs > 0)) {
     throw new TypeError(`heartbeatIntervalMs: expected a positive number of ms, got ${options.heartbeatIntervalMs}`);
   }
+  const reportBatchMs = options.reportBatchMs ?? DEFAULT_REPORT_BATCH_MS;
+  if (!Number.isFinite(reportBatchMs) || reportBatchMs < 0 || reportBatchMs > MAX_REPORT_BATCH_MS) {
+    throw new TypeError(`reportBatchMs: expected 0 to ${MAX_REPORT_BATCH_MS} ms, got ${options.reportBatchMs}`);
+  }
   if (options.workerId !== undefined && (typeof options.workerId !== "string" || options.workerId.length === 0)) {
     throw new TypeError("workerId: expected a non-empty string");
   }
@@ -84,6 +94,7 @@ export function createWorker(options: WorkerOptions): Worker {
     pollWaitMs,
     workerId: options.workerId ?? crypto.randomUUID(),
     heartbeatIntervalMs: options.heartbeatIntervalMs,
+    reportBatchMs,
     retryPolicy: { ...DEFAULT_RETRY_POLICY, ...options.retry },
     logger: options.logger ?? consoleLogger,
     onEvent: options.onEvent,
@@ -92,11 +103,16 @@ export function createWorker(options: WorkerOptions): Worker {
   return worker;
 }
 
+const DEFAULT_REPORT_BATCH_MS = 2;
+/** A report waits at most this long: the shortest lease a step may have (100 ms) must outlast it. */
+const MAX_REPORT_BATCH_MS = 100;
+
 interface Settings {
   concurrency: number;
   pollWaitMs: number;
   workerId: string;
   heartbeatIntervalMs: number | undefined;
+  reportBatchMs: number;
   retryPolicy: RetryPolicy;
   logger: Logger;
   onEvent: ((event: WorkerEvent) => void) | undefined;
@@ -113,6 +129,7 @@ class PollingWorker implements Worker {
   private slotFreed: (() => void) | undefined;
   private loop: Promise<void> = Promise.resolve();
   private stopping: Promise<{ abandoned: number }> | undefined;
+  private readonly reports: Reports;
   private readonly deps: TaskRunDeps;
 
   constructor(
@@ -124,8 +141,9 @@ class PollingWorker implements Worker {
     this.queues = [...routes.keys()];
     // Every running task listens for the hard stop: up to `concurrency` listeners is expected.
     setMaxListeners(settings.concurrency + 10, this.hardStop.signal);
+    this.reports = new Reports(transport, settings.reportBatchMs);
     this.deps = {
-      transport,
+      reports: this.reports,
       workerId: settings.workerId,
       logger: settings.logger,
       retryPolicy: settings.retryPolicy,
@@ -152,6 +170,8 @@ class PollingWorker implements Worker {
   private async shutdown(deadlineMs: number): Promise<{ abandoned: number }> {
     this.polling.abort();
     this.slotFreed?.();
+    // What is gathered goes out now rather than after its batch delay.
+    this.reports.flush();
     await this.loop;
     // The loop has ended: `running` holds everything this worker will ever run.
     const settled = Promise.allSettled([...this.running]);
@@ -166,6 +186,10 @@ class PollingWorker implements Worker {
       abandoned = this.running.size;
       this.hardStop.abort();
     }
+    // Reports still gathered or in flight (of tasks that finished as the deadline passed) are
+    // answered before 'stopped'; one turn of the event loop lets their tasks take the answers.
+    await this.reports.drain();
+    await new Promise(setImmediate);
     this.settings.logger.info({ workerId: this.id, abandoned }, "worker stopped");
     this.emit({ type: "stopped" });
     return { abandoned };

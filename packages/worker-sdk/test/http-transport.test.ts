@@ -1,15 +1,17 @@
+import { MAX_BATCH_ITEMS } from "@baton/engine/contract";
 import { describe, expect, it } from "vitest";
 import { BatonError, createHttpTransport, createWorker, isTransientError, silentLogger, type WorkerEvent } from "../src/index.ts";
 import { EventLog } from "./support/harness.ts";
 
 /** A fetch that answers from a script, one entry per call, and records what it was asked. */
-function scriptedFetch(answers: (() => Response | Promise<Response>)[]) {
+function scriptedFetch(answers: ((body: unknown) => Response | Promise<Response>)[]) {
   const calls: { url: string; method: string; body: unknown }[] = [];
   const fetch = (async (input: string | URL | Request, init?: RequestInit) => {
-    calls.push({ url: String(input), method: init?.method ?? "GET", body: init?.body ? JSON.parse(String(init.body)) : undefined });
+    const body = init?.body ? JSON.parse(String(init.body)) : undefined;
+    calls.push({ url: String(input), method: init?.method ?? "GET", body });
     const next = answers.shift();
     if (!next) throw new Error("no more scripted answers");
-    return next();
+    return next(body);
   }) as typeof globalThis.fetch;
   return { fetch, calls };
 }
@@ -89,6 +91,69 @@ describe("HTTP transport", () => {
   });
 });
 
+describe("HTTP transport batches", () => {
+  const report = (n: number) => ({
+    executionId: `6f1c7c3e-8a4b-4bb4-9d57-${String(n).padStart(12, "0")}`,
+    workerId: "w",
+    fenceToken: n,
+    output: n,
+  });
+  const completed = (body: unknown) =>
+    json(200, {
+      results: (body as { items: { executionId: string }[] }).items.map((i) => ({
+        executionId: i.executionId,
+        state: "COMPLETED",
+        duplicate: false,
+      })),
+    })();
+
+  it("answers each item on its own, rebuilding a refused item's error as single calls do", async () => {
+    const { fetch, calls } = scriptedFetch([
+      json(200, {
+        results: [
+          { executionId: report(1).executionId, state: "COMPLETED", duplicate: true },
+          { executionId: report(2).executionId, error: { code: "STALE_FENCE", message: "stale", details: { currentFenceToken: 9 } } },
+        ],
+      }),
+    ]);
+    const answers = await createHttpTransport({ url: "http://baton.test", fetch }).completeMany([report(1), report(2)]);
+    expect(calls).toEqual([{ url: "http://baton.test/v1/tasks/complete", method: "POST", body: { items: [report(1), report(2)] } }]);
+    expect(answers[0]).toEqual({ executionId: report(1).executionId, state: "COMPLETED", duplicate: true });
+    expect(answers[1]).toBeInstanceOf(BatonError);
+    expect(answers[1]).toMatchObject({ code: "STALE_FENCE", message: "stale", details: { currentFenceToken: 9 } });
+  });
+
+  it("rejects as a whole when the request got no answer, so every item can be sent again", async () => {
+    const { fetch } = scriptedFetch([refused]);
+    const error = await rejection(createHttpTransport({ url: "http://baton.test", fetch }).heartbeatMany([report(1), report(2)]));
+    expect(error.code).toBe("UNAVAILABLE");
+  });
+
+  it("sends at most MAX_BATCH_ITEMS per request and halves a body the server finds too large", async () => {
+    const tooLarge = json(413, { error: { code: "PAYLOAD_TOO_LARGE", message: "too large", details: {} } });
+    const { fetch, calls } = scriptedFetch([completed, completed, tooLarge, tooLarge, completed, tooLarge, completed]);
+    const transport = createHttpTransport({ url: "http://baton.test", fetch });
+    const many = Array.from({ length: MAX_BATCH_ITEMS + 1 }, (_, n) => report(n));
+    expect(await transport.completeMany(many)).toHaveLength(MAX_BATCH_ITEMS + 1);
+    expect(calls.map((c) => (c.body as { items: unknown[] }).items.length)).toEqual([MAX_BATCH_ITEMS, 1]);
+
+    // [1, 2, 3] is too large, then [1, 2]; [3] fits, [1] alone is too large (its own refusal), [2] fits.
+    const answers = await transport.completeMany([report(1), report(2), report(3)]);
+    expect(calls.slice(2).map((c) => (c.body as { items: { fenceToken: number }[] }).items.map((i) => i.fenceToken))).toEqual([
+      [1, 2, 3],
+      [1, 2],
+      [3],
+      [1],
+      [2],
+    ]);
+    expect(answers[0]).toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
+    expect(answers.slice(1)).toEqual([
+      { executionId: report(2).executionId, state: "COMPLETED", duplicate: false },
+      { executionId: report(3).executionId, state: "COMPLETED", duplicate: false },
+    ]);
+  });
+});
+
 describe("worker over a flaky network", () => {
   it("keeps polling through failures, retries a 503 on complete, and drops a result the server answers 409 for", async () => {
     const second = { ...task, executionId: "6f1c7c3e-8a4b-4bb4-9d57-3d35e2a4c003", fenceToken: 8 };
@@ -97,9 +162,11 @@ describe("worker over a flaky network", () => {
       json(503, { error: { code: "UNAVAILABLE", message: "draining", details: {} } }),
       json(200, { tasks: [task] }),
       json(503, { error: { code: "UNAVAILABLE", message: "database restarting", details: {} } }),
-      json(200, { executionId: task.executionId, state: "COMPLETED", duplicate: false }),
+      json(200, { results: [{ executionId: task.executionId, state: "COMPLETED", duplicate: false }] }),
       json(200, { tasks: [second] }),
-      json(409, { error: { code: "LEASE_EXPIRED", message: "the lease expired", details: {} } }),
+      json(200, {
+        results: [{ executionId: second.executionId, error: { code: "LEASE_EXPIRED", message: "the lease expired", details: {} } }],
+      }),
       ...Array.from({ length: 50 }, () => json(200, { tasks: [] })),
     ]);
     const events = new EventLog();
@@ -116,11 +183,13 @@ describe("worker over a flaky network", () => {
     });
     const lost = await events.next("lease-lost");
     await worker.stop();
-    expect(lost).toMatchObject({ phase: "complete", task: { executionId: second.executionId } });
+    expect(lost).toMatchObject({ phase: "complete", task: { executionId: second.executionId }, error: { code: "LEASE_EXPIRED" } });
     expect(events.ofType("poll-error")).toHaveLength(2);
     expect(events.ofType("task-completed").map((e: Extract<WorkerEvent, { type: "task-completed" }>) => e.output)).toEqual([{ fence: 7 }]);
     const writes = calls.filter((c) => !c.url.endsWith("/acquire"));
-    expect(writes.map((c) => c.url.split("/").slice(-1)[0])).toEqual(["complete", "complete", "complete"]);
-    expect(writes[2]?.body).toEqual({ workerId: worker.id, fenceToken: 8, output: { fence: 8 } });
+    expect(writes.map((c) => c.url)).toEqual(Array(3).fill("http://baton.test/v1/tasks/complete"));
+    expect(writes[2]?.body).toEqual({
+      items: [{ executionId: second.executionId, workerId: worker.id, fenceToken: 8, output: { fence: 8 } }],
+    });
   });
 });

@@ -207,11 +207,11 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
     let refusals = 2;
     const flaky: Transport = {
       ...base,
-      complete: async (lease) => {
+      completeMany: async (reports) => {
         // The first two answers are lost after the engine recorded the completion.
-        const outcome = await base.complete(lease);
+        const answers = await base.completeMany(reports);
         if (refusals-- > 0) throw new BatonError("UNAVAILABLE", "connection reset");
-        return outcome;
+        return answers;
       },
     };
     const events = new EventLog();
@@ -263,7 +263,7 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
     // Whatever the first worker had leased but not started (an acquire cut short by stop over
     // HTTP) is left to its lease: expire and reap those, as the reaper would after leaseMs.
     const leased = await engine.database.db
-      .selectFrom("task_executions")
+      .selectFrom("task_leases")
       .select("execution_id")
       .where("queue", "like", `${workflow}.%`)
       .where("state", "=", "LEASED")

@@ -1,6 +1,6 @@
 import type { AcquiredTask, InstancePage, InstanceView, RegisterResult, StartResult, TaskOutcome } from "@baton/engine/contract";
-import { ACQUIRE_LIMITS, BatonError, type ErrorCode } from "@baton/engine/contract";
-import type { InstanceState, RetryResult, Transport } from "./transport.ts";
+import { ACQUIRE_LIMITS, BatonError, type ErrorCode, isBatonError, MAX_BATCH_ITEMS } from "@baton/engine/contract";
+import type { InstanceState, ItemAnswer, RetryResult, Transport } from "./transport.ts";
 
 export interface HttpTransportOptions {
   /** Base URL of the Baton API, e.g. `http://localhost:8080`. */
@@ -72,6 +72,26 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
     return parsed as T;
   }
 
+  /**
+   * A batch route: the items in as few requests as the server takes (MAX_BATCH_ITEMS each, halved
+   * while the body is over its size limit), each item answered on its own.
+   */
+  async function batch<T>(path: string, items: readonly object[]): Promise<ItemAnswer<T>[]> {
+    const split = async (at: number) => {
+      const [head, tail] = await Promise.all([batch<T>(path, items.slice(0, at)), batch<T>(path, items.slice(at))]);
+      return [...head, ...tail];
+    };
+    if (items.length > MAX_BATCH_ITEMS) return split(MAX_BATCH_ITEMS);
+    try {
+      const { results } = await request<{ results: unknown[] }>("POST", path, { items });
+      return results.map((result) => errorFromBody(result) ?? (result as T));
+    } catch (error) {
+      // Too large alone is that item's own refusal, as it would be sent singly.
+      if (!isBatonError(error, "PAYLOAD_TOO_LARGE")) throw error;
+      return items.length > 1 ? split(Math.ceil(items.length / 2)) : [error];
+    }
+  }
+
   const id = encodeURIComponent;
   type StateAnswer = { state: InstanceState };
 
@@ -98,6 +118,9 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
     heartbeat: ({ executionId, ...body }) => request("POST", `/v1/tasks/${id(executionId)}/heartbeat`, body),
     complete: ({ executionId, ...body }) => request<TaskOutcome>("POST", `/v1/tasks/${id(executionId)}/complete`, body),
     fail: ({ executionId, ...body }) => request<TaskOutcome>("POST", `/v1/tasks/${id(executionId)}/fail`, body),
+    heartbeatMany: (leases) => batch("/v1/tasks/heartbeat", leases),
+    completeMany: (reports) => batch("/v1/tasks/complete", reports),
+    failMany: (reports) => batch("/v1/tasks/fail", reports),
     register: (definition) => request<RegisterResult>("POST", "/v1/workflows", definition),
     start: (workflow, params) => request<StartResult>("POST", `/v1/workflows/${id(workflow)}/runs`, params),
     get: (instanceId) => request<InstanceView>("GET", `/v1/instances/${id(instanceId)}`),
@@ -126,13 +149,17 @@ function parseJson(text: string): unknown {
   }
 }
 
-function errorFromResponse(method: string, path: string, status: number, body: unknown, text: string): BatonError {
+/** The BatonError in a `{error: {code, message, details}}` body (an error answer, or a batch item's refusal). */
+function errorFromBody(body: unknown, fallbackMessage = "refused"): BatonError | undefined {
   const error = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
-  if (error && typeof error.code === "string") {
-    const details = typeof error.details === "object" && error.details !== null ? (error.details as Record<string, unknown>) : {};
-    const message = typeof error.message === "string" ? error.message : `${method} ${path} answered ${status}`;
-    return new BatonError(error.code as ErrorCode, message, details);
-  }
+  if (!error || typeof error.code !== "string") return undefined;
+  const details = typeof error.details === "object" && error.details !== null ? (error.details as Record<string, unknown>) : {};
+  return new BatonError(error.code as ErrorCode, typeof error.message === "string" ? error.message : fallbackMessage, details);
+}
+
+function errorFromResponse(method: string, path: string, status: number, body: unknown, text: string): BatonError {
+  const error = errorFromBody(body, `${method} ${path} answered ${status}`);
+  if (error) return error;
   const code = status >= 502 ? "UNAVAILABLE" : (CODE_BY_STATUS[status] ?? (status >= 500 ? "INTERNAL" : "VALIDATION_ERROR"));
   return new BatonError(code, `${method} ${path} answered ${status}: ${text.slice(0, 200)}`, { status });
 }

@@ -24,6 +24,9 @@ export function createInProcessTransport(engine: Engine): Transport {
     heartbeat: (lease) => call(() => engine.tasks.heartbeat(lease)),
     complete: (lease) => call(() => engine.tasks.complete(lease)),
     fail: (lease) => call(() => engine.tasks.fail(lease)),
+    heartbeatMany: (leases) => call(() => engine.tasks.heartbeatMany(leases)),
+    completeMany: (reports) => call(() => engine.tasks.completeMany(reports)),
+    failMany: (reports) => call(() => engine.tasks.failMany(reports)),
     register: (definition) =>
       call(async () => {
         const { definition: _stored, ...result } = await engine.workflows.registerWorkflow(definition);

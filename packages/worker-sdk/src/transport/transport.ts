@@ -1,5 +1,6 @@
 import type {
   AcquiredTask,
+  BatonError,
   InstancePage,
   InstanceSummary,
   InstanceView,
@@ -49,6 +50,16 @@ export interface RetryResult {
   attempt: number;
 }
 
+/** What reporting an outcome carries besides the lease. */
+export type CompleteReport = LeaseRef & { output: unknown };
+export type FailReport = LeaseRef & { error: unknown; retryable: boolean };
+
+/**
+ * One item's answer in a batch: its result, or the `BatonError` that refused it (the same error the
+ * single call would have thrown). A refused item never affects the others.
+ */
+export type ItemAnswer<T> = T | BatonError;
+
 /**
  * How the worker and the client talk to Baton: over HTTP (`createHttpTransport`) or to an engine
  * in the same process (`createInProcessTransport`). Every failure is a `BatonError` with the
@@ -57,8 +68,15 @@ export interface RetryResult {
 export interface Transport {
   acquire(params: AcquireParams): Promise<AcquiredTask[]>;
   heartbeat(lease: LeaseRef): Promise<{ leaseExpiresAt: string }>;
-  complete(lease: LeaseRef & { output: unknown }): Promise<TaskOutcome>;
-  fail(lease: LeaseRef & { error: unknown; retryable: boolean }): Promise<TaskOutcome>;
+  complete(report: CompleteReport): Promise<TaskOutcome>;
+  fail(report: FailReport): Promise<TaskOutcome>;
+  /**
+   * The batch forms: one answer per item, in order. They reject only when the request as a whole
+   * failed (e.g. UNAVAILABLE); then no item got an answer, and sending them again is safe.
+   */
+  heartbeatMany(leases: LeaseRef[]): Promise<ItemAnswer<{ leaseExpiresAt: string }>[]>;
+  completeMany(reports: CompleteReport[]): Promise<ItemAnswer<TaskOutcome>[]>;
+  failMany(reports: FailReport[]): Promise<ItemAnswer<TaskOutcome>[]>;
 
   register(definition: unknown): Promise<RegisterResult>;
   start(workflow: string, params: StartParams): Promise<StartResult>;
