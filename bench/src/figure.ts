@@ -12,7 +12,7 @@ export interface Figure {
   /** The key of the Baton row this row's ratio is taken against. */
   ref?: string;
   note?: string;
-  /** Set when the run lost work or broke; the bench then exits 1. */
+  /** Why the run failed ("LOST WORK: …" or "ERROR: …"); the bench then exits 1. */
   failed?: string;
 }
 

@@ -1,5 +1,5 @@
 import type { Context } from "./context.ts";
-import type { Figure } from "./figure.ts";
+import { type Figure, LostWorkError } from "./figure.ts";
 import { medianOfRuns } from "./stats.ts";
 import { formatNumber } from "./table.ts";
 
@@ -36,10 +36,11 @@ export async function measure(
       ctx.progress(`${label}: ${values.map((v) => formatNumber(v, figure.unit)).join(" / ")} ${figure.unit}`);
       runs.push(values);
     } catch (error) {
-      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      ctx.progress(`${label}: FAILED ${reason}`);
-      if (error instanceof Error && error.name !== "LostWorkError" && error.stack) ctx.progress(error.stack);
-      return { ...figure, values: null, failed: reason.split("\n")[0] };
+      const lost = error instanceof LostWorkError;
+      const reason = `${lost ? "LOST WORK" : "ERROR"}: ${error instanceof Error ? error.message : String(error)}`;
+      ctx.progress(`${label}: ${reason}`);
+      if (!lost && error instanceof Error && error.stack) ctx.progress(error.stack);
+      return { ...figure, values: null, failed: reason.split("\n")[0] as string };
     }
   }
   const note = [figure.note, ...new Set(notes)].filter(Boolean).join("; ");

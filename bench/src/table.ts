@@ -13,7 +13,7 @@ export function renderTable(figures: Figure[]): string {
   for (const f of figures) {
     const scenario = f.scenario === lastScenario ? "" : f.scenario;
     lastScenario = f.scenario;
-    rows.push([scenario, f.system, formatFigure(f), formatRatio(f, byKey), f.failed ? `LOST WORK: ${f.failed}` : (f.note ?? "")]);
+    rows.push([scenario, f.system, formatFigure(f), formatRatio(f, byKey), f.failed ?? f.note ?? ""]);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ")} |`;

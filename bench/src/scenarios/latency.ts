@@ -7,7 +7,15 @@ import { offerAtRate } from "../offer.ts";
 import { latencySummary } from "../stats.ts";
 import { expectInstanceStates, ONE_STEP } from "../systems/baton.ts";
 import { startBatonServer } from "../systems/baton-server.ts";
-import { GRAPHILE_TASK, graphileJobsLeft, graphileLabel, graphileRun, graphileUtils } from "../systems/graphile.ts";
+import {
+  GRAPHILE_MODES,
+  GRAPHILE_TASK,
+  type GraphileMode,
+  graphileJobsLeft,
+  graphileLabel,
+  graphileRun,
+  graphileUtils,
+} from "../systems/graphile.ts";
 import {
   PG_BOSS_POLLING_SECONDS,
   PG_BOSS_QUEUE,
@@ -58,9 +66,11 @@ export const latency: Scenario = {
         );
       }
       if (ctx.has("graphile-worker")) {
-        figures.push(
-          await measure(ctx, row(graphileLabel("default"), `addJob; concurrency ${c}`), () => graphileLatency(ctx, rate, total, c)),
-        );
+        for (const mode of Object.keys(GRAPHILE_MODES) as GraphileMode[]) {
+          figures.push(
+            await measure(ctx, row(graphileLabel(mode), `addJob; concurrency ${c}`), () => graphileLatency(ctx, rate, total, c, mode)),
+          );
+        }
       }
       if (ctx.has("pg-boss")) {
         figures.push(
@@ -139,14 +149,14 @@ async function batonLatency(ctx: Context, rate: number, total: number, concurren
   });
 }
 
-async function graphileLatency(ctx: Context, rate: number, total: number, concurrency: number): Promise<Measured> {
+async function graphileLatency(ctx: Context, rate: number, total: number, concurrency: number, mode: GraphileMode): Promise<Measured> {
   return ctx.server.withFreshDatabase("graphile", async (url) => {
     const utils = await graphileUtils(url, poolFor(ctx, concurrency));
     const latencies = new Latencies(total);
     const runner = await graphileRun(url, {
       concurrency,
       pool: poolFor(ctx, concurrency),
-      mode: "default",
+      mode,
       handler: async (payload) => latencies.enter(payload as Sample),
     });
     try {
