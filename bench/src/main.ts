@@ -15,6 +15,7 @@ import { saga } from "./scenarios/saga.ts";
 import { scale, serverRssFigure } from "./scenarios/scale.ts";
 import { serverPeaksMb } from "./systems/baton-server.ts";
 import { renderTable } from "./table.ts";
+import { killChildren } from "./typescript-process.ts";
 
 const RUN_ORDER: Scenario[] = [drain, enqueue, latency, saga, scale, pglite];
 
@@ -37,7 +38,8 @@ const server = new PgServer(options.databaseUrl);
 // An interrupted run still drops its databases (WITH FORCE: a half-stopped worker may hold them).
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
-    console.error(`\n${signal}: dropping this run's databases`);
+    console.error(`\n${signal}: stopping this run's processes, dropping its databases`);
+    killChildren();
     server.dropAll().finally(() => process.exit(130));
   });
 }

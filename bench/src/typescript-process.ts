@@ -9,5 +9,15 @@ const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
  * @param script a path relative to the repository root
  */
 export function spawnTypeScript(script: string, args: string[], env: Record<string, string>, stdio: StdioOptions): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio });
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  return child;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Kills every child still running (an interrupted bench must not leave servers behind). */
+export function killChildren(): void {
+  for (const child of running) child.kill("SIGKILL");
 }
