@@ -41,7 +41,12 @@ DROP INDEX task_executions_leased_idx;
 ALTER TABLE task_executions DROP COLUMN idempotency_key;
 DROP INDEX task_executions_instance_idx;
 CREATE UNIQUE INDEX task_executions_attempt_idx ON task_executions (workflow_instance_id, task_id, kind, attempt_number);
--- Room on each page for the finishing update of an attempt.
+-- Invariant I1 (one accepted completion per instance, step and kind) holds by construction: a step
+-- has at most one open attempt (the planner schedules the next only after the last one failed,
+-- under the instance lock), and only an open, leased attempt with its fence can complete. Without a
+-- partial index on state, and with room on the page, the one update an attempt's record gets when
+-- it finishes is HOT.
+DROP INDEX task_executions_one_completion_idx;
 ALTER TABLE task_executions SET (fillfactor = 85);
 
 -- An instance's state changes on every step; with state out of the list index (the filter reads it
@@ -50,15 +55,28 @@ DROP INDEX workflow_instances_list_idx;
 CREATE INDEX workflow_instances_list_idx ON workflow_instances (namespace, workflow_name, created_at, instance_id);
 ALTER TABLE workflow_instances SET (fillfactor = 80);
 
--- Events are found by (instance, sequence) and, by the relay, by position: those two indexes stay.
--- Only reports that name themselves carry an idempotency key.
+-- History: one row per instance per commit, holding that commit's events in order (`entries`, a
+-- JSON array of {type, payload}, numbered from `sequence_number`). The fold and the views read the
+-- events one by one as before; a step that completes and schedules the next writes one row, not two.
+-- Rows are found by (instance, sequence) and, by the relay, by position: those two indexes stay.
+ALTER TABLE events ADD COLUMN entries jsonb;
+UPDATE events SET entries = jsonb_build_array(jsonb_build_object('type', event_type, 'payload', payload));
+ALTER TABLE events ALTER COLUMN entries SET NOT NULL;
 ALTER TABLE events DROP CONSTRAINT events_pkey;
-ALTER TABLE events DROP COLUMN event_id;
 ALTER TABLE events DROP CONSTRAINT events_workflow_instance_id_sequence_number_key;
 ALTER TABLE events ADD PRIMARY KEY (workflow_instance_id, sequence_number);
-ALTER TABLE events DROP CONSTRAINT events_idempotency_key_key;
-ALTER TABLE events ALTER COLUMN idempotency_key DROP NOT NULL;
-UPDATE events SET idempotency_key = NULL
-WHERE idempotency_key = workflow_instance_id::text || ':' || sequence_number::text
-   OR idempotency_key ~ '^[0-9a-f-]{36}:TASK_(COMPLETED|FAILED|TIMED_OUT)$';
-CREATE UNIQUE INDEX events_idempotency_key_idx ON events (idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+-- Reports that name themselves (a Kafka reply's topic/partition/offset, an HTTP report's
+-- idempotencyKey) are remembered here, written with the events they caused, so a replay is
+-- answered `duplicate`. Keys the first schema generated for every event are not carried over.
+CREATE TABLE report_keys (
+  idempotency_key       text    PRIMARY KEY,
+  workflow_instance_id  uuid    NOT NULL REFERENCES workflow_instances (instance_id) ON DELETE CASCADE,
+  sequence_number       bigint  NOT NULL
+);
+INSERT INTO report_keys (idempotency_key, workflow_instance_id, sequence_number)
+SELECT idempotency_key, workflow_instance_id, sequence_number FROM events
+WHERE idempotency_key <> workflow_instance_id::text || ':' || sequence_number::text
+  AND idempotency_key !~ '^[0-9a-f-]{36}:TASK_(COMPLETED|FAILED|TIMED_OUT)$';
+
+ALTER TABLE events DROP COLUMN event_id, DROP COLUMN event_type, DROP COLUMN payload, DROP COLUMN idempotency_key;

@@ -13,7 +13,7 @@ import {
 } from "../domain/reconcile.ts";
 import type { InstanceState } from "../domain/states.ts";
 import { changeWrite } from "../store/change-writes.ts";
-import type { NewEvent, NumberedEvent } from "../store/events.ts";
+import type { HistoryAppend, NewEvent } from "../store/events.ts";
 import { type InstanceRow, instanceLock, instanceLockByExecutions } from "../store/instances.ts";
 import { type NewTaskRow, type QueueWake, type TaskRow, taskCancelMany, taskCancelPending, taskListByInstances } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
@@ -140,7 +140,7 @@ export class InstanceChange {
         startedAt: task.startedAt?.toISOString() ?? null,
         ...(type === "TASK_COMPLETED" ? { output: task.output } : { error: task.error }),
       },
-      idempotencyKey ?? `${task.executionId}:${type}`,
+      idempotencyKey,
     );
   }
 
@@ -231,12 +231,12 @@ export class InstanceChange {
   }
 
   /** What the commit writes for this instance; null when nothing changed. */
-  pending(): { events: NumberedEvent[]; inserts: NewTaskRow[]; wake: QueueWake[]; sequenceNumber: number } | null {
+  pending(): { history: HistoryAppend; inserts: NewTaskRow[]; wake: QueueWake[]; sequenceNumber: number } | null {
     if (this.events.length === 0) return null;
     const wake = [...this.wakeQueues].map(([queue, delayMs]) => ({ queue, delayMs }));
     const base = this.instance.sequenceNumber;
     return {
-      events: this.events.map((e, i) => ({ ...e, instanceId: this.instance.instanceId, sequenceNumber: base + 1 + i })),
+      history: { instanceId: this.instance.instanceId, sequenceNumber: base + 1, events: this.events },
       inserts: this.inserts,
       wake: this.active ? wake : [],
       sequenceNumber: base + this.events.length,
@@ -278,7 +278,7 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
   if (writes.length === 0) return;
   await changeWrite(trx, {
     tasks: writes.flatMap((w) => w.inserts),
-    events: writes.flatMap((w) => w.events),
+    history: writes.map((w) => w.history),
     instances: writes.map((w) => ({
       instanceId: w.change.instance.instanceId,
       expectedSequence: w.change.instance.sequenceNumber,

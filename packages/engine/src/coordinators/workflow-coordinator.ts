@@ -13,7 +13,7 @@ import {
   definitionListLatest,
   definitionLockName,
 } from "../store/definitions.ts";
-import { eventListByInstance } from "../store/events.ts";
+import { eventListByInstance, type HistoryAppend } from "../store/events.ts";
 import { type InstanceRow, instanceGet, instanceList, instanceListByRunIds, type NewInstance } from "../store/instances.ts";
 import { type NewTaskRow, type QueueWake, taskListByInstances, taskParkPending } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
@@ -129,7 +129,7 @@ export class WorkflowCoordinator {
     const firstOfRun = new Set<string>();
     const instances: NewInstance[] = [];
     const tasks: NewTaskRow[] = [];
-    const events: Parameters<typeof startWrite>[1]["events"] = [];
+    const history: HistoryAppend[] = [];
     const wakes: QueueWake[] = [];
     const planned: { index: number; instanceId: string }[] = [];
     for (const [index, c] of calls.entries()) {
@@ -153,11 +153,11 @@ export class WorkflowCoordinator {
       if (!pending) continue;
       instances.push({ ...row, state: change.state, sequenceNumber: pending.sequenceNumber });
       tasks.push(...pending.inserts);
-      events.push(...pending.events);
+      history.push(pending.history);
       wakes.push(...pending.wake);
       planned.push({ index, instanceId: row.instanceId });
     }
-    const inserted = instances.length > 0 ? await startWrite(this.db, { instances, tasks, events, wakes }) : new Set<string>();
+    const inserted = instances.length > 0 ? await startWrite(this.db, { instances, tasks, history, wakes }) : new Set<string>();
     for (const p of planned) {
       if (!inserted.has(p.instanceId)) continue;
       const c = calls[p.index] as StartCall;

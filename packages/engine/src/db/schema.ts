@@ -75,12 +75,18 @@ export interface ExecutionLeasesTable {
 
 export interface EventsTable {
   workflow_instance_id: string;
+  /** The first event's number; the row holds `entries.length` events numbered on from it. */
   sequence_number: BigIntColumn;
-  event_type: string;
-  payload: Json;
-  idempotency_key: string | null;
+  /** The commit's events in order: `[{type, payload}, ...]`. */
+  entries: Json;
   created_at: Timestamp;
   position: ColumnType<string | number | bigint, never, never>;
+}
+
+export interface ReportKeysTable {
+  idempotency_key: string;
+  workflow_instance_id: string;
+  sequence_number: BigIntColumn;
 }
 
 export interface WorkerHeartbeatsTable {
@@ -103,6 +109,7 @@ export interface Schema {
   task_leases: TaskLeasesTable;
   execution_leases: ExecutionLeasesTable;
   events: EventsTable;
+  report_keys: ReportKeysTable;
   worker_heartbeats: WorkerHeartbeatsTable;
   baton_migrations: BatonMigrationsTable;
 }

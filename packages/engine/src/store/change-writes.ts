@@ -1,13 +1,13 @@
 import { sql } from "kysely";
 import { BatonError } from "../contract/errors.ts";
 import type { DbOrTrx } from "../db/database.ts";
-import { eventInsertCte, type NumberedEvent } from "./events.ts";
+import { type HistoryAppend, historyInsertCtes } from "./events.ts";
 import { type InstanceWrite, instanceInsertCte, instanceUpdateCte, type NewInstance } from "./instances.ts";
 import { type NewTaskRow, type QueueWake, queueWakePayloads, TASK_CHANNEL, taskInsertCtes } from "./tasks.ts";
 
 /*
  * What a change to instances writes, as ONE statement of data-modifying CTEs: the new attempts,
- * the events, the instances, and the NOTIFY that wakes the queues with new work. One round trip
+ * the history (one row per instance), the instances, and the NOTIFY that wakes the queues with new work. One round trip
  * per commit, however many instances it carries.
  */
 
@@ -20,10 +20,10 @@ const notify = (wakes: QueueWake[]) =>
  */
 export async function changeWrite(
   trx: DbOrTrx,
-  writes: { tasks: NewTaskRow[]; events: NumberedEvent[]; instances: InstanceWrite[]; wakes: QueueWake[] },
+  writes: { tasks: NewTaskRow[]; history: HistoryAppend[]; instances: InstanceWrite[]; wakes: QueueWake[] },
 ): Promise<void> {
   const result = await sql<{ written: string }>`
-    WITH ${taskInsertCtes(writes.tasks)}, ${eventInsertCte(writes.events)}, ${instanceUpdateCte(writes.instances)}
+    WITH ${taskInsertCtes(writes.tasks)}, ${historyInsertCtes(writes.history)}, ${instanceUpdateCte(writes.instances)}
     SELECT (SELECT count(*) FROM inst_write) AS written, ${notify(writes.wakes)} AS notified`.execute(trx);
   if (Number(result.rows[0]?.written) !== writes.instances.length) {
     throw new BatonError("CONCURRENT_UPDATE", "An instance changed concurrently; retry the request", {
@@ -39,10 +39,10 @@ export async function changeWrite(
  */
 export async function startWrite(
   db: DbOrTrx,
-  writes: { instances: NewInstance[]; tasks: NewTaskRow[]; events: NumberedEvent[]; wakes: QueueWake[] },
+  writes: { instances: NewInstance[]; tasks: NewTaskRow[]; history: HistoryAppend[]; wakes: QueueWake[] },
 ): Promise<Set<string>> {
   const result = await sql<{ instance_id: string }>`
-    WITH ${instanceInsertCte(writes.instances)}, ${taskInsertCtes(writes.tasks, "inst")}, ${eventInsertCte(writes.events, "inst")}
+    WITH ${instanceInsertCte(writes.instances)}, ${taskInsertCtes(writes.tasks, "inst")}, ${historyInsertCtes(writes.history, "inst")}
     SELECT instance_id, ${notify(writes.wakes)} AS notified FROM inst`.execute(db);
   return new Set(result.rows.map((r) => r.instance_id));
 }

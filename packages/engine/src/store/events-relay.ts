@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
+import { unpackHistory } from "./events.ts";
 
 /** An event as the relay publishes it: with its global position and its instance's identity. */
 export interface RelayEventRow {
@@ -49,39 +50,37 @@ export async function eventListForRelay(db: DbOrTrx, params: { after: string; ga
     workflow_name: string;
     run_id: string;
     sequence_number: string;
-    event_type: string;
-    payload: Record<string, unknown>;
+    entries: unknown;
     created_at: Date;
     in_progress_up_to: string | null;
   }>`
     WITH snapshot AS (
       SELECT (SELECT max(x::text::numeric) FROM pg_snapshot_xip(pg_current_snapshot()) AS x)::text AS in_progress_up_to
     ), batch AS (
-      SELECT e.position, e.workflow_instance_id, e.sequence_number, e.event_type, e.payload, e.created_at
+      SELECT e.position, e.workflow_instance_id, e.sequence_number, e.entries, e.created_at
       FROM events e
       WHERE e.position > ${params.after}::bigint OR e.position = ANY(${params.gaps}::bigint[])
       ORDER BY e.position
       LIMIT ${params.limit}
     )
     SELECT b.position::text AS position, b.workflow_instance_id, i.namespace, i.workflow_name, i.run_id,
-           b.sequence_number::text AS sequence_number, b.event_type, b.payload, b.created_at, s.in_progress_up_to
+           b.sequence_number::text AS sequence_number, b.entries, b.created_at, s.in_progress_up_to
     FROM snapshot s
     LEFT JOIN batch b ON true
     LEFT JOIN workflow_instances i ON i.instance_id = b.workflow_instance_id
     ORDER BY b.position`.execute(db);
   const inProgressUpTo = result.rows[0]?.in_progress_up_to ?? null;
-  const events = result.rows
-    .filter((r) => r.position !== null)
-    .map((r) => ({
-      position: r.position,
-      instanceId: r.workflow_instance_id,
-      namespace: r.namespace,
-      workflowName: r.workflow_name,
-      runId: r.run_id,
-      sequenceNumber: Number(r.sequence_number),
-      eventType: r.event_type,
-      payload: r.payload,
-      createdAt: r.created_at,
-    }));
+  // A row holds one commit's events of one instance; they share its position.
+  const events = unpackHistory(result.rows.filter((r) => r.position !== null)).map((e) => ({
+    position: e.position,
+    instanceId: e.workflow_instance_id,
+    namespace: e.namespace,
+    workflowName: e.workflow_name,
+    runId: e.run_id,
+    sequenceNumber: e.sequenceNumber,
+    eventType: e.entry.type,
+    payload: e.entry.payload,
+    createdAt: e.created_at,
+  }));
   return { events, inProgressUpTo };
 }

@@ -4,7 +4,7 @@ import type { DbOrTrx } from "../db/database.ts";
 export interface NewEvent {
   type: string;
   payload: Record<string, unknown>;
-  /** Names the report that caused the event (unique across all events), if it named itself. */
+  /** Names the report that caused the event (unique across all reports), if it named itself. */
   idempotencyKey?: string;
 }
 
@@ -15,45 +15,76 @@ export interface EventRow {
   createdAt: Date;
 }
 
-/** An event with its place in its instance's history. */
-export type NumberedEvent = NewEvent & { instanceId: string; sequenceNumber: number };
+/** The events one commit appends to one instance's history, numbered on from `sequenceNumber`. */
+export interface HistoryAppend {
+  instanceId: string;
+  sequenceNumber: number;
+  events: NewEvent[];
+}
+
+/** How an event is stored inside its row's `entries`. */
+interface StoredEntry {
+  type: string;
+  payload: Record<string, unknown>;
+}
 
 /**
- * A CTE (`event`) appending events, for the statement that commits a change. `onlyFor`, when
- * given, is a CTE with an `instance_id` column: events of other instances are left out.
+ * CTEs (`history`, `report_key`) appending each commit's events as one row per instance, and
+ * remembering the reports that named themselves, for the statement that commits a change.
+ * `onlyFor`, when given, is a CTE with an `instance_id` column: other instances are left out.
  */
-export function eventInsertCte(events: NumberedEvent[], onlyFor?: string) {
+export function historyInsertCtes(appends: HistoryAppend[], onlyFor?: string) {
   const filter = onlyFor ? sql`WHERE v.instance_id IN (SELECT instance_id FROM ${sql.table(onlyFor)})` : sql``;
+  const keyed = appends.flatMap((a) =>
+    a.events.flatMap((e, i) =>
+      e.idempotencyKey ? [{ key: e.idempotencyKey, instanceId: a.instanceId, sequence: a.sequenceNumber + i }] : [],
+    ),
+  );
+  const entries = (a: HistoryAppend) => JSON.stringify(a.events.map((e): StoredEntry => ({ type: e.type, payload: e.payload })));
   return sql`
-    event AS (
-      INSERT INTO events (workflow_instance_id, sequence_number, event_type, payload, idempotency_key)
-      SELECT v.instance_id, v.sequence_number, v.event_type, v.payload::jsonb, v.idempotency_key
+    history AS (
+      INSERT INTO events (workflow_instance_id, sequence_number, entries)
+      SELECT v.instance_id, v.sequence_number, v.entries::jsonb
       FROM unnest(
-        ${events.map((e) => e.instanceId)}::uuid[], ${events.map((e) => e.sequenceNumber)}::bigint[], ${events.map((e) => e.type)}::text[],
-        ${events.map((e) => JSON.stringify(e.payload))}::text[], ${events.map((e) => e.idempotencyKey ?? null)}::text[]
-      ) AS v(instance_id, sequence_number, event_type, payload, idempotency_key)
+        ${appends.map((a) => a.instanceId)}::uuid[], ${appends.map((a) => a.sequenceNumber)}::bigint[], ${appends.map(entries)}::text[]
+      ) AS v(instance_id, sequence_number, entries)
+      ${filter}
+    ), report_key AS (
+      INSERT INTO report_keys (idempotency_key, workflow_instance_id, sequence_number)
+      SELECT v.key, v.instance_id, v.sequence_number
+      FROM unnest(${keyed.map((k) => k.key)}::text[], ${keyed.map((k) => k.instanceId)}::uuid[], ${keyed.map((k) => k.sequence)}::bigint[])
+        AS v(key, instance_id, sequence_number)
       ${filter}
     )`;
+}
+
+/** Unpacks history rows into events, each numbered. */
+export function unpackHistory<R extends { sequence_number: string | number | bigint; entries: unknown }>(
+  rows: R[],
+): (R & { entry: StoredEntry; sequenceNumber: number })[] {
+  return rows.flatMap((r) =>
+    (r.entries as StoredEntry[]).map((entry, i) => ({ ...r, entry, sequenceNumber: Number(r.sequence_number) + i })),
+  );
 }
 
 export async function eventListByInstance(db: DbOrTrx, instanceId: string): Promise<EventRow[]> {
   const rows = await db
     .selectFrom("events")
-    .select(["sequence_number", "event_type", "payload", "created_at"])
+    .select(["sequence_number", "entries", "created_at"])
     .where("workflow_instance_id", "=", instanceId)
     .orderBy("sequence_number")
     .execute();
-  return rows.map((r) => ({
-    sequenceNumber: Number(r.sequence_number),
-    eventType: r.event_type,
-    payload: r.payload as Record<string, unknown>,
-    createdAt: r.created_at,
+  return unpackHistory(rows).map((e) => ({
+    sequenceNumber: e.sequenceNumber,
+    eventType: e.entry.type,
+    payload: e.entry.payload,
+    createdAt: e.created_at,
   }));
 }
 
-/** Which of these idempotency keys some event already carries (reports applied before). */
+/** Which of these report keys were applied before. */
 export async function eventKeysExisting(db: DbOrTrx, keys: string[]): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
-  const rows = await db.selectFrom("events").select("idempotency_key").where("idempotency_key", "in", keys).execute();
-  return new Set(rows.flatMap((r) => (r.idempotency_key ? [r.idempotency_key] : [])));
+  const rows = await db.selectFrom("report_keys").select("idempotency_key").where("idempotency_key", "in", keys).execute();
+  return new Set(rows.map((r) => r.idempotency_key));
 }
