@@ -44,7 +44,7 @@ export const pglite: Scenario = {
       values: all.values ? [all.values[i] as number] : null,
     });
     return [
-      part(0, `Baton startMany, ${count(n)} runs, ${count(ctx.options.chunk)} per call`, "runs/s", "enqueue-batch"),
+      part(0, `Baton startMany, ${count(n)} runs, ${count(Math.min(n, ctx.options.chunk))} per call`, "runs/s", "enqueue-batch"),
       part(
         1,
         `Baton in-process drain of those ${count(n)}: acquire batch ${ctx.options.batch} + completeMany, ${LOOPS} loops`,

@@ -52,11 +52,9 @@ export const scale: Scenario = {
           }),
         backlog >= ONCE_FROM ? 1 : ctx.options.reps,
       );
-      const loaded =
-        loads.length > 0
-          ? ` (loaded with startMany at ${count(Math.round(Math.min(...loads)))}–${count(Math.round(Math.max(...loads)))} runs/s)`
-          : "";
-      figures.push({ ...figure, ...(figure.failed ? {} : { note: `${figure.note ?? ""}${loaded}`.trim() }) });
+      const [low, high] = [Math.min(...loads), Math.max(...loads)].map((v) => count(Math.round(v)));
+      const loaded = loads.length === 0 ? "" : `loaded with startMany at ${low === high ? low : `${low}–${high}`} runs/s`;
+      figures.push({ ...figure, ...(figure.failed ? {} : { note: [figure.note, loaded].filter(Boolean).join("; ") }) });
     }
     figures.push({
       scenario,
