@@ -1,4 +1,4 @@
-import { BatonError } from "../contract/errors.ts";
+import { BatonError, isBatonError } from "../contract/errors.ts";
 
 interface Waiting<In, Out> {
   item: In;
@@ -7,26 +7,30 @@ interface Waiting<In, Out> {
 }
 
 /**
- * Coalesces concurrent calls of one kind into batches. A call made while no flush runs is flushed
- * at once (no added delay when idle); calls made while one runs wait, and the next flush takes them
- * all, up to `maxBatch`. So under load batches grow by themselves and the database sees one
+ * Coalesces concurrent calls of one kind into batches. A call made while fewer than `maxFlushes`
+ * flushes run is flushed at once (no added delay when idle); calls made while they all run wait,
+ * and the next flush takes them all, up to `maxBatch`. So under load batches grow by themselves and the database sees one
  * transaction per batch instead of one per call.
  *
  * `flush` answers every item in order: a value, or the BatonError that refused that item alone.
- * If the flush itself throws, every caller in that batch gets the error.
+ * If the flush itself throws, every caller in that batch gets the error, with one exception: a
+ * VALIDATION_ERROR (a value the database refused, e.g. a NUL character in an output) belongs to
+ * one caller's input, so the batch is flushed again item by item and only that caller is refused.
  */
 export class GroupCommit<In, Out> {
   private queue: Waiting<In, Out>[] = [];
-  private flushing = false;
+  private flushing = 0;
 
   constructor(
     private readonly flush: (items: In[]) => Promise<(Out | BatonError)[]>,
     private readonly maxBatch = 1000,
+    /** Flushes allowed in flight at once. */
+    private readonly maxFlushes = 1,
   ) {}
 
   /** Whether a flush is running or calls are waiting. */
   get busy(): boolean {
-    return this.flushing || this.queue.length > 0;
+    return this.flushing > 0 || this.queue.length > 0;
   }
 
   /** One call; resolves with its own answer, rejects with its own refusal. */
@@ -50,10 +54,10 @@ export class GroupCommit<In, Out> {
   }
 
   private next(): void {
-    if (this.flushing || this.queue.length === 0) return;
-    this.flushing = true;
+    if (this.flushing >= this.maxFlushes || this.queue.length === 0) return;
+    this.flushing++;
     const batch = this.queue.splice(0, this.maxBatch);
-    this.flush(batch.map((w) => w.item))
+    this.flushIsolating(batch.map((w) => w.item))
       .then(
         (answers) => {
           for (const [i, w] of batch.entries()) {
@@ -68,8 +72,21 @@ export class GroupCommit<In, Out> {
         },
       )
       .finally(() => {
-        this.flushing = false;
+        this.flushing--;
         this.next();
       });
+  }
+
+  private async flushIsolating(items: In[]): Promise<(Out | BatonError)[]> {
+    try {
+      return await this.flush(items);
+    } catch (error) {
+      if (items.length === 1 || !isBatonError(error, "VALIDATION_ERROR")) throw error;
+      const answers: (Out | BatonError)[] = [];
+      for (const item of items) {
+        answers.push(...(await this.flush([item]).catch((e: unknown) => (isBatonError(e, "VALIDATION_ERROR") ? [e] : Promise.reject(e)))));
+      }
+      return answers;
+    }
   }
 }

@@ -38,6 +38,9 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client that errors (server restart) must not crash the process; the pool drops it.
   pool.on("error", () => {});
+  // Nor may a client whose connection dies mid-query (backend terminated): the query in flight
+  // is rejected with the error, and the pool discards the client when it is released.
+  pool.on("connect", (client) => client.on("error", () => {}));
   const db = new Kysely<Schema>({ dialect: withInputErrors(new PostgresDialect({ pool })) });
   const listeners = new Set<PostgresListener>();
   return {
