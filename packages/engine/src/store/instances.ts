@@ -3,6 +3,7 @@ import type { DbOrTrx } from "../db/database.ts";
 import type { WorkflowInstancesTable } from "../db/schema.ts";
 import type { InstanceError } from "../domain/reconcile.ts";
 import type { InstanceState } from "../domain/states.ts";
+import { idList } from "./id-list.ts";
 
 export interface InstanceRow {
   instanceId: string;
@@ -118,7 +119,7 @@ export async function instanceLockByExecutions(db: DbOrTrx, executionIds: string
   const rows = await sql<Selectable<WorkflowInstancesTable>>`
     SELECT i.* FROM workflow_instances i
     WHERE i.instance_id = ANY(ARRAY(
-      SELECT workflow_instance_id FROM task_executions WHERE execution_id = ANY(${executionIds}::uuid[])))
+      SELECT workflow_instance_id FROM task_executions WHERE execution_id = ANY(${idList(executionIds)})))
     ORDER BY i.instance_id
     FOR UPDATE`.execute(db);
   return rows.rows.map(toInstanceRow);
@@ -152,8 +153,7 @@ export function instanceUpdateCte(writes: InstanceWrite[]) {
         ${writes.map((w) => json(w.output))}::text[], ${writes.map((w) => json(w.error))}::text[],
         ${writes.map((w) => w.compensateFrom)}::text[]
       ) AS v(instance_id, expected, sequence_number, state, output, error, compensate_from)
-      -- The = ANY lets the planner find the rows by primary key rather than scan the table to join.
-      WHERE i.instance_id = ANY(${writes.map((w) => w.instanceId)}::uuid[])
+      WHERE i.instance_id = ANY(${idList(writes.map((w) => w.instanceId))})
         AND i.instance_id = v.instance_id AND i.sequence_number = v.expected
       RETURNING i.instance_id
     )`;

@@ -89,15 +89,15 @@ export async function taskHeartbeatMany(db: DbOrTrx, leases: LeaseRef[]): Promis
       UPDATE task_leases l
       SET lease_expires_at = now() + l.lease_ms * interval '1 millisecond'
       FROM v
-      WHERE l.execution_id = ANY(${ids}::uuid[]) AND l.execution_id = v.execution_id AND l.state = 'LEASED'
+      WHERE l.execution_id = ANY(ARRAY(SELECT execution_id FROM v)) AND l.execution_id = v.execution_id AND l.state = 'LEASED'
         AND l.fence_token = v.fence_token AND l.lease_holder = v.worker_id AND l.lease_expires_at > clock_timestamp()
       RETURNING l.execution_id, l.lease_expires_at, v.worker_id, v.fence_token
     )
     SELECT v.ord, r.lease_expires_at AS renewed, ${ATTEMPT_COLUMNS}
     FROM v
     LEFT JOIN renewed r ON r.execution_id = v.execution_id AND r.worker_id = v.worker_id AND r.fence_token = v.fence_token
-    LEFT JOIN task_executions t ON t.execution_id = v.execution_id
-    LEFT JOIN task_leases l ON l.execution_id = v.execution_id
+    LEFT JOIN LATERAL (SELECT * FROM task_executions WHERE task_executions.execution_id = v.execution_id LIMIT 1) t ON true
+    LEFT JOIN LATERAL (SELECT * FROM task_leases WHERE task_leases.execution_id = v.execution_id LIMIT 1) l ON true
     ORDER BY v.ord`.execute(db);
   return result.rows.map((r) => {
     if (r.execution_id === null) return { applied: false, task: null };
@@ -136,7 +136,7 @@ export async function taskCloseIfLeased(db: DbOrTrx, reports: ClosingReport[]): 
     ), closed AS (
       DELETE FROM task_leases l
       USING v
-      WHERE l.execution_id = ANY(${ids}::uuid[]) AND l.execution_id = v.execution_id AND l.state = 'LEASED'
+      WHERE l.execution_id = ANY(ARRAY(SELECT execution_id FROM v)) AND l.execution_id = v.execution_id AND l.state = 'LEASED'
         AND l.fence_token = v.fence_token AND l.lease_holder = v.worker_id
         AND (NOT v.require_unexpired OR l.lease_expires_at > clock_timestamp())
       RETURNING l.*, v.ord, v.state AS new_state, v.output AS new_output, v.error AS new_error, v.exhaust
@@ -153,8 +153,8 @@ export async function taskCloseIfLeased(db: DbOrTrx, reports: ClosingReport[]): 
     UNION ALL
     SELECT false AS applied, ${ATTEMPT_COLUMNS}, v.ord
     FROM v
-    LEFT JOIN task_executions t ON t.execution_id = v.execution_id
-    LEFT JOIN task_leases l ON l.execution_id = v.execution_id
+    LEFT JOIN LATERAL (SELECT * FROM task_executions WHERE task_executions.execution_id = v.execution_id LIMIT 1) t ON true
+    LEFT JOIN LATERAL (SELECT * FROM task_leases WHERE task_leases.execution_id = v.execution_id LIMIT 1) l ON true
     WHERE v.ord NOT IN (SELECT ord FROM closed)`.execute(db);
   const answers: FencedAnswer[] = reports.map(() => ({ applied: false, task: null }));
   for (const r of result.rows) {

@@ -2,6 +2,7 @@ import { type RawBuilder, sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
 import type { TaskToSchedule } from "../domain/reconcile.ts";
 import type { TaskKind, TaskState } from "../domain/states.ts";
+import { idList } from "./id-list.ts";
 
 /**
  * One attempt, as the engine sees it: its record in `task_executions`, with the lease columns of
@@ -91,10 +92,16 @@ export function toTaskRow(r: AttemptColumns): TaskRow {
   };
 }
 
+/**
+ * Attempts matching `where` (over `t`), each with its lease row if it is open. The lease is looked
+ * up per attempt by primary key (LATERAL; the LIMIT keeps the planner from turning it back into a
+ * hash join that scans the whole lease table).
+ */
 async function selectAttempts(db: DbOrTrx, where: RawBuilder<unknown>, tail = sql``): Promise<TaskRow[]> {
   const result = await sql<AttemptColumns>`
     SELECT ${ATTEMPT_COLUMNS}
-    FROM task_executions t LEFT JOIN task_leases l ON l.execution_id = t.execution_id
+    FROM task_executions t
+    LEFT JOIN LATERAL (SELECT * FROM task_leases WHERE task_leases.execution_id = t.execution_id LIMIT 1) l ON true
     WHERE ${where} ${tail}`.execute(db);
   return result.rows.map(toTaskRow);
 }
@@ -107,7 +114,7 @@ export async function taskGet(db: DbOrTrx, executionId: string): Promise<TaskRow
 /** Every attempt of these instances, in the order they were scheduled (the planner's input). */
 export async function taskListByInstances(db: DbOrTrx, instanceIds: string[]): Promise<TaskRow[]> {
   if (instanceIds.length === 0) return [];
-  return selectAttempts(db, sql`t.workflow_instance_id = ANY(${instanceIds}::uuid[])`, sql`ORDER BY t.created_at, t.attempt_number`);
+  return selectAttempts(db, sql`t.workflow_instance_id = ANY(${idList(instanceIds)})`, sql`ORDER BY t.created_at, t.attempt_number`);
 }
 
 /**
@@ -192,7 +199,7 @@ export async function taskCloseMany(
   const result = await sql<AttemptColumns>`
     WITH closed AS (
       DELETE FROM task_leases l
-      WHERE l.execution_id = ANY(${executionIds}::uuid[]) AND l.state = ANY(${params.from}::text[]) ${expired}
+      WHERE l.execution_id = ANY(${idList(executionIds)}) AND l.state = ANY(${params.from}::text[]) ${expired}
       RETURNING l.*
     )
     UPDATE task_executions t
