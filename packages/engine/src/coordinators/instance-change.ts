@@ -12,6 +12,7 @@ import {
   type TaskToSchedule,
 } from "../domain/reconcile.ts";
 import type { InstanceState } from "../domain/states.ts";
+import { timeOrderedId } from "../domain/time-ordered-id.ts";
 import { changeWrite } from "../store/change-writes.ts";
 import type { HistoryAppend, NewEvent } from "../store/events.ts";
 import { type InstanceRow, instanceLock, instanceLockByExecutions } from "../store/instances.ts";
@@ -152,7 +153,7 @@ export class InstanceChange {
   /** Queues new attempts; they are inserted when the change commits. Returns their execution ids. */
   schedule(tasks: TaskToSchedule[]): string[] {
     return tasks.map((task) => {
-      const row: NewTaskRow = { ...task, executionId: crypto.randomUUID(), instanceId: this.instance.instanceId };
+      const row: NewTaskRow = { ...task, executionId: timeOrderedId(), instanceId: this.instance.instanceId };
       this.inserts.push(row);
       this.record("TASK_SCHEDULED", {
         executionId: row.executionId,

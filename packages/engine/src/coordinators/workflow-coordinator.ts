@@ -4,6 +4,7 @@ import type { Db } from "../db/database.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import { parseDefinition, type WorkflowDefinition } from "../domain/definition.ts";
 import type { InstanceState } from "../domain/states.ts";
+import { timeOrderedId } from "../domain/time-ordered-id.ts";
 import { startWrite } from "../store/change-writes.ts";
 import {
   type DefinitionRow,
@@ -291,7 +292,7 @@ const workflowKey = (c: StartCall) => `${c.namespace}\u0000${c.workflow}`;
 function newInstanceRow(c: StartCall, version: number): InstanceRow {
   const now = new Date();
   return {
-    instanceId: crypto.randomUUID(),
+    instanceId: timeOrderedId(),
     namespace: c.namespace,
     workflowName: c.workflow,
     workflowVersion: version,

@@ -1,6 +1,4 @@
-import { PGlite } from "@electric-sql/pglite";
 import { type DatabaseConnection, type Dialect, type Driver, Kysely, PostgresDialect, sql, type Transaction } from "kysely";
-import { PGliteDialect } from "kysely-pglite-dialect";
 import pg from "pg";
 import { BatonError } from "../contract/errors.ts";
 import type { Schema } from "./schema.ts";
@@ -128,6 +126,9 @@ class PostgresListener {
 }
 
 async function openPglite(dataDir: string | undefined): Promise<Database> {
+  // Loaded only when asked for: PGlite's module graph and WASM cost a Postgres-backed process
+  // tens of megabytes it would never use.
+  const [{ PGlite }, { PGliteDialect }] = await Promise.all([import("@electric-sql/pglite"), import("kysely-pglite-dialect")]);
   const pglite = await PGlite.create(dataDir);
   const db = new Kysely<Schema>({ dialect: withInputErrors(new PGliteDialect(pglite)) });
   return {
