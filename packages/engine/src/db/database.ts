@@ -38,7 +38,10 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   pool.on("error", () => {});
   // Nor may a client whose connection dies mid-query (backend terminated): the query in flight
   // is rejected with the error, and the pool discards the client when it is released.
-  pool.on("connect", (client) => client.on("error", () => {}));
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+    preparedStatements(client);
+  });
   const db = new Kysely<Schema>({ dialect: withInputErrors(new PostgresDialect({ pool })) });
   const listeners = new Set<PostgresListener>();
   return {
@@ -62,6 +65,30 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       await db.destroy();
     },
   };
+}
+
+/** Distinct statements one connection keeps prepared; beyond this, further ones run unnamed. */
+const MAX_PREPARED_PER_CONNECTION = 200;
+
+/**
+ * Makes a connection prepare each parameterised statement once and reuse it: Postgres then parses
+ * and plans Baton's hot-path statements (several data-modifying CTEs each) once per connection
+ * instead of on every call. Statements get names in the order first seen; the cap keeps a
+ * connection from collecting one plan per distinct `IN (...)` length forever.
+ */
+function preparedStatements(client: pg.PoolClient): void {
+  const names = new Map<string, string>();
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const prepared = (text: unknown, values?: unknown, callback?: unknown) => {
+    if (typeof text !== "string" || !Array.isArray(values) || values.length === 0) return query(text, values, callback);
+    let name = names.get(text);
+    if (name === undefined && names.size < MAX_PREPARED_PER_CONNECTION) {
+      name = `baton_${names.size}`;
+      names.set(text, name);
+    }
+    return name === undefined ? query(text, values, callback) : query({ name, text, values }, callback);
+  };
+  Object.assign(client, { query: prepared });
 }
 
 /** A LISTEN connection that comes back after it drops, with growing pauses between tries. */
