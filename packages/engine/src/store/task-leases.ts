@@ -14,8 +14,10 @@ import { ATTEMPT_COLUMNS, type AttemptColumns, RECORD_COLUMNS, type TaskRow, toT
 export type AcquiredRow = TaskRow & { workflowName: string };
 
 /**
- * Leases pending, available tasks of `queues` whose instance is running or compensating: one
- * statement, SKIP LOCKED, a fresh fence token each. `holders` has one entry per task wanted (a
+ * Leases pending, available tasks of `queues`: one statement, SKIP LOCKED, a fresh fence token
+ * each. Only a running or compensating instance has available tasks (pause parks them and every
+ * other state cancels them, in the transaction that changes the state), so the instance row is
+ * not read to choose them. `holders` has one entry per task wanted (a
  * worker asking for three appears three times); the n-th task leased goes to the n-th holder, and
  * comes back with its slot `n` (0-based), so coalesced callers can be told apart even when they
  * share a worker id. Orders by exactly the columns of the partial pending index so the planner
@@ -33,15 +35,13 @@ export async function taskAcquire(
     WITH picked AS (
       SELECT l.execution_id
       FROM task_leases l
-      JOIN workflow_instances i ON i.instance_id = l.workflow_instance_id
       WHERE l.state = 'PENDING'
         AND l.queue = ANY(${params.queues}::text[])
         AND l.available_at <= now()
-        AND i.state IN ('RUNNING', 'COMPENSATING')
         ${byId}
       ORDER BY l.queue, l.available_at, l.execution_id
       LIMIT ${params.holders.length}
-      FOR UPDATE OF l SKIP LOCKED
+      FOR UPDATE SKIP LOCKED
     ), slots AS (
       SELECT execution_id, row_number() OVER () AS slot FROM picked
     ), leased AS (
