@@ -1,4 +1,4 @@
-import { MAX_BATCH_ITEMS } from "@baton/engine";
+import { MAX_ACQUIRE, MAX_BATCH_ITEMS } from "@baton/engine";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Harness, startHarness, uniqueWorkflow } from "./http-harness.ts";
 
@@ -11,6 +11,7 @@ afterAll(() => h.close());
 interface Leased {
   executionId: string;
   instanceId: string;
+  queue: string;
   fenceToken: number;
 }
 
@@ -177,6 +178,30 @@ describe("POST /v1/tasks/fail and /v1/tasks/heartbeat (batch)", () => {
   });
 });
 
+describe("POST /v1/tasks/release", () => {
+  it("hands back the leases held as named, without spending an attempt; the steps are handed out again at once", async () => {
+    const { tasks } = await leasedTasks(3);
+    const [a, b, c] = tasks as [Leased, Leased, Leased];
+    await h.engine.expireLease(b.executionId); // run out but not reaped: still this worker's to hand back
+    const res = await h.call("POST", "/v1/tasks/release", { items: [item(a), item(b), item(c, { workerId: "intruder" })] });
+    expect([res.status, res.body]).toEqual([200, { released: 2 }]);
+    const again = await h.call("POST", "/v1/tasks/acquire", { workerId: "w2", queues: [a.queue], max: 10 });
+    expect(again.body.tasks.map((t: Leased) => t.instanceId).sort()).toEqual([a.instanceId, b.instanceId].sort());
+    // The released attempt was free: the step's budget (2 attempts) counts from the next one.
+    const view = await h.call("GET", `/v1/instances/${a.instanceId}`);
+    expect(view.body.tasks.map((t: { state: string; maxAttempts: number }) => [t.state, t.maxAttempts])).toEqual([
+      ["CANCELLED", 2],
+      ["LEASED", 3],
+    ]);
+    // A released fence is dead: completing with it is refused, and releasing it again counts nothing.
+    const late = await h.call("POST", "/v1/tasks/complete", { items: [item(a)] });
+    expect(late.body.results[0].error.code).toBe("NOT_LEASED");
+    expect((await h.call("POST", "/v1/tasks/release", { items: [item(a)] })).body).toEqual({ released: 0 });
+    const bad = await h.call("POST", "/v1/tasks/release", { items: [{ executionId: a.executionId, workerId: "w1" }] });
+    expect([bad.status, fieldsOf(bad.body)]).toEqual([400, ["items.0.fenceToken"]]);
+  });
+});
+
 describe("POST /v1/workflows/{name}/runs/batch", () => {
   it("starts each run on its own: new, repeated (created: false), conflicting (RUN_ID_CONFLICT in its slot), generated runId", async () => {
     const { name, queue } = uniqueWorkflow("starts");
@@ -255,7 +280,8 @@ describe("POST /v1/workflows/{name}/runs/batch", () => {
 describe("OpenAPI", () => {
   it("documents the batch routes", async () => {
     const doc = await h.call("GET", "/openapi.json");
-    for (const path of ["/v1/tasks/complete", "/v1/tasks/fail", "/v1/tasks/heartbeat", "/v1/workflows/{name}/runs/batch"]) {
+    const paths = ["/v1/tasks/complete", "/v1/tasks/fail", "/v1/tasks/heartbeat", "/v1/tasks/release", "/v1/workflows/{name}/runs/batch"];
+    for (const path of paths) {
       expect(doc.body.paths[path]?.post, path).toBeDefined();
       expect(Object.keys(doc.body.paths[path].post.responses)).toEqual(expect.arrayContaining(["200", "400"]));
     }
@@ -264,5 +290,7 @@ describe("OpenAPI", () => {
     const schemas = doc.body.components.schemas;
     expect(schemas.CompleteBatchRequest.properties.items).toMatchObject({ minItems: 1, maxItems: MAX_BATCH_ITEMS });
     expect(schemas.TaskRefusal.properties.error).toBeDefined();
+    expect(schemas.ReleaseBatchRequest.properties.items).toMatchObject({ minItems: 1, maxItems: MAX_BATCH_ITEMS });
+    expect(schemas.AcquireRequest.properties.max.maximum).toBe(MAX_ACQUIRE);
   });
 });

@@ -1,3 +1,4 @@
+import { ACQUIRE_LIMITS, MAX_ACQUIRE } from "@baton/engine";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acquireOne, type Harness, startHarness, startOneRun } from "./http-harness.ts";
 
@@ -32,11 +33,20 @@ describe("POST /v1/tasks/acquire", () => {
     expect(none.body).toEqual({ tasks: [] });
   });
 
+  it("hands out as many tasks in one answer as the engine does (MAX_ACQUIRE)", async () => {
+    expect(ACQUIRE_LIMITS.maxTasks).toBe(MAX_ACQUIRE);
+    const { name, queue } = await startOneRun(h);
+    await h.call("POST", `/v1/workflows/${name}/runs/batch`, { runs: Array.from({ length: 149 }, (_, n) => ({ input: { n } })) });
+    const res = await h.call("POST", "/v1/tasks/acquire", { workerId: "w1", queues: [queue], max: MAX_ACQUIRE });
+    expect(res.status).toBe(200);
+    expect(res.body.tasks).toHaveLength(150);
+  });
+
   it("validates the request, naming the field", async () => {
     const cases: [unknown, string][] = [
       [{ queues: ["q"] }, "workerId"],
       [{ workerId: "w", queues: [] }, "queues"],
-      [{ workerId: "w", queues: ["q"], max: 101 }, "max"],
+      [{ workerId: "w", queues: ["q"], max: MAX_ACQUIRE + 1 }, "max"],
       [{ workerId: "w", queues: ["q"], max: 0 }, "max"],
       [{ workerId: "w", queues: ["q"], waitMs: 30_001 }, "waitMs"],
       [{ workerId: "w", queues: [""] }, "queues.0"],

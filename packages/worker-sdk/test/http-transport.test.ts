@@ -1,7 +1,7 @@
 import { MAX_BATCH_ITEMS } from "@baton/engine/contract";
 import { describe, expect, it } from "vitest";
 import { BatonError, createHttpTransport, createWorker, isTransientError, silentLogger, type WorkerEvent } from "../src/index.ts";
-import { EventLog } from "./support/harness.ts";
+import { EventLog, gate } from "./support/harness.ts";
 
 /** A fetch that answers from a script, one entry per call, and records what it was asked. */
 function scriptedFetch(answers: ((body: unknown) => Response | Promise<Response>)[]) {
@@ -16,8 +16,29 @@ function scriptedFetch(answers: ((body: unknown) => Response | Promise<Response>
   return { fetch, calls };
 }
 
+/**
+ * Like scriptedFetch, with one script per path. An acquire past its script answers no tasks after
+ * a few milliseconds, as an idle server would (an answer without a wait would starve the timers).
+ */
+function routedFetch(scripts: Record<string, ((body: unknown) => Response | Promise<Response>)[]>) {
+  const calls: { url: string; method: string; body: unknown }[] = [];
+  const fetch = (async (input: string | URL | Request, init?: RequestInit) => {
+    const body = init?.body ? JSON.parse(String(init.body)) : undefined;
+    calls.push({ url: String(input), method: init?.method ?? "GET", body });
+    const path = new URL(String(input)).pathname;
+    const next = scripts[path]?.shift() ?? (path === "/v1/tasks/acquire" ? idle : undefined);
+    if (!next) throw new Error(`no more scripted answers for ${path}`);
+    return next(body);
+  }) as typeof globalThis.fetch;
+  return { fetch, calls };
+}
+
 const json = (status: number, body: unknown) => () =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+const idle = async () => {
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  return json(200, { tasks: [] })();
+};
 const refused = () => {
   throw new TypeError("fetch failed", { cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) });
 };
@@ -70,15 +91,17 @@ describe("HTTP transport", () => {
       json(201, { instanceId: task.instanceId, runId: "r", state: "RUNNING", created: true }),
       json(200, { items: [], nextCursor: null }),
       json(200, { state: "COMPENSATING" }),
+      json(200, { released: 1 }),
     ]);
     const transport = createHttpTransport({ url: "http://baton.test", fetch });
-    await transport.acquire({ workerId: "w", queues: ["a", "b"], max: 500, waitMs: 90_000 });
+    await transport.acquire({ workerId: "w", queues: ["a", "b"], max: 5000, waitMs: 90_000 });
     await transport.fail({ executionId: task.executionId, workerId: "w", fenceToken: 7, error: { message: "x" }, retryable: false });
     await transport.start("tenant creation", { runId: "r", input: { a: 1 } });
     await transport.list({ workflow: "wf", state: "RUNNING", limit: 10 });
     await transport.compensate(task.instanceId, "createRealm");
+    expect(await transport.release([{ executionId: task.executionId, workerId: "w", fenceToken: 7 }])).toEqual({ released: 1 });
     expect(calls).toEqual([
-      { url: "http://baton.test/v1/tasks/acquire", method: "POST", body: { workerId: "w", queues: ["a", "b"], max: 100, waitMs: 30_000 } },
+      { url: "http://baton.test/v1/tasks/acquire", method: "POST", body: { workerId: "w", queues: ["a", "b"], max: 1000, waitMs: 30_000 } },
       {
         url: `http://baton.test/v1/tasks/${task.executionId}/fail`,
         method: "POST",
@@ -87,6 +110,11 @@ describe("HTTP transport", () => {
       { url: "http://baton.test/v1/workflows/tenant%20creation/runs", method: "POST", body: { runId: "r", input: { a: 1 } } },
       { url: "http://baton.test/v1/instances?workflow=wf&state=RUNNING&limit=10", method: "GET", body: undefined },
       { url: `http://baton.test/v1/instances/${task.instanceId}/compensate`, method: "POST", body: { fromTaskId: "createRealm" } },
+      {
+        url: "http://baton.test/v1/tasks/release",
+        method: "POST",
+        body: { items: [{ executionId: task.executionId, workerId: "w", fenceToken: 7 }] },
+      },
     ]);
   });
 });
@@ -157,18 +185,31 @@ describe("HTTP transport batches", () => {
 describe("worker over a flaky network", () => {
   it("keeps polling through failures, retries a 503 on complete, and drops a result the server answers 409 for", async () => {
     const second = { ...task, executionId: "6f1c7c3e-8a4b-4bb4-9d57-3d35e2a4c003", fenceToken: 8 };
-    const { fetch, calls } = scriptedFetch([
-      refused,
-      json(503, { error: { code: "UNAVAILABLE", message: "draining", details: {} } }),
-      json(200, { tasks: [task] }),
-      json(503, { error: { code: "UNAVAILABLE", message: "database restarting", details: {} } }),
-      json(200, { results: [{ executionId: task.executionId, state: "COMPLETED", duplicate: false }] }),
-      json(200, { tasks: [second] }),
-      json(200, {
-        results: [{ executionId: second.executionId, error: { code: "LEASE_EXPIRED", message: "the lease expired", details: {} } }],
-      }),
-      ...Array.from({ length: 50 }, () => json(200, { tasks: [] })),
-    ]);
+    // Acquires and reports travel side by side (a slot is free before its report is answered), so
+    // each route follows its own script; the second task comes once the first one's report is
+    // answered, so the two reports cannot share a request.
+    const firstRecorded = gate();
+    const { fetch, calls } = routedFetch({
+      "/v1/tasks/acquire": [
+        refused,
+        json(503, { error: { code: "UNAVAILABLE", message: "draining", details: {} } }),
+        json(200, { tasks: [task] }),
+        async () => {
+          await firstRecorded.promise;
+          return json(200, { tasks: [second] })();
+        },
+      ],
+      "/v1/tasks/complete": [
+        json(503, { error: { code: "UNAVAILABLE", message: "database restarting", details: {} } }),
+        () => {
+          firstRecorded.open();
+          return json(200, { results: [{ executionId: task.executionId, state: "COMPLETED", duplicate: false }] })();
+        },
+        json(200, {
+          results: [{ executionId: second.executionId, error: { code: "LEASE_EXPIRED", message: "the lease expired", details: {} } }],
+        }),
+      ],
+    });
     const events = new EventLog();
     const worker = createWorker({
       url: "http://baton.test",

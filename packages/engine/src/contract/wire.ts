@@ -21,8 +21,11 @@ import type {
  * what these schemas infer; the checks at the bottom of this file fail to compile otherwise.
  */
 
-/** Limits of a long-poll acquire over HTTP. */
-export const ACQUIRE_LIMITS = { maxTasks: 100, maxQueues: 100, maxWaitMs: 30_000 } as const;
+/**
+ * Limits of a long-poll acquire over HTTP. `maxTasks` is the engine's own cap (MAX_ACQUIRE), so one
+ * answer can fill a worker's slots and its local queue (prefetch) together.
+ */
+export const ACQUIRE_LIMITS = { maxTasks: 1000, maxQueues: 100, maxWaitMs: 30_000 } as const;
 
 /** Most items one batch request (batch complete, fail, heartbeat, start) may carry. */
 export const MAX_BATCH_ITEMS = 1000;
@@ -309,9 +312,12 @@ export const HeartbeatItemSchema = HeartbeatRequestSchema.extend({ executionId }
 export const CompleteItemSchema = CompleteRequestSchema.extend({ executionId, idempotencyKey }).meta({ id: "CompleteItem" });
 export const FailItemSchema = FailRequestSchema.extend({ executionId, idempotencyKey }).meta({ id: "FailItem" });
 
+export const ReleaseItemSchema = HeartbeatRequestSchema.extend({ executionId }).meta({ id: "ReleaseItem" });
+
 export const HeartbeatBatchRequestSchema = z.object({ items: batchOf(HeartbeatItemSchema) }).meta({ id: "HeartbeatBatchRequest" });
 export const CompleteBatchRequestSchema = z.object({ items: batchOf(CompleteItemSchema) }).meta({ id: "CompleteBatchRequest" });
 export const FailBatchRequestSchema = z.object({ items: batchOf(FailItemSchema) }).meta({ id: "FailBatchRequest" });
+export const ReleaseBatchRequestSchema = z.object({ items: batchOf(ReleaseItemSchema) }).meta({ id: "ReleaseBatchRequest" });
 
 export const TaskRefusalSchema = z
   .object({ executionId: uuid, error: errorDetail })
@@ -324,6 +330,15 @@ export const HeartbeatBatchResultSchema = z
 export const TaskOutcomeBatchSchema = z
   .object({ results: z.array(z.union([TaskOutcomeSchema, TaskRefusalSchema])) })
   .meta({ id: "TaskOutcomeBatch", description: "One result per item, in request order" });
+
+export const ReleaseResultSchema = z
+  .object({
+    released: z
+      .number()
+      .int()
+      .meta({ description: "How many of the leases were handed back; a lease no longer held as named is left as it is" }),
+  })
+  .meta({ id: "ReleaseResult" });
 
 export type AcquireRequest = z.input<typeof AcquireRequestSchema>;
 export type StartRequest = z.infer<typeof StartRequestSchema>;

@@ -121,6 +121,14 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
     heartbeatMany: (leases) => batch("/v1/tasks/heartbeat", leases),
     completeMany: (reports) => batch("/v1/tasks/complete", reports),
     failMany: (reports) => batch("/v1/tasks/fail", reports),
+    async release(leases) {
+      let released = 0;
+      for (let at = 0; at < leases.length; at += MAX_BATCH_ITEMS) {
+        const items = leases.slice(at, at + MAX_BATCH_ITEMS);
+        released += (await request<{ released: number }>("POST", "/v1/tasks/release", { items })).released;
+      }
+      return { released };
+    },
     register: (definition) => request<RegisterResult>("POST", "/v1/workflows", definition),
     start: (workflow, params) => request<StartResult>("POST", `/v1/workflows/${id(workflow)}/runs`, params),
     get: (instanceId) => request<InstanceView>("GET", `/v1/instances/${id(instanceId)}`),

@@ -27,6 +27,7 @@ export function createInProcessTransport(engine: Engine): Transport {
     heartbeatMany: (leases) => call(() => engine.tasks.heartbeatMany(leases)),
     completeMany: (reports) => call(() => engine.tasks.completeMany(reports)),
     failMany: (reports) => call(() => engine.tasks.failMany(reports)),
+    release: (leases) => call(async () => ({ released: await engine.tasks.release(leases) })),
     register: (definition) =>
       call(async () => {
         const { definition: _stored, ...result } = await engine.workflows.registerWorkflow(definition);

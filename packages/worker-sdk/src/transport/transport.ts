@@ -77,6 +77,11 @@ export interface Transport {
   heartbeatMany(leases: LeaseRef[]): Promise<ItemAnswer<{ leaseExpiresAt: string }>[]>;
   completeMany(reports: CompleteReport[]): Promise<ItemAnswer<TaskOutcome>[]>;
   failMany(reports: FailReport[]): Promise<ItemAnswer<TaskOutcome>[]>;
+  /**
+   * Hands leases back unstarted: each step is scheduled again at once without spending an attempt.
+   * Answers how many were released; a lease no longer held as named is left as it is.
+   */
+  release(leases: LeaseRef[]): Promise<{ released: number }>;
 
   register(definition: unknown): Promise<RegisterResult>;
   start(workflow: string, params: StartParams): Promise<StartResult>;

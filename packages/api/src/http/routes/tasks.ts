@@ -11,6 +11,8 @@ import {
   HeartbeatRequestSchema,
   HeartbeatResultSchema,
   MAX_BATCH_ITEMS,
+  ReleaseBatchRequestSchema,
+  ReleaseResultSchema,
   TaskOutcomeBatchSchema,
   TaskOutcomeSchema,
   type TaskRefusal,
@@ -102,6 +104,20 @@ const failBatch = batched(
   TaskOutcomeBatchSchema,
 );
 
+const release = createRoute({
+  method: "post",
+  path: "/release",
+  tags: ["tasks"],
+  summary: "Hand leases back unstarted: each step is scheduled again at once, without spending an attempt",
+  description:
+    `Up to ${MAX_BATCH_ITEMS} leases, each fenced like a heartbeat (this worker, this fence token). For work a worker ` +
+    "leased but will not start (a prefetched task it is stopping with, or one whose lease ran low while it waited). " +
+    "The lease need not be unexpired; a lease no longer held as named (finished, reaped, handed to someone else) is " +
+    "left as it is and not counted.",
+  request: { body: { required: true, content: { "application/json": { schema: ReleaseBatchRequestSchema } } } },
+  responses: { 200: jsonContent(ReleaseResultSchema, "How many leases were handed back"), ...errorResponses(400, 413) },
+});
+
 /** A batch answer's results: each item's success as it is, each refusal in the single route's error shape. */
 function batchResults<T extends object>(items: { executionId: string }[], answers: (T | BatonError)[]) {
   return answers.map((answer, i): (T & { executionId: string }) | TaskRefusal => {
@@ -110,7 +126,10 @@ function batchResults<T extends object>(items: { executionId: string }[], answer
   });
 }
 
-/** The worker protocol: long-poll acquire and fenced heartbeat / complete / fail, one at a time or in batches. */
+/**
+ * The worker protocol: long-poll acquire, fenced heartbeat / complete / fail one at a time or in
+ * batches, and release of leases a worker will not start.
+ */
 export function taskRoutes({ engine, metrics, shutdown }: ApiDeps) {
   const router = createRouter();
 
@@ -149,6 +168,11 @@ export function taskRoutes({ engine, metrics, shutdown }: ApiDeps) {
   router.openapi(failBatch, async (c) => {
     const { items } = c.req.valid("json");
     return c.json({ results: batchResults(items, await engine.tasks.failMany(items)) }, 200);
+  });
+
+  router.openapi(release, async (c) => {
+    const { items } = c.req.valid("json");
+    return c.json({ released: await engine.tasks.release(items) }, 200);
   });
 
   router.openapi(heartbeat, async (c) => {
