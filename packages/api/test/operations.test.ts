@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp, loadConfig, startServer } from "@baton/api";
+import { MAX_ACQUIRE } from "@baton/engine";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createTestDatabase, onPglite } from "../../../test-support/database.ts";
@@ -110,7 +111,7 @@ describe("documentation", () => {
     );
     const schemas = doc.body.components.schemas;
     expect(schemas.AcquiredTask.properties.fenceToken.type).toBe("integer");
-    expect(schemas.AcquireRequest.properties.max).toMatchObject({ minimum: 1, maximum: 100, default: 1 });
+    expect(schemas.AcquireRequest.properties.max).toMatchObject({ minimum: 1, maximum: MAX_ACQUIRE, default: 1 });
     expect(schemas.WorkflowDefinition.properties.steps.type).toBe("array");
     expect(schemas.Error.properties.error).toBeDefined();
     const complete = doc.body.paths["/v1/tasks/{executionId}/complete"].post;
