@@ -52,8 +52,6 @@ export class InstanceChange {
     readonly trx: DbOrTrx,
     readonly instance: InstanceRow,
     readonly definition: WorkflowDefinition,
-    /** An instance inserted by this transaction: it holds the row lock and has no attempts yet. */
-    private readonly fresh = false,
   ) {
     this.state = instance.state;
     this.output = instance.output;
@@ -94,7 +92,7 @@ export class InstanceChange {
    * the planner schedules the first steps. Nothing is read or written; `startWrite` inserts it.
    */
   static planStart(db: Db, instance: InstanceRow, definition: WorkflowDefinition, body: (change: InstanceChange) => void): InstanceChange {
-    const change = new InstanceChange(db, instance, definition, true);
+    const change = new InstanceChange(db, instance, definition);
     body(change);
     change.applyPlan(change.plan([]), []);
     return change;
@@ -182,11 +180,6 @@ export class InstanceChange {
     this.wakeQueues.set(queue, Math.min(delayMs, this.wakeQueues.get(queue) ?? delayMs));
   }
 
-  /** Whether the attempts of this instance must be read before planning. */
-  get hasStoredAttempts(): boolean {
-    return !this.fresh;
-  }
-
   /** What the planner decides, given the stored attempts (of this and maybe other instances). */
   plan(stored: TaskRow[]): Plan {
     // Attempts scheduled by hand in this change are not inserted yet; the planner must see them.
@@ -249,8 +242,10 @@ export class InstanceChange {
 async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]): Promise<void> {
   const active = changes.filter((c) => c.active);
   if (active.length > 0) {
-    const stored = active.filter((c) => c.hasStoredAttempts).map((c) => c.instance.instanceId);
-    const tasks = await taskListByInstances(trx, stored);
+    const tasks = await taskListByInstances(
+      trx,
+      active.map((c) => c.instance.instanceId),
+    );
     const plans = active.map((c) => c.plan(tasks));
     const cancelled = await taskCancelPending(
       trx,

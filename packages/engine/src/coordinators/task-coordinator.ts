@@ -3,7 +3,7 @@ import type { AcquiredTask, TaskOutcome } from "../contract/types.ts";
 import type { Db } from "../db/database.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import type { TaskKind } from "../domain/states.ts";
-import { eventKeysExisting } from "../store/events.ts";
+import { reportKeysApplied } from "../store/events.ts";
 import { type ClosingReport, type FencedAnswer, taskAcquire, taskCloseIfLeased, taskHeartbeatMany } from "../store/task-leases.ts";
 import { type TaskRow, taskGet, taskListByInstances, taskListExpired, taskTimeOutIfExpired } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
@@ -201,7 +201,7 @@ export class TaskCoordinator {
         const first = new Map<string, number>();
         for (const [i, item] of items.entries()) if (!first.has(item.executionId)) first.set(item.executionId, i);
         const keys = items.flatMap((i) => (i.idempotencyKey ? [i.idempotencyKey] : []));
-        const seen = keys.length > 0 ? await eventKeysExisting(trx, keys) : new Set<string>();
+        const seen = keys.length > 0 ? await reportKeysApplied(trx, keys) : new Set<string>();
         const replayed = (item: Report) => item.idempotencyKey !== undefined && seen.has(item.idempotencyKey);
         const closing = items.filter((item, i) => first.get(item.executionId) === i && !replayed(item));
         const closed = new Map<string, FencedAnswer>();

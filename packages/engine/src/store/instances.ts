@@ -84,20 +84,6 @@ export async function instanceListByRunIds(
   return rows.map(toInstanceRow);
 }
 
-export async function instanceGetByRunId(
-  db: DbOrTrx,
-  params: { namespace: string; workflowName: string; runId: string },
-): Promise<InstanceRow | null> {
-  const row = await db
-    .selectFrom("workflow_instances")
-    .selectAll()
-    .where("namespace", "=", params.namespace)
-    .where("workflow_name", "=", params.workflowName)
-    .where("run_id", "=", params.runId)
-    .executeTakeFirst();
-  return row ? toInstanceRow(row) : null;
-}
-
 export async function instanceGet(db: DbOrTrx, instanceId: string): Promise<InstanceRow | null> {
   const row = await db.selectFrom("workflow_instances").selectAll().where("instance_id", "=", instanceId).executeTakeFirst();
   return row ? toInstanceRow(row) : null;

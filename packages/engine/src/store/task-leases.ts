@@ -29,8 +29,9 @@ export async function taskAcquire(
 ): Promise<(AcquiredRow & { slot: number })[]> {
   if (params.holders.length === 0) return [];
   const byId = params.executionId === undefined ? sql`` : sql`AND l.execution_id = ${params.executionId}`;
-  // Rows are found by primary key (= ANY of the picked ids): joined to the CTE instead, the
-  // planner prefers a sequential scan once the table holds a few thousand rows.
+  // Joins to the rows a CTE returned are on the primary key alone: the planner then looks each one
+  // up (nested loop). With an "= ANY(picked ids)" beside the equality it used the list as the index
+  // condition and compared every returned row with every leased one: quadratic in the batch.
   const result = await sql<AttemptColumns & { workflow_name: string; slot: string }>`
     WITH picked AS (
       SELECT l.execution_id
@@ -57,7 +58,7 @@ export async function taskAcquire(
     )
     SELECT ${ATTEMPT_COLUMNS}, l.slot, i.workflow_name
     FROM leased l
-    JOIN task_executions t ON t.execution_id = l.execution_id AND t.execution_id = ANY(ARRAY(SELECT execution_id FROM picked))
+    JOIN task_executions t ON t.execution_id = l.execution_id
     JOIN workflow_instances i ON i.instance_id = l.workflow_instance_id
     ORDER BY l.fence_token`.execute(db);
   return result.rows.map((r) => ({ ...toTaskRow(r), workflowName: r.workflow_name, slot: Number(r.slot) - 1 }));
@@ -146,7 +147,7 @@ export async function taskCloseIfLeased(db: DbOrTrx, reports: ClosingReport[]): 
           lease_holder = c.lease_holder, lease_expires_at = c.lease_expires_at, fence_token = c.fence_token,
           started_at = c.started_at, max_attempts = CASE WHEN c.exhaust THEN t.attempt_number ELSE t.max_attempts END
       FROM closed c
-      WHERE t.execution_id = ANY(ARRAY(SELECT execution_id FROM closed)) AND t.execution_id = c.execution_id
+      WHERE t.execution_id = c.execution_id
       RETURNING ${RECORD_COLUMNS}, c.ord
     )
     SELECT true AS applied, r.* FROM recorded r

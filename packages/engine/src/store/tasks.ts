@@ -206,8 +206,7 @@ export async function taskCloseMany(
     SET state = ${params.to}, finished_at = now(), error = coalesce(${params.error === undefined ? null : JSON.stringify(params.error)}::jsonb, t.error),
         lease_holder = c.lease_holder, lease_expires_at = c.lease_expires_at, fence_token = c.fence_token, started_at = c.started_at
     FROM closed c
-    -- The = ANY lets the planner find the rows by primary key rather than scan the table to join.
-    WHERE t.execution_id = ANY(ARRAY(SELECT execution_id FROM closed)) AND t.execution_id = c.execution_id
+    WHERE t.execution_id = c.execution_id
     RETURNING t.*`.execute(db);
   return result.rows.map(toTaskRow);
 }
