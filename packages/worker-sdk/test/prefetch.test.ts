@@ -1,20 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectHistoryConsistent } from "../../../test-support/drive.ts";
 import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
-import {
-  BatonError,
-  type Client,
-  createClient,
-  createHttpTransport,
-  createInProcessTransport,
-  createWorker,
-  type InstanceView,
-  silentLogger,
-  type Transport,
-  type Worker,
-  type WorkerOptions,
-} from "../src/index.ts";
-import { type Connection, connectTo, EventLog, gate, TRANSPORT_MODES, uniqueName } from "./support/harness.ts";
+import { BatonError, createWorker, type InstanceView, type Transport } from "../src/index.ts";
+import { EventLog, gate, TRANSPORT_MODES, uniqueName, workerSuite } from "./support/harness.ts";
 
 let engine: TestEngine;
 beforeAll(async () => {
@@ -32,47 +20,18 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
 }
 
 describe.each(TRANSPORT_MODES)("slots, background reports and the local queue (%s)", (mode) => {
-  let connection: Connection;
-  let client: Client;
-  const workers: Worker[] = [];
-
-  beforeAll(async () => {
-    connection = await connectTo(engine, mode);
-    client = createClient(connection.options);
-  });
-  afterAll(() => connection?.close());
-  afterEach(async () => {
-    await Promise.all(workers.splice(0).map((w) => w.stop({ deadlineMs: 0 })));
-  });
-
-  /** The real transport of this mode, for a test to wrap one call of. */
-  function realTransport(): Transport {
-    return connection.options.engine
-      ? createInProcessTransport(connection.options.engine)
-      : createHttpTransport({ url: connection.options.url as string });
-  }
-
-  function startWorker(options: Omit<WorkerOptions, "url" | "engine" | "transport"> & { transport?: Transport }): Worker {
-    const { transport, ...rest } = options;
-    const worker = createWorker({
-      ...(transport ? { transport } : connection.options),
-      logger: silentLogger,
-      pollWaitMs: 1000,
-      ...rest,
-    } as WorkerOptions);
-    workers.push(worker);
-    return worker;
-  }
+  const suite = workerSuite(() => engine, mode, { pollWaitMs: 1000 });
+  const { startWorker, realTransport } = suite;
 
   /** A one-step workflow (`work`) with `runs` runs started; answers their instance ids. */
   async function oneStepRuns(runs: number, step: Record<string, unknown> = {}) {
     const workflow = uniqueName("slots");
-    await client.register({ name: workflow, steps: [{ name: "work", ...step }] });
-    const started = await Promise.all(Array.from({ length: runs }, (_, n) => client.start(workflow, { input: { n } })));
+    await suite.client.register({ name: workflow, steps: [{ name: "work", ...step }] });
+    const started = await Promise.all(Array.from({ length: runs }, (_, n) => suite.client.start(workflow, { input: { n } })));
     return { workflow, instanceIds: started.map((s) => s.instanceId) };
   }
 
-  const attempts = async (instanceId: string) => (await client.get(instanceId)).tasks;
+  const attempts = async (instanceId: string) => (await suite.client.get(instanceId)).tasks;
 
   it("frees a slot when the handler returns: one slot runs every task while no report has been answered", async () => {
     const runs = 3;
@@ -97,7 +56,7 @@ describe.each(TRANSPORT_MODES)("slots, background reports and the local queue (%
     answer.open();
     await events.count("task-completed", runs);
     for (const instanceId of instanceIds) {
-      const done = await client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
+      const done = await suite.client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
       expect(done.tasks.map((t) => t.state)).toEqual(["COMPLETED"]);
       expectHistoryConsistent(done);
     }
@@ -128,7 +87,7 @@ describe.each(TRANSPORT_MODES)("slots, background reports and the local queue (%
     expect(leased).toHaveLength(4);
     answer.open();
     await events.count("task-completed", runs);
-    for (const instanceId of instanceIds) await client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
+    for (const instanceId of instanceIds) await suite.client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
   });
 
   it("heartbeats prefetched tasks while they wait and hands them back on stop; another worker runs them at once", async () => {
@@ -174,7 +133,7 @@ describe.each(TRANSPORT_MODES)("slots, background reports and the local queue (%
     const second = new EventLog();
     startWorker({ workflow, onEvent: second.push, handlers: { work: () => "second" } });
     for (const instanceId of waiting) {
-      const done = await client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
+      const done = await suite.client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
       expect(done.output).toEqual({ work: "second" });
       expect(done.tasks.map((t) => [t.attempt, t.state, t.maxAttempts])).toEqual([
         [1, "CANCELLED", 3],
@@ -182,7 +141,7 @@ describe.each(TRANSPORT_MODES)("slots, background reports and the local queue (%
       ]);
       expectHistoryConsistent(done);
     }
-    const first = await client.get(running.instanceId);
+    const first = await suite.client.get(running.instanceId);
     expect([first.state, first.output]).toEqual(["COMPLETED", { work: "first" }]);
   });
 
@@ -227,7 +186,7 @@ describe.each(TRANSPORT_MODES)("slots, background reports and the local queue (%
     await until("its lease has run out", async () => new Date((await attempts(waitingInstance))[0]?.leaseExpiresAt as string) < new Date());
     release.open();
     await until("it is handed back", async () => (await attempts(waitingInstance))[0]?.state === "CANCELLED");
-    const done = await client.waitFor(waitingInstance, "COMPLETED", { timeoutMs: 20_000 });
+    const done = await suite.client.waitFor(waitingInstance, "COMPLETED", { timeoutMs: 20_000 });
     expect(done.tasks.map((t) => [t.attempt, t.state])).toEqual([
       [1, "CANCELLED"],
       [2, "COMPLETED"],
@@ -246,7 +205,7 @@ describe.each(TRANSPORT_MODES)("slots, background reports and the local queue (%
     const completed = events.ofType("task-completed").map((e) => e.task.instanceId);
     expect(new Set(completed).size).toBe(runs);
     for (const instanceId of instanceIds) {
-      const done = await client.get(instanceId);
+      const done = await suite.client.get(instanceId);
       expect(done.tasks.map((t) => t.state)).toEqual(["COMPLETED"]);
       expect(done.events.filter((e) => e.eventType === "TASK_COMPLETED")).toHaveLength(1);
     }

@@ -1,15 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
-import {
-  type Client,
-  createClient,
-  createWorker,
-  type HandlerContext,
-  silentLogger,
-  type Worker,
-  type WorkerOptions,
-} from "../src/index.ts";
-import { type Connection, connectTo, EventLog, gate, TRANSPORT_MODES, uniqueName } from "./support/harness.ts";
+import { createWorker, type HandlerContext, silentLogger, type WorkerOptions } from "../src/index.ts";
+import { EventLog, gate, TRANSPORT_MODES, uniqueName, workerSuite } from "./support/harness.ts";
 
 let engine: TestEngine;
 beforeAll(async () => {
@@ -28,18 +20,7 @@ async function requestsTo(url: string, route: string): Promise<number> {
 }
 
 describe.each(TRANSPORT_MODES)("report batching (%s)", (mode) => {
-  let connection: Connection;
-  let client: Client;
-  const workers: Worker[] = [];
-
-  beforeAll(async () => {
-    connection = await connectTo(engine, mode);
-    client = createClient(connection.options);
-  });
-  afterAll(() => connection?.close());
-  afterEach(async () => {
-    await Promise.all(workers.splice(0).map((w) => w.stop({ deadlineMs: 0 })));
-  });
+  const suite = workerSuite(() => engine, mode, { pollWaitMs: 1000 });
 
   /**
    * A one-step workflow with `runs` runs started, and a worker that holds every handler at a gate
@@ -47,12 +28,12 @@ describe.each(TRANSPORT_MODES)("report batching (%s)", (mode) => {
    */
   async function heldTasks(runs: number, { beat = true, ...options }: Partial<WorkerOptions> & { beat?: boolean } = {}) {
     const workflow = uniqueName("batched");
-    await client.register({ name: workflow, steps: [{ name: "work" }] });
-    const started = await Promise.all(Array.from({ length: runs }, (_, n) => client.start(workflow, { input: { n } })));
+    await suite.client.register({ name: workflow, steps: [{ name: "work" }] });
+    const started = await Promise.all(Array.from({ length: runs }, (_, n) => suite.client.start(workflow, { input: { n } })));
     const events = new EventLog();
     const release = gate();
     const worker = createWorker({
-      ...connection.options,
+      ...suite.connection.options,
       workflow,
       concurrency: runs,
       pollWaitMs: 1000,
@@ -68,13 +49,13 @@ describe.each(TRANSPORT_MODES)("report batching (%s)", (mode) => {
       },
       ...options,
     } as WorkerOptions);
-    workers.push(worker);
+    suite.track(worker);
     await events.count("task-started", runs);
     return { worker, events, instanceIds: started.map((s) => s.instanceId), release: release.open };
   }
 
   it.runIf(mode === "http")("reports many concurrent tasks in fewer requests than tasks, through the batch routes", async () => {
-    const url = connection.options.url as string;
+    const url = suite.connection.options.url as string;
     const runs = 30;
     const { events, instanceIds, release } = await heldTasks(runs);
     release();
@@ -89,7 +70,7 @@ describe.each(TRANSPORT_MODES)("report batching (%s)", (mode) => {
     expect(completions).toBeGreaterThan(0);
     expect(completions).toBeLessThan(runs);
     expect(singles).toBe(0);
-    for (const instanceId of instanceIds) expect((await client.get(instanceId)).state).toBe("COMPLETED");
+    for (const instanceId of instanceIds) expect((await suite.client.get(instanceId)).state).toBe("COMPLETED");
   });
 
   it("surfaces a refused item to its own task only; the others in its batch complete", async () => {
@@ -106,7 +87,7 @@ describe.each(TRANSPORT_MODES)("report batching (%s)", (mode) => {
     const completed = events.ofType("task-completed").map((e) => e.task.executionId);
     expect(completed).toHaveLength(runs - 1);
     expect(completed).not.toContain(expired.executionId);
-    const states = await Promise.all(instanceIds.map(async (id) => (await client.get(id)).state));
+    const states = await Promise.all(instanceIds.map(async (id) => (await suite.client.get(id)).state));
     expect(states.filter((s) => s === "COMPLETED")).toHaveLength(runs - 1);
   });
 
@@ -116,7 +97,7 @@ describe.each(TRANSPORT_MODES)("report batching (%s)", (mode) => {
     // The handler returns on this turn; its completion then waits out the 100 ms batch delay.
     await new Promise(setImmediate);
     await worker.stop({ deadlineMs: 0 });
-    expect((await client.get(instanceIds[0] as string)).state).toBe("COMPLETED");
+    expect((await suite.client.get(instanceIds[0] as string)).state).toBe("COMPLETED");
     expect(events.all.map((e) => e.type)).toEqual(["task-started", "task-completed", "stopped"]);
   });
 });

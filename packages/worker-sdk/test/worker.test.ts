@@ -1,18 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
-import {
-  BatonError,
-  type Client,
-  createClient,
-  createWorker,
-  type HandlerContext,
-  NonRetryableError,
-  silentLogger,
-  type Transport,
-  type Worker,
-  WorkerStoppedError,
-} from "../src/index.ts";
-import { type Connection, connectTo, EventLog, gate, TRANSPORT_MODES, uniqueName } from "./support/harness.ts";
+import { BatonError, type HandlerContext, NonRetryableError, type Transport, WorkerStoppedError } from "../src/index.ts";
+import { EventLog, gate, TRANSPORT_MODES, uniqueName, workerSuite } from "./support/harness.ts";
 
 let engine: TestEngine;
 beforeAll(async () => {
@@ -21,34 +10,12 @@ beforeAll(async () => {
 afterAll(() => engine?.destroy());
 
 describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
-  let connection: Connection;
-  let client: Client;
-  const workers: Worker[] = [];
-
-  beforeAll(async () => {
-    connection = await connectTo(engine, mode);
-    client = createClient(connection.options);
-  });
-  afterAll(() => connection?.close());
-  afterEach(async () => {
-    await Promise.all(workers.splice(0).map((w) => w.stop({ deadlineMs: 0 })));
-  });
-
-  function startWorker(options: Omit<Parameters<typeof createWorker>[0], "url" | "engine" | "transport"> & { transport?: Transport }) {
-    const { transport, ...rest } = options;
-    const worker = createWorker({
-      ...(transport ? { transport } : connection.options),
-      logger: silentLogger,
-      pollWaitMs: 5000,
-      ...rest,
-    } as Parameters<typeof createWorker>[0]);
-    workers.push(worker);
-    return worker;
-  }
+  const suite = workerSuite(() => engine, mode, { pollWaitMs: 5000 });
+  const { startWorker, realTransport } = suite;
 
   it("runs a two-step saga to completion, each step seeing the outputs before it", async () => {
     const workflow = uniqueName("saga");
-    await client.register({ name: workflow, steps: [{ name: "reserve", undo: true }, { name: "charge" }] });
+    await suite.client.register({ name: workflow, steps: [{ name: "reserve", undo: true }, { name: "charge" }] });
     const seen: HandlerContext<Record<string, unknown>>[] = [];
     startWorker({
       workflow,
@@ -67,9 +34,9 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
         },
       },
     });
-    const { instanceId, created } = await client.start(workflow, { runId: "order-1", input: { amount: 42 } });
+    const { instanceId, created } = await suite.client.start(workflow, { runId: "order-1", input: { amount: 42 } });
     expect(created).toBe(true);
-    const done = await client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
+    const done = await suite.client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
     expect(done.output).toEqual({ reserve: { reservation: "r-42" }, charge: { charged: 42, against: "r-42" } });
     expect(seen.map((c) => [c.taskId, c.kind, c.attempt, c.instanceId, c.workflowName])).toEqual([
       ["reserve", "DO", 1, instanceId, workflow],
@@ -84,7 +51,7 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
 
   it("fails a step at once, without retries, when the handler throws NonRetryableError", async () => {
     const workflow = uniqueName("nonretry");
-    await client.register({ name: workflow, steps: [{ name: "validate", retry: { maxAttempts: 5, backoffMs: 0 } }] });
+    await suite.client.register({ name: workflow, steps: [{ name: "validate", retry: { maxAttempts: 5, backoffMs: 0 } }] });
     const events = new EventLog();
     startWorker({
       workflow,
@@ -95,8 +62,8 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
         },
       },
     });
-    const { instanceId } = await client.start(workflow, { input: { tenant: "acme" } });
-    const failed = await client.waitFor(instanceId, "FAILED", { timeoutMs: 20_000 });
+    const { instanceId } = await suite.client.start(workflow, { input: { tenant: "acme" } });
+    const failed = await suite.client.waitFor(instanceId, "FAILED", { timeoutMs: 20_000 });
     expect(failed.tasks).toHaveLength(1);
     expect(failed.tasks[0]).toMatchObject({
       state: "FAILED",
@@ -108,7 +75,7 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
 
   it("retries an ordinary error until the step's attempts run out", async () => {
     const workflow = uniqueName("retry");
-    await client.register({ name: workflow, steps: [{ name: "flaky", retry: { maxAttempts: 3, backoffMs: 0 } }] });
+    await suite.client.register({ name: workflow, steps: [{ name: "flaky", retry: { maxAttempts: 3, backoffMs: 0 } }] });
     startWorker({
       workflow,
       handlers: {
@@ -118,8 +85,8 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
         },
       },
     });
-    const { instanceId } = await client.start(workflow);
-    const done = await client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
+    const { instanceId } = await suite.client.start(workflow);
+    const done = await suite.client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
     expect(done.tasks.map((t) => [t.attempt, t.state])).toEqual([
       [1, "FAILED"],
       [2, "FAILED"],
@@ -130,7 +97,7 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
 
   it("aborts the signal of a handler whose lease ran out, and the retry on another attempt finishes the step", async () => {
     const workflow = uniqueName("lost");
-    await client.register({ name: workflow, steps: [{ name: "slow", retry: { maxAttempts: 2, backoffMs: 0 } }] });
+    await suite.client.register({ name: workflow, steps: [{ name: "slow", retry: { maxAttempts: 2, backoffMs: 0 } }] });
     const events = new EventLog();
     const aborted = gate<unknown>();
     startWorker({
@@ -149,7 +116,7 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
         },
       },
     });
-    const { instanceId } = await client.start(workflow);
+    const { instanceId } = await suite.client.start(workflow);
     const started = await events.next("task-started");
     await engine.expireLease(started.task.executionId);
     const reason = await aborted.promise;
@@ -157,7 +124,7 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
     expect((reason as BatonError).code).toBe("LEASE_EXPIRED");
     expect((await events.next("lease-lost")).phase).toBe("heartbeat");
     await engine.tasks.reapExpiredLeases();
-    const done = await client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
+    const done = await suite.client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
     expect(done.output).toEqual({ slow: { fresh: true } });
     expect(done.tasks.map((t) => [t.attempt, t.state])).toEqual([
       [1, "TIMED_OUT"],
@@ -167,7 +134,7 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
 
   it("has the completion of a handler stuck past its lease rejected, and aborts its signal", async () => {
     const workflow = uniqueName("stuck");
-    await client.register({ name: workflow, steps: [{ name: "stuck", retry: { maxAttempts: 1 } }] });
+    await suite.client.register({ name: workflow, steps: [{ name: "stuck", retry: { maxAttempts: 1 } }] });
     const events = new EventLog();
     const release = gate();
     let signal: AbortSignal | undefined;
@@ -183,7 +150,7 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
         },
       },
     });
-    const { instanceId } = await client.start(workflow);
+    const { instanceId } = await suite.client.start(workflow);
     const started = await events.next("task-started");
     await engine.expireLease(started.task.executionId);
     release.open();
@@ -192,18 +159,16 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
     expect(lost.error.code).toBe("LEASE_EXPIRED");
     expect(signal?.aborted).toBe(true);
     expect(events.ofType("task-completed")).toHaveLength(0);
-    const view = await client.get(instanceId);
+    const view = await suite.client.get(instanceId);
     expect(view.tasks[0]).toMatchObject({ state: "LEASED", output: null });
     await engine.tasks.reapExpiredLeases();
-    expect((await client.waitFor(instanceId, "FAILED", { timeoutMs: 20_000 })).tasks[0]?.state).toBe("TIMED_OUT");
+    expect((await suite.client.waitFor(instanceId, "FAILED", { timeoutMs: 20_000 })).tasks[0]?.state).toBe("TIMED_OUT");
   });
 
   it("retries reporting through transient failures and records the outcome once", async () => {
     const workflow = uniqueName("blip");
-    await client.register({ name: workflow, steps: [{ name: "work" }] });
-    const base = connection.options.engine
-      ? (await import("../src/index.ts")).createInProcessTransport(connection.options.engine)
-      : (await import("../src/index.ts")).createHttpTransport({ url: connection.options.url as string });
+    await suite.client.register({ name: workflow, steps: [{ name: "work" }] });
+    const base = realTransport();
     let refusals = 2;
     const flaky: Transport = {
       ...base,
@@ -216,8 +181,8 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
     };
     const events = new EventLog();
     startWorker({ transport: flaky, workflow, onEvent: events.push, retry: { minDelayMs: 1, maxDelayMs: 5 }, handlers: { work: () => 7 } });
-    const { instanceId } = await client.start(workflow);
-    const done = await client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
+    const { instanceId } = await suite.client.start(workflow);
+    const done = await suite.client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
     await events.next("task-completed");
     expect(refusals).toBe(-1);
     expect(done.tasks).toHaveLength(1);
@@ -227,7 +192,7 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
   it("stops under load without losing a task or completing one twice", async () => {
     const workflow = uniqueName("load");
     const runs = 200;
-    await client.register({ name: workflow, steps: [{ name: "first" }, { name: "second" }] });
+    await suite.client.register({ name: workflow, steps: [{ name: "first" }, { name: "second" }] });
     const handlers = {
       first: async (ctx: HandlerContext) => {
         await new Promise((resolve) => setImmediate(resolve));
@@ -238,12 +203,12 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
         return "ok";
       },
     };
-    const ids = await Promise.all(Array.from({ length: runs }, (_, n) => client.start(workflow, { runId: `run-${n}`, input: { n } })));
+    const ids = await Promise.all(
+      Array.from({ length: runs }, (_, n) => suite.client.start(workflow, { runId: `run-${n}`, input: { n } })),
+    );
     let acquiresAfterStop = 0;
     let stopping = false;
-    const base = connection.options.engine
-      ? (await import("../src/index.ts")).createInProcessTransport(connection.options.engine)
-      : (await import("../src/index.ts")).createHttpTransport({ url: connection.options.url as string });
+    const base = realTransport();
     const watched: Transport = {
       ...base,
       acquire: (params) => {
@@ -276,7 +241,7 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
     startWorker({ workflow, concurrency: 8, onEvent: second.push, handlers });
     await second.count("task-completed", runs * 2 - first.ofType("task-completed").length);
     for (const { instanceId } of ids) {
-      const done = await client.get(instanceId);
+      const done = await suite.client.get(instanceId);
       expect(done.state).toBe("COMPLETED");
       for (const step of ["first", "second"]) {
         expect(
@@ -295,7 +260,7 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
 
   it("aborts handlers still running at the stop deadline and leaves them to their lease", async () => {
     const workflow = uniqueName("deadline");
-    await client.register({ name: workflow, steps: [{ name: "forever" }] });
+    await suite.client.register({ name: workflow, steps: [{ name: "forever" }] });
     const events = new EventLog();
     const reason = gate<unknown>();
     const worker = startWorker({
@@ -309,12 +274,12 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
         },
       },
     });
-    const { instanceId } = await client.start(workflow);
+    const { instanceId } = await suite.client.start(workflow);
     await events.next("task-started");
     expect(await worker.stop({ deadlineMs: 0 })).toEqual({ abandoned: 1 });
     expect(await reason.promise).toBeInstanceOf(WorkerStoppedError);
     expect(events.all.map((e) => e.type)).toEqual(["task-started", "task-abandoned", "stopped"]);
-    const view = await client.get(instanceId);
+    const view = await suite.client.get(instanceId);
     expect(view.tasks.map((t) => t.state)).toEqual(["LEASED"]);
   });
 });

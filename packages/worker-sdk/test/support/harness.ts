@@ -1,6 +1,19 @@
 import { loadConfig, startServer } from "@baton/api";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import type { TestEngine } from "../../../../test-support/engine.ts";
-import type { ConnectOptions, WorkerEvent } from "../../src/index.ts";
+import {
+  type Client,
+  type ConnectOptions,
+  createClient,
+  createHttpTransport,
+  createInProcessTransport,
+  createWorker,
+  silentLogger,
+  type Transport,
+  type Worker,
+  type WorkerEvent,
+  type WorkerOptions,
+} from "../../src/index.ts";
 
 /** How a test reaches Baton: the same engine, in-process or over a real HTTP port. */
 export type TransportMode = "in-process" | "http";
@@ -18,6 +31,52 @@ export async function connectTo(engine: TestEngine, mode: TransportMode): Promis
   // The real server on an ephemeral port, serving the test's engine (left open on close).
   const server = await startServer(loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent" }), { engine });
   return { mode, options: { url: server.url }, close: () => server.close() };
+}
+
+/**
+ * What every worker suite sets up per transport: a connection and a client for the suite, workers
+ * started through it (stopped after each test), and the mode's real transport for a test to wrap.
+ * Register it inside the `describe`; read `connection` and `client` from within tests.
+ */
+export function workerSuite(engine: () => TestEngine, mode: TransportMode, defaults: Partial<WorkerOptions> = {}) {
+  let connection: Connection | undefined;
+  let client: Client | undefined;
+  const workers: Worker[] = [];
+  beforeAll(async () => {
+    connection = await connectTo(engine(), mode);
+    client = createClient(connection.options);
+  });
+  afterAll(() => connection?.close());
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((w) => w.stop({ deadlineMs: 0 })));
+  });
+  const suite = {
+    get connection(): Connection {
+      if (!connection) throw new Error("the suite's connection is opened in beforeAll");
+      return connection;
+    },
+    get client(): Client {
+      if (!client) throw new Error("the suite's client is made in beforeAll");
+      return client;
+    },
+    /** Stops `worker` after the test. */
+    track(worker: Worker): Worker {
+      workers.push(worker);
+      return worker;
+    },
+    /** The real transport of this mode. */
+    realTransport(): Transport {
+      const { options } = suite.connection;
+      return options.engine ? createInProcessTransport(options.engine) : createHttpTransport({ url: options.url as string });
+    },
+    /** A worker on this mode's connection (or on `transport`), quiet, stopped after the test. */
+    startWorker(options: Omit<WorkerOptions, "url" | "engine" | "transport"> & { transport?: Transport }): Worker {
+      const { transport, ...rest } = options;
+      const settings = { ...(transport ? { transport } : suite.connection.options), logger: silentLogger, ...defaults, ...rest };
+      return suite.track(createWorker(settings as WorkerOptions));
+    },
+  };
+  return suite;
 }
 
 /**
