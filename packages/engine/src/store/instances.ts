@@ -40,16 +40,10 @@ function toInstanceRow(r: Selectable<WorkflowInstancesTable>): InstanceRow {
 }
 
 /** A new instance as its start commits it: already planned, with its first events counted. */
-export interface NewInstance {
-  instanceId: string;
-  namespace: string;
-  workflowName: string;
-  workflowVersion: number;
-  runId: string;
-  state: InstanceState;
-  input: unknown;
-  sequenceNumber: number;
-}
+export type NewInstance = Pick<
+  InstanceRow,
+  "instanceId" | "namespace" | "workflowName" | "workflowVersion" | "runId" | "state" | "input" | "sequenceNumber"
+>;
 
 /**
  * A CTE (`inst`) inserting new instances unless their (namespace, workflow, runId) exists; it

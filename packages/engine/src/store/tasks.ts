@@ -1,5 +1,6 @@
-import { type RawBuilder, sql } from "kysely";
+import { type RawBuilder, type Selectable, sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
+import type { TaskExecutionsTable } from "../db/schema.ts";
 import type { TaskToSchedule } from "../domain/reconcile.ts";
 import type { TaskKind, TaskState } from "../domain/states.ts";
 import { idList } from "./id-list.ts";
@@ -30,28 +31,8 @@ export interface TaskRow {
   finishedAt: Date | null;
 }
 
-/** The columns `ATTEMPT_COLUMNS` selects, as the driver returns them. */
-export interface AttemptColumns {
-  execution_id: string;
-  workflow_instance_id: string;
-  task_id: string;
-  kind: string;
-  queue: string;
-  attempt_number: number;
-  max_attempts: number;
-  state: string;
-  input: unknown;
-  output: unknown;
-  error: unknown;
-  lease_ms: number;
-  lease_holder: string | null;
-  lease_expires_at: Date | null;
-  fence_token: string | number | null;
-  available_at: Date;
-  created_at: Date;
-  started_at: Date | null;
-  finished_at: Date | null;
-}
+/** The columns `ATTEMPT_COLUMNS` and `RECORD_COLUMNS` select: those of `task_executions`. */
+export type AttemptColumns = Selectable<TaskExecutionsTable>;
 
 /**
  * An attempt's columns from `task_executions t` and, while it is open, `task_leases l` (joined on
