@@ -31,15 +31,12 @@ describe.each(TRANSPORT_MODES)("slots, background reports and the local queue (%
     return { workflow, instanceIds: started.map((s) => s.instanceId) };
   }
 
-  const attempts = async (instanceId: string) => (await suite.client.get(instanceId)).tasks;
-
-  it("frees a slot when the handler returns: one slot runs every task while no report has been answered", async () => {
-    const runs = 3;
-    const { workflow, instanceIds } = await oneStepRuns(runs);
+  /** The real transport, with every completion report held until `answer` opens; `held()` counts them. */
+  function heldCompletions() {
     const base = realTransport();
     const answer = gate();
     let held = 0;
-    const slow: Transport = {
+    const transport: Transport = {
       ...base,
       completeMany: async (reports) => {
         held += reports.length;
@@ -47,11 +44,20 @@ describe.each(TRANSPORT_MODES)("slots, background reports and the local queue (%
         return base.completeMany(reports);
       },
     };
+    return { transport, answer, held: () => held };
+  }
+
+  const attempts = async (instanceId: string) => (await suite.client.get(instanceId)).tasks;
+
+  it("frees a slot when the handler returns: one slot runs every task while no report has been answered", async () => {
+    const runs = 3;
+    const { workflow, instanceIds } = await oneStepRuns(runs);
+    const { transport: slow, answer, held } = heldCompletions();
     const events = new EventLog();
     startWorker({ transport: slow, workflow, concurrency: 1, prefetch: 0, onEvent: events.push, handlers: { work: (ctx) => ctx.input } });
     // With a slot held until its report is answered, the second task could never start.
     await events.count("task-started", runs);
-    await until("every report is sent", () => held === runs);
+    await until("every report is sent", () => held() === runs);
     expect(events.ofType("task-completed")).toHaveLength(0);
     answer.open();
     await events.count("task-completed", runs);
@@ -66,20 +72,10 @@ describe.each(TRANSPORT_MODES)("slots, background reports and the local queue (%
     // concurrency 1, prefetch 0: at most 4 reports in flight.
     const runs = 6;
     const { workflow, instanceIds } = await oneStepRuns(runs);
-    const base = realTransport();
-    const answer = gate();
-    let held = 0;
-    const stuck: Transport = {
-      ...base,
-      completeMany: async (reports) => {
-        held += reports.length;
-        await answer.promise;
-        return base.completeMany(reports);
-      },
-    };
+    const { transport: stuck, answer, held } = heldCompletions();
     const events = new EventLog();
     startWorker({ transport: stuck, workflow, concurrency: 1, prefetch: 0, onEvent: events.push, handlers: { work: () => "ok" } });
-    await until("four reports are in flight", () => held === 4);
+    await until("four reports are in flight", () => held() === 4);
     // Nothing is leased past the bound: the other runs' tasks stay with the engine.
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(events.ofType("task-started")).toHaveLength(4);
