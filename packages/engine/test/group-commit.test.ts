@@ -4,6 +4,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { onPglite } from "../../../test-support/database.ts";
 import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
+import { GroupCommit } from "../src/coordinators/group-commit.ts";
 
 // Concurrent calls are coalesced into one transaction per batch (GroupCommit); these tests check
 // what each caller sees: its own answer, its own refusal, or the error of a flush that failed.
@@ -135,4 +136,33 @@ describe("group commit", () => {
       }
     },
   );
+});
+
+describe("GroupCommit bounds", () => {
+  it("refuses calls past its waiting bound with UNAVAILABLE, and answers the waiting ones once the flush ends", async () => {
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const flushes: number[][] = [];
+    const group = new GroupCommit<number, number>(
+      async (items) => {
+        flushes.push(items);
+        await gate;
+        return items.map((i) => i * 10);
+      },
+      { maxWaiting: 3 },
+    );
+    const first = group.submit(1); // flushed at once, held at the gate
+    const waiting = [group.submit(2), group.submit(3), group.submit(4)];
+    const refused = await group.submit(5).catch((error: BatonError) => error.code);
+    expect(refused).toBe("UNAVAILABLE");
+    const many = await group.submitMany([6, 7]);
+    expect(many.map((a) => (a instanceof BatonError ? a.code : a))).toEqual(["UNAVAILABLE", "UNAVAILABLE"]);
+    open();
+    expect(await first).toBe(10);
+    expect(await Promise.all(waiting)).toEqual([20, 30, 40]);
+    // The three that waited went in one flush.
+    expect(flushes).toEqual([[1], [2, 3, 4]]);
+  });
 });

@@ -17,16 +17,34 @@ interface Waiting<In, Out> {
  * VALIDATION_ERROR (a value the database refused, e.g. a NUL character in an output) belongs to
  * one caller's input, so the batch is flushed again item by item and only that caller is refused.
  */
+export interface GroupCommitOptions {
+  /** Calls per flush (default 1000). */
+  maxBatch?: number;
+  /** Flushes in flight at once (default 1). */
+  maxFlushes?: number;
+  /**
+   * Calls that may wait for a flush (default 20,000). Past it a call is refused at once with
+   * UNAVAILABLE (503: try again): a database that cannot keep up must not make memory grow
+   * without bound.
+   */
+  maxWaiting?: number;
+}
+
 export class GroupCommit<In, Out> {
   private queue: Waiting<In, Out>[] = [];
   private flushing = 0;
+  private readonly maxBatch: number;
+  private readonly maxFlushes: number;
+  private readonly maxWaiting: number;
 
   constructor(
     private readonly flush: (items: In[]) => Promise<(Out | BatonError)[]>,
-    private readonly maxBatch = 1000,
-    /** Flushes allowed in flight at once. */
-    private readonly maxFlushes = 1,
-  ) {}
+    options: GroupCommitOptions = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 1000;
+    this.maxFlushes = options.maxFlushes ?? 1;
+    this.maxWaiting = options.maxWaiting ?? 20_000;
+  }
 
   /** Whether a flush is running or calls are waiting. */
   get busy(): boolean {
@@ -36,6 +54,7 @@ export class GroupCommit<In, Out> {
   /** One call; resolves with its own answer, rejects with its own refusal. */
   submit(item: In): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
+      if (this.queue.length >= this.maxWaiting) return reject(this.overloaded());
       this.queue.push({ item, resolve, reject });
       this.next();
     });
@@ -43,6 +62,7 @@ export class GroupCommit<In, Out> {
 
   /** Many calls at once (they go into the same flush when it is free); each answered on its own. */
   submitMany(items: In[]): Promise<(Out | BatonError)[]> {
+    if (this.queue.length + items.length > this.maxWaiting) return Promise.resolve(items.map(() => this.overloaded()));
     const answers = items.map(
       (item) =>
         new Promise<Out | BatonError>((resolve, reject) => {
@@ -51,6 +71,13 @@ export class GroupCommit<In, Out> {
     );
     this.next();
     return Promise.all(answers);
+  }
+
+  private overloaded(): BatonError {
+    return new BatonError("UNAVAILABLE", "Too many calls are waiting for the database; try again shortly", {
+      waiting: this.queue.length,
+      limit: this.maxWaiting,
+    });
   }
 
   private next(): void {
