@@ -6,7 +6,7 @@
 export const SCENARIOS = ["drain", "enqueue", "latency", "saga", "scale", "pglite"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
-export const SYSTEMS = ["baton", "graphile-worker", "pg-boss"] as const;
+export const SYSTEMS = ["baton", "floor", "graphile-worker", "pg-boss"] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 
 export interface Options {

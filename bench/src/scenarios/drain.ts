@@ -7,6 +7,7 @@ import { type Figure, LostWorkError } from "../figure.ts";
 import { measure, perSecond } from "../measure.ts";
 import { type BatonStore, drainWithLoops, expectInstanceStates, ONE_STEP, openBaton, startRuns, withBatonStore } from "../systems/baton.ts";
 import { type BatonServer, startBatonServer } from "../systems/baton-server.ts";
+import { FLOOR_LABEL, floorDrain, floorLoad, floorPool } from "../systems/floor.ts";
 import {
   GRAPHILE_MODES,
   type GraphileMode,
@@ -55,6 +56,10 @@ export const drain: Scenario = {
             batonSdkDrain(ctx, n, c, "http"),
           ),
         );
+      }
+      if (ctx.has("floor")) {
+        const note = `${c} loops, batch ${ctx.options.batch}, as Baton's loops`;
+        figures.push(await measure(ctx, row(FLOOR_LABEL, note), () => floorRun(ctx, n, c)));
       }
       if (ctx.has("graphile-worker")) {
         for (const mode of Object.keys(GRAPHILE_MODES) as GraphileMode[]) {
@@ -145,6 +150,18 @@ async function drainWithSdk(connect: { url: string } | { engine: Engine }, n: nu
   } finally {
     await worker.stop({ deadlineMs: 5000 });
   }
+}
+
+async function floorRun(ctx: Context, n: number, loops: number): Promise<number[]> {
+  return ctx.server.withFreshDatabase("floor", async (url) => {
+    const pool = floorPool(url, poolFor(ctx, loops));
+    try {
+      await floorLoad(pool, n, ctx.options.chunk);
+      return [await floorDrain(pool, n, loops, ctx.options.batch)];
+    } finally {
+      await pool.end();
+    }
+  });
 }
 
 async function graphileDrain(ctx: Context, n: number, concurrency: number, mode: GraphileMode): Promise<number[]> {
