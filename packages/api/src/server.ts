@@ -50,10 +50,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const ownsEngine = options.engine === undefined;
   let engine = options.engine;
   if (!engine) {
-    engine = await createEngine({
-      database: await databaseConfigOf(config),
-      onPollRecordError: (err, workerId) => logger.warn({ err, workerId }, "could not record a worker poll"),
-    });
+    engine = await createEngine({ database: await databaseConfigOf(config), logger });
   }
   const shutdown = new AbortController();
   const app = createApp(engine, { logger, bodyLimitBytes: config.bodyLimitBytes, ...options.app, shutdown: shutdown.signal });

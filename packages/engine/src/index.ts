@@ -2,10 +2,11 @@ export * from "./contract/errors.ts";
 export type * from "./contract/types.ts";
 export * from "./contract/wire.ts";
 export { createEngine, type Engine, type EngineOptions } from "./coordinators/engine.ts";
+export { type PassLogger, type PeriodicPass, startPeriodicPass } from "./coordinators/periodic-pass.ts";
 export { type LeaseWrite, MAX_ACQUIRE, type OutcomeReport, TaskCoordinator, type TaskFinished } from "./coordinators/task-coordinator.ts";
 export { TaskDispatcher, type WaitingAcquire } from "./coordinators/task-dispatcher.ts";
 export { type ListParams, type StartManyParams, type StartParams, WorkflowCoordinator } from "./coordinators/workflow-coordinator.ts";
-export { type Database, type DatabaseConfig, openDatabase } from "./db/database.ts";
+export { type Database, type DatabaseConfig, type ListenEvents, openDatabase } from "./db/database.ts";
 export { MIGRATIONS_DIR, migrate, migrationsPending } from "./db/migrate.ts";
 export {
   DEFAULT_LEASE_MS,

@@ -1,4 +1,4 @@
-import type { Engine } from "@baton/engine";
+import { type Engine, startPeriodicPass } from "@baton/engine";
 import { type ConsumerConfig, type KafkaConfig, Partitioners } from "kafkajs";
 import { CommandPublisher, type KafkaQueue } from "./command-publisher.ts";
 import { EventsRelay, type EventsRelayOptions } from "./events-relay.ts";
@@ -110,13 +110,10 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
     current = next;
     publisher.setQueues(next);
   };
-  let refreshing: Promise<void> = Promise.resolve();
-  const refreshNow = () => {
-    refreshing = refreshing
-      .then(refresh)
-      .catch((error: unknown) => logger.error({ err: error }, "kafka bridge: looking up Kafka steps failed"));
-    return refreshing;
-  };
+  // Ticks skip while a look-up runs; a registration asks for one more after it (it may have read
+  // the definitions before the new one was stored).
+  const refresher = startPeriodicPass("kafka bridge: looking up Kafka steps", options.refreshMs ?? 5000, refresh, logger);
+  const refreshNow = () => refresher.runNow();
 
   const inbound = new InboundHandler(engine, producer, topics, logger, {
     workerId,
@@ -135,28 +132,27 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
     });
     await inbound.run(consumer);
   } catch (error) {
+    await refresher.stop();
     await Promise.allSettled([consumer.disconnect(), producer.disconnect(), admin.disconnect()]);
     throw error;
   }
-  await refreshNow();
+  const firstLookUp = refreshNow();
+  await firstLookUp;
   publisher.start();
   relay?.start();
-  const timer = setInterval(() => void refreshNow(), options.refreshMs ?? 5000);
-  timer.unref();
   logger.info({ brokers: options.brokers, prefix: options.topicPrefix ?? DEFAULT_TOPIC_PREFIX }, "kafka bridge started");
 
   let stopping: Promise<void> | undefined;
   return {
-    ready: joined.then(() => refreshing),
+    ready: joined.then(() => firstLookUp),
     refresh: refreshNow,
     queues: () => [...current],
     stop() {
       stopping ??= (async () => {
-        clearInterval(timer);
         await consumer.disconnect();
         await publisher.stop();
         await relay?.stop();
-        await refreshing;
+        await refresher.stop();
         await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
         logger.info({}, "kafka bridge stopped");
       })();

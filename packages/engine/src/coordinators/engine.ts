@@ -1,6 +1,9 @@
+import pino, { type Logger } from "pino";
+import { BatonError } from "../contract/errors.ts";
 import { type Database, type DatabaseConfig, openDatabase } from "../db/database.ts";
 import { migrate } from "../db/migrate.ts";
 import { DefinitionCache } from "./definition-cache.ts";
+import { startPeriodicPass } from "./periodic-pass.ts";
 import { PollRecorder } from "./poll-recorder.ts";
 import { TaskCoordinator } from "./task-coordinator.ts";
 import { TaskDispatcher } from "./task-dispatcher.ts";
@@ -17,8 +20,12 @@ export interface EngineOptions {
   reapIntervalMs?: number;
   /** At most one readiness write per worker and queue per this many ms (default 5000). */
   pollRecordIntervalMs?: number;
-  /** Told when recording a worker poll failed (it is tried again on the next poll). */
-  onPollRecordError?: (error: unknown, workerId: string) => void;
+  /**
+   * Where the engine reports what goes wrong in the background: failed reaper passes, instances
+   * the reaper had to skip, failed poll records, a lost LISTEN connection. Default: pino at info
+   * on stdout (the engine logs nothing at info while all is well).
+   */
+  logger?: Logger;
 }
 
 /** Everything a Baton process runs: the coordinators, the long-poll dispatcher, the lease reaper. */
@@ -32,44 +39,67 @@ export interface Engine {
 
 /**
  * Opens (or takes) a database, applies migrations, and starts the dispatcher and the reaper.
+ * Throws VALIDATION_ERROR naming the option when an option is out of range.
  * @example const engine = await createEngine({ database: { kind: "pglite" } });
  */
 export async function createEngine(options: EngineOptions): Promise<Engine> {
+  checkOptions(options);
+  const logger = options.logger ?? pino({ level: "info", base: { service: "baton" } });
   const ownsDatabase = !("db" in options.database);
   const database = "db" in options.database ? options.database : await openDatabase(options.database);
   if (options.migrate !== false) await migrate(database);
   const definitions = new DefinitionCache();
-  const tasks = new TaskCoordinator(database.db, definitions);
+  const tasks = new TaskCoordinator(database.db, definitions, logger);
   const workflows = new WorkflowCoordinator(database.db, definitions);
-  const polls = new PollRecorder(database.db, options.pollRecordIntervalMs ?? 5000, options.onPollRecordError);
-  const dispatcher = new TaskDispatcher(database, tasks, polls, options.pollIntervalMs ?? 1000);
+  const polls = new PollRecorder(database.db, options.pollRecordIntervalMs ?? 5000, logger);
+  const dispatcher = new TaskDispatcher(database, tasks, polls, options.pollIntervalMs ?? 1000, logger);
   await dispatcher.start();
-  const reaper = startReaper(tasks, options.reapIntervalMs ?? 1000);
+  const reapIntervalMs = options.reapIntervalMs ?? 1000;
+  const reaper = reapIntervalMs > 0 ? startPeriodicPass("lease reaper", reapIntervalMs, () => tasks.reapExpiredLeases(), logger) : null;
   return {
     database,
     workflows,
     tasks,
     dispatcher,
     async close() {
-      await reaper.stop();
+      await reaper?.stop();
       await dispatcher.stop();
+      await polls.settled();
       if (ownsDatabase) await database.close();
     },
   };
 }
 
-function startReaper(tasks: TaskCoordinator, intervalMs: number) {
-  if (intervalMs <= 0) return { stop: async () => {} };
-  let running: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    // One pass at a time; a failed pass (database down) is simply tried again next tick.
-    running = running.then(() => tasks.reapExpiredLeases().catch(() => 0));
-  }, intervalMs);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+/** The longest delay a Node timer honours; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function checkOptions(options: EngineOptions): void {
+  const database = options?.database as Partial<Database & DatabaseConfig> | undefined;
+  const opened = typeof database?.db === "object";
+  const config = database?.kind === "pglite" || (database?.kind === "postgres" && typeof database.url === "string" && database.url !== "");
+  if (!opened && !config) {
+    invalid("database", 'must be an open Database, { kind: "postgres", url } or { kind: "pglite", dataDir? }', database);
+  }
+  if (options.migrate !== undefined && typeof options.migrate !== "boolean") invalid("migrate", "must be true or false", options.migrate);
+  checkInterval("pollIntervalMs", options.pollIntervalMs, 1);
+  checkInterval("reapIntervalMs", options.reapIntervalMs, 0);
+  checkInterval("pollRecordIntervalMs", options.pollRecordIntervalMs, 1);
+  const logger = options.logger as Partial<Logger> | undefined;
+  if (logger !== undefined && (typeof logger.error !== "function" || typeof logger.warn !== "function")) {
+    invalid("logger", "must be a pino logger", typeof logger);
+  }
+}
+
+function checkInterval(field: string, value: number | undefined, min: number): void {
+  if (value === undefined || (typeof value === "number" && Number.isFinite(value) && value >= min && value <= MAX_TIMER_MS)) return;
+  invalid(field, `must be a number of milliseconds from ${min}${min === 0 ? " (off)" : ""} to ${MAX_TIMER_MS}`, value);
+}
+
+function invalid(field: string, rule: string, value: unknown): never {
+  throw new BatonError("VALIDATION_ERROR", `createEngine: ${field} ${rule}; got ${describe(value)}`, { field });
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "number" || typeof value === "boolean" || value === undefined || value === null) return String(value);
+  return typeof value === "string" ? JSON.stringify(value) : typeof value;
 }

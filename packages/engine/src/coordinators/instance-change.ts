@@ -238,6 +238,28 @@ export class InstanceChange {
   }
 }
 
+/**
+ * The change of an instance that a batch locked. An outcome for any other instance would be lost
+ * with no trace, so asking for one is a bug: it fails the batch (INTERNAL) instead.
+ */
+export function lockedChange(changes: Map<string, InstanceChange>, instanceId: string): InstanceChange {
+  const change = changes.get(instanceId);
+  if (!change) {
+    throw new BatonError(
+      "INTERNAL",
+      `Instance ${instanceId} is not among the instances this batch locked; its outcome cannot be recorded`,
+      {
+        instanceId,
+        locked: [...changes.keys()],
+      },
+    );
+  }
+  return change;
+}
+
+/** Re-plans after cancellations that missed (see commitChanges) before the transaction gives up. */
+const REPLAN_ROUNDS = 5;
+
 /** Plans every active instance, then writes all changes in one statement. */
 async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]): Promise<void> {
   const active = changes.filter((c) => c.active);
@@ -258,10 +280,23 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
       // A planned cancellation finds its task no longer pending when an acquire leased it after the
       // planner read the rows (acquire takes no instance lock). That DO must be waited for and
       // undone, not cancelled: plan again with the rows as they are now.
-      for (let round = 0; got.length < new Set(plan.cancel).size && round < 5; round++) {
+      const missed = (p: Plan, landed: TaskRow[]) => landed.length < new Set(p.cancel).size;
+      for (let round = 0; missed(plan, got) && round < REPLAN_ROUNDS; round++) {
         plan = c.plan(await taskListByInstances(trx, [c.instance.instanceId]));
         got = await taskCancelPending(trx, plan.cancel);
         all.push(...got);
+      }
+      // Still missing: applying this plan would record cancellations that did not happen. The
+      // transaction rolls back, and the caller tries again (409, as for any lost race).
+      if (missed(plan, got)) {
+        throw new BatonError(
+          "CONCURRENT_UPDATE",
+          "Tasks of this instance kept being leased while it was being planned; retry the request",
+          {
+            instanceId: c.instance.instanceId,
+            rounds: REPLAN_ROUNDS + 1,
+          },
+        );
       }
       c.applyPlan(plan, all);
     }

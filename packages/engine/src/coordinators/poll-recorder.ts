@@ -1,19 +1,21 @@
+import type { Logger } from "pino";
 import type { Db } from "../db/database.ts";
 import { workerRecordPoll } from "../store/workers.ts";
 
 /**
  * Records which worker polls which queue (for step readiness) without a write on every poll: at
  * most one write per worker and queue per `intervalMs`. The write is not awaited, so a slow or
- * failing database never delays an acquire; a failed write is reported to `onError` and simply
- * tried again on the next poll (readiness is advisory).
+ * failing database never delays an acquire; a failed write is logged and simply tried again on
+ * the next poll (readiness is advisory).
  */
 export class PollRecorder {
   private readonly lastWrite = new Map<string, number>();
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly db: Db,
-    private readonly intervalMs = 5000,
-    private readonly onError: (error: unknown, workerId: string) => void = () => {},
+    private readonly intervalMs: number,
+    private readonly logger: Pick<Logger, "warn">,
   ) {}
 
   record(workerId: string, queues: string[]): void {
@@ -22,10 +24,20 @@ export class PollRecorder {
     if (due.length === 0) return;
     if (this.lastWrite.size > 100_000) this.forgetOlderThan(now - this.intervalMs);
     for (const q of due) this.lastWrite.set(key(workerId, q), now);
-    workerRecordPoll(this.db, workerId, due).catch((error: unknown) => {
-      for (const q of due) this.lastWrite.delete(key(workerId, q));
-      this.onError(error, workerId);
-    });
+    const write = workerRecordPoll(this.db, workerId, due).then(
+      () => undefined,
+      (error: unknown) => {
+        for (const q of due) this.lastWrite.delete(key(workerId, q));
+        this.logger.warn({ err: error, workerId, queues: due }, "could not record a worker poll; trying again on its next poll");
+      },
+    );
+    this.inFlight.add(write);
+    void write.finally(() => this.inFlight.delete(write));
+  }
+
+  /** Resolves once the writes already started have finished (before the database is closed). */
+  async settled(): Promise<void> {
+    await Promise.all(this.inFlight);
   }
 
   private forgetOlderThan(cutoff: number): void {

@@ -1,3 +1,4 @@
+import type { Logger } from "pino";
 import { BatonError } from "../contract/errors.ts";
 import type { AcquiredTask, TaskOutcome } from "../contract/types.ts";
 import type { Db } from "../db/database.ts";
@@ -8,7 +9,7 @@ import { type ClosingReport, type FencedAnswer, taskAcquire, taskCloseIfLeased, 
 import { type TaskRow, taskGet, taskListByInstances, taskListExpired, taskTimeOutIfExpired } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
 import { GroupCommit } from "./group-commit.ts";
-import { InstanceChange } from "./instance-change.ts";
+import { InstanceChange, lockedChange } from "./instance-change.ts";
 import { acquiredView } from "./views.ts";
 
 export interface LeaseWrite {
@@ -65,6 +66,7 @@ export class TaskCoordinator {
   constructor(
     private readonly db: Db,
     private readonly definitions: DefinitionCache,
+    private readonly logger: Pick<Logger, "error">,
   ) {}
 
   /**
@@ -213,9 +215,9 @@ export class TaskCoordinator {
           const answer = closed.get(item.executionId);
           const task = answer?.task ?? null;
           if (answer?.applied && task && first.get(item.executionId) === i) {
-            const change = changes.get(task.instanceId);
-            if (item.type === "release") change?.recordCancelled([task]);
-            else change?.recordTaskOutcome(task, item.type === "complete" ? "TASK_COMPLETED" : "TASK_FAILED", item.idempotencyKey);
+            const change = lockedChange(changes, task.instanceId);
+            if (item.type === "release") change.recordCancelled([task]);
+            else change.recordTaskOutcome(task, item.type === "complete" ? "TASK_COMPLETED" : "TASK_FAILED", item.idempotencyKey);
             applied.push(task);
             return { executionId: task.executionId, state: task.state, duplicate: false };
           }
@@ -287,13 +289,16 @@ export class TaskCoordinator {
 
   /**
    * Times out leases that expired (the attempt counts as a failure for retries). Safe to run on
-   * every replica at once. Returns how many leases it reclaimed.
+   * every replica at once. Each instance is reaped in its own transaction: one that fails is logged
+   * and skipped (the next pass tries it again), and does not hold back the others. Returns how many
+   * leases it reclaimed.
    */
   async reapExpiredLeases(limit = 500): Promise<number> {
     const expired = await taskListExpired(this.db, limit);
     const byInstance = new Map<string, typeof expired>();
     for (const e of expired) byInstance.set(e.instanceId, [...(byInstance.get(e.instanceId) ?? []), e]);
     let reaped = 0;
+    const failed: { instanceId: string; error: unknown }[] = [];
     for (const [instanceId, tasks] of byInstance) {
       const timedOut = await InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
         const timedOut = await taskTimeOutIfExpired(
@@ -304,11 +309,18 @@ export class TaskCoordinator {
         return timedOut;
       }).catch((error: unknown) => {
         // An instance deleted meanwhile has nothing left to reap.
-        if (error instanceof BatonError && error.code === "NOT_FOUND") return [];
-        throw error;
+        if (!(error instanceof BatonError && error.code === "NOT_FOUND")) failed.push({ instanceId, error });
+        return [];
       });
       this.tellFinished(timedOut);
       reaped += timedOut.length;
+    }
+    if (failed.length > 0) {
+      // One line per pass, not per instance: with the database gone every instance fails.
+      this.logger.error(
+        { err: failed[0]?.error, failed: failed.length, instanceIds: failed.slice(0, 20).map((f) => f.instanceId) },
+        `lease reaper: could not reap the expired leases of ${failed.length} instance(s); the next pass tries them again`,
+      );
     }
     return reaped;
   }

@@ -1,3 +1,4 @@
+import type { Logger } from "pino";
 import type { AcquiredTask } from "../contract/types.ts";
 import type { Database } from "../db/database.ts";
 import { parseQueueWake, TASK_CHANNEL } from "../store/tasks.ts";
@@ -34,16 +35,17 @@ export class TaskDispatcher {
     private readonly database: Database,
     private readonly tasks: TaskCoordinator,
     private readonly polls: PollRecorder,
-    private readonly pollIntervalMs = 1000,
+    private readonly pollIntervalMs: number,
+    private readonly logger: Pick<Logger, "warn">,
   ) {}
 
   async start(): Promise<void> {
     // After the LISTEN connection comes back, wake everyone: notifications sent meanwhile are lost.
-    this.unlisten = await this.database.listen(
-      TASK_CHANNEL,
-      (payload) => this.onNotify(payload),
-      () => this.wake(null),
-    );
+    this.unlisten = await this.database.listen(TASK_CHANNEL, (payload) => this.onNotify(payload), {
+      onReconnect: () => this.wake(null),
+      onLost: (error) =>
+        this.logger.warn({ err: error }, "task dispatcher: the LISTEN connection is down; reconnecting, waiting acquirers poll meanwhile"),
+    });
   }
 
   async stop(): Promise<void> {

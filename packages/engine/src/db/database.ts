@@ -20,11 +20,18 @@ export interface Database {
   execScript(trx: Transaction<Schema>, script: string): Promise<void>;
   /**
    * Calls `onNotify(payload)` for every NOTIFY on `channel`. The returned function unsubscribes.
-   * On Postgres one dedicated connection listens and is re-established when it drops; `onReconnect`
-   * runs after each re-connection, since notifications sent while it was down are lost.
+   * On Postgres one dedicated connection listens and is re-established when it drops: `onLost` is
+   * told each time the connection (or an attempt to re-establish it) fails, and `onReconnect` runs
+   * after each re-connection, since notifications sent while it was down are lost.
    */
-  listen(channel: string, onNotify: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>>;
+  listen(channel: string, onNotify: (payload: string) => void, events?: ListenEvents): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+/** What a LISTEN subscription tells its owner about its connection. */
+export interface ListenEvents {
+  onReconnect?: () => void;
+  onLost?: (error: unknown) => void;
 }
 
 /** Opens a database handle. Migrations are not applied here: see `migrate`. */
@@ -51,8 +58,8 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       // No parameters, so pg sends it with the simple protocol, which allows several statements.
       await sql.raw(script).execute(trx);
     },
-    async listen(channel, onNotify, onReconnect) {
-      const listener = new PostgresListener(url, channel, onNotify, onReconnect);
+    async listen(channel, onNotify, events = {}) {
+      const listener = new PostgresListener(url, channel, onNotify, events);
       listeners.add(listener);
       await listener.start();
       return async () => {
@@ -102,7 +109,7 @@ class PostgresListener {
     private readonly url: string,
     private readonly channel: string,
     private readonly onNotify: (payload: string) => void,
-    private readonly onReconnect?: () => void,
+    private readonly events: ListenEvents,
   ) {}
 
   async start(): Promise<void> {
@@ -114,11 +121,12 @@ class PostgresListener {
     client.on("notification", (msg) => {
       if (msg.channel === this.channel) this.onNotify(msg.payload ?? "");
     });
-    client.on("error", () => this.scheduleReconnect(client));
-    client.on("end", () => this.scheduleReconnect(client));
+    client.on("error", (error) => this.scheduleReconnect(client, error));
+    client.on("end", () => this.scheduleReconnect(client, new Error("the LISTEN connection ended")));
     await client.connect();
     await client.query(`LISTEN ${pg.Client.prototype.escapeIdentifier(this.channel)}`);
     if (this.stopped) {
+      // Stopped while connecting: this connection is thrown away, so how its end goes does not matter.
       await client.end().catch(() => {});
       return;
     }
@@ -126,19 +134,20 @@ class PostgresListener {
     this.failures = 0;
   }
 
-  private scheduleReconnect(dead: pg.Client): void {
+  private scheduleReconnect(dead: pg.Client, error: unknown): void {
     if (this.stopped || this.client !== dead || this.retryTimer) return;
+    this.events.onLost?.(error);
     this.client = undefined;
     const delay = Math.min(5000, 100 * 2 ** this.failures);
     this.retryTimer = setTimeout(async () => {
       this.retryTimer = undefined;
       try {
         await this.connect();
-        this.onReconnect?.();
-      } catch {
+        this.events.onReconnect?.();
+      } catch (error) {
         this.failures++;
         this.client = dead;
-        this.scheduleReconnect(dead);
+        this.scheduleReconnect(dead, error);
       }
     }, delay);
   }
@@ -148,6 +157,7 @@ class PostgresListener {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const client = this.client;
     this.client = undefined;
+    // Stopping: a connection that fails to close cleanly is gone all the same.
     await client?.end().catch(() => {});
   }
 }

@@ -71,9 +71,12 @@ export async function migrate(database: Database, dir = MIGRATIONS_DIR): Promise
 /** Whether every migration file has been applied (for readiness checks). */
 export async function migrationsPending(database: Database, dir = MIGRATIONS_DIR): Promise<string[]> {
   const files = await readMigrations(dir);
-  const rows = await sql<{ name: string }>`SELECT name FROM baton_migrations`
-    .execute(database.db)
-    .catch(() => ({ rows: [] as { name: string }[] }));
+  const rows = await sql<{ name: string }>`SELECT name FROM baton_migrations`.execute(database.db).catch((error: unknown) => {
+    // No migrations table yet (SQLSTATE 42P01, undefined_table): nothing is applied. Any other
+    // failure (the database is down) is the caller's to see.
+    if ((error as { code?: unknown } | null)?.code === "42P01") return { rows: [] as { name: string }[] };
+    throw error;
+  });
   const done = new Set(rows.rows.map((r) => r.name));
   return files.filter((f) => !done.has(f.name)).map((f) => f.name);
 }
