@@ -1,4 +1,4 @@
-import { createEngine, type Engine } from "@baton/engine";
+import { createEngine, type Engine, type EngineOptions } from "@baton/engine";
 import { sql } from "kysely";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 
@@ -12,14 +12,17 @@ export interface TestEngine extends Engine {
   destroy(): Promise<void>;
 }
 
-/** An engine on a fresh test database, with the background reaper off (tests reap by hand). */
-export async function createTestEngine(options: { poolSize?: number; pollIntervalMs?: number } = {}): Promise<TestEngine> {
+/** An engine on a fresh test database, with the background reaper off unless asked for (tests reap by hand). */
+export async function createTestEngine(
+  options: { poolSize?: number } & Pick<EngineOptions, "pollIntervalMs" | "reapIntervalMs" | "logger"> = {},
+): Promise<TestEngine> {
   const testDb = await createTestDatabase(options);
   const engine = await createEngine({
     database: testDb.database,
     migrate: false,
-    reapIntervalMs: 0,
+    reapIntervalMs: options.reapIntervalMs ?? 0,
     pollIntervalMs: options.pollIntervalMs ?? 1000,
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   const db = testDb.database.db;
   return {
