@@ -1,0 +1,127 @@
+import type { FaultLine } from "@baton/api/check";
+import type { PostgresCluster } from "./postgres-cluster.ts";
+import { type ApiFleet, sleep, type WorkerFleet } from "./processes.ts";
+import type { LineLog } from "./report-log.ts";
+import { LEASE_MS } from "./workflows.ts";
+
+/** How often each fault strikes (mean ms between two), and how many Postgres restarts a run gets. */
+export interface FaultPlan {
+  workerStallEveryMs: number;
+  workerKillEveryMs: number;
+  apiKillEveryMs: number;
+  connectionKillEveryMs: number;
+  listenKillEveryMs: number;
+  postgresRestarts: number;
+}
+
+export type FaultKind = "worker-stall" | "worker-kill" | "api-kill" | "connection-kill" | "listen-kill" | "postgres-restart";
+
+/**
+ * Injects faults until `durationMs` has passed, each kind on its own loop at random intervals
+ * around its mean, and writes each to the fault log when it has been done.
+ */
+export class FaultInjector {
+  readonly counts: Record<FaultKind, number> = {
+    "worker-stall": 0,
+    "worker-kill": 0,
+    "api-kill": 0,
+    "connection-kill": 0,
+    "listen-kill": 0,
+    "postgres-restart": 0,
+  };
+  private stopAt = 0;
+
+  constructor(
+    private readonly plan: FaultPlan,
+    private readonly cluster: PostgresCluster,
+    private readonly apis: ApiFleet,
+    private readonly workers: WorkerFleet,
+    private readonly log: LineLog,
+  ) {}
+
+  async run(durationMs: number): Promise<void> {
+    const began = Date.now();
+    this.stopAt = began + durationMs;
+    const restarts = Array.from(
+      { length: this.plan.postgresRestarts },
+      (_, i) => began + (durationMs * (i + 0.5)) / Math.max(1, this.plan.postgresRestarts),
+    );
+    await Promise.all([
+      this.every(this.plan.workerStallEveryMs, () => this.stallWorker()),
+      this.every(this.plan.workerKillEveryMs, () => this.killWorker()),
+      this.every(this.plan.apiKillEveryMs, () => this.killApi()),
+      this.every(this.plan.connectionKillEveryMs, () => this.killConnections()),
+      this.every(this.plan.listenKillEveryMs, () => this.killListen()),
+      (async () => {
+        for (const at of restarts) {
+          await sleep(at - Date.now());
+          const t = Date.now();
+          await this.cluster.restart();
+          this.record("postgres-restart", { downMs: Date.now() - t });
+        }
+      })(),
+    ]);
+  }
+
+  private async every(meanMs: number, fault: () => Promise<unknown>): Promise<void> {
+    for (;;) {
+      const due = Date.now() + meanMs * (0.5 + Math.random());
+      if (due >= this.stopAt) return;
+      await sleep(due - Date.now());
+      try {
+        await fault();
+      } catch (error) {
+        // Postgres restarting under a connection kill, say: the fault did not happen this time.
+        console.error("fault failed:", String(error));
+      }
+    }
+  }
+
+  private record(kind: FaultKind, detail: unknown): void {
+    this.counts[kind]++;
+    const line: FaultLine = { kind, at: new Date().toISOString(), detail };
+    this.log.write(line);
+  }
+
+  private async stallWorker(): Promise<void> {
+    const index = Math.floor(Math.random() * this.workers.size);
+    // Past the lease and past the reaper's next pass, so the attempts are handed to others first.
+    const ms = Math.round(LEASE_MS * (1.5 + Math.random()));
+    // Logged when it ends: the worker's late writes come after.
+    if (await this.workers.stall(index, ms)) this.record("worker-stall", { worker: index, ms });
+  }
+
+  private async killWorker(): Promise<void> {
+    const index = Math.floor(Math.random() * this.workers.size);
+    await this.workers.killAndRestart(index);
+    this.record("worker-kill", { worker: index });
+  }
+
+  private async killApi(): Promise<void> {
+    const index = Math.floor(Math.random() * this.apis.ports.length);
+    this.record("api-kill", { api: index });
+    await this.apis.killAndRestart(index, 200 + Math.random() * 800);
+  }
+
+  private async killConnections(): Promise<void> {
+    const rows = await this.cluster.query<{ pid: number }>(
+      `SELECT pg_terminate_backend(pid) AS killed, pid FROM (
+         SELECT pid FROM pg_stat_activity
+         WHERE application_name LIKE 'baton-api-%' AND query NOT ILIKE 'LISTEN%'
+         ORDER BY random() LIMIT 1 + floor(random() * 3)::int
+       ) picked`,
+    );
+    if (rows.length > 0) this.record("connection-kill", { pids: rows.map((r) => r.pid) });
+  }
+
+  private async killListen(): Promise<void> {
+    const rows = await this.cluster.query<{ pid: number }>(
+      `SELECT pg_terminate_backend(pid) AS killed, pid FROM (
+         SELECT pid FROM pg_stat_activity
+         WHERE application_name LIKE 'baton-api-%' AND query ILIKE 'LISTEN%'
+         ORDER BY random() LIMIT 1
+       ) picked`,
+    );
+    if (rows.length > 0) this.record("listen-kill", { pids: rows.map((r) => r.pid) });
+  }
+}

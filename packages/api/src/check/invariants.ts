@@ -1,0 +1,302 @@
+import { isDeepStrictEqual } from "node:util";
+import { foldEvents, type InstanceState, isTerminalInstanceState, type WorkflowDefinition } from "@baton/engine";
+import { type AttemptRecord, definitionKey, type InstanceRecord, type Snapshot } from "./snapshot.ts";
+
+/*
+ * The invariants of DESIGN §9 that the database alone can show. Each check returns violations that
+ * name the instance, step and fences involved, so a finding can be followed up.
+ */
+
+export interface Violation {
+  invariant: string;
+  message: string;
+  instanceId?: string;
+  taskId?: string;
+  details?: Record<string, unknown>;
+}
+
+export type Report = (v: Violation) => void;
+
+const at = (d: Date | null | undefined) => d?.toISOString() ?? null;
+
+/** I1: at most one accepted completion per (instance, step, kind). */
+export function checkOneCompletion(s: Snapshot, report: Report): void {
+  const seen = new Map<string, AttemptRecord>();
+  for (const a of s.attempts) {
+    if (a.state !== "COMPLETED") continue;
+    const key = `${a.instanceId}:${a.taskId}:${a.kind}`;
+    const first = seen.get(key);
+    if (!first) {
+      seen.set(key, a);
+      continue;
+    }
+    report({
+      invariant: "I1",
+      instanceId: a.instanceId,
+      taskId: a.taskId,
+      message: `${a.kind} of step ${a.taskId} completed twice`,
+      details: {
+        attempts: [first, a].map((x) => ({ executionId: x.executionId, attempt: x.attempt, fence: x.fenceToken, holder: x.leaseHolder })),
+      },
+    });
+  }
+}
+
+/**
+ * I2 (as the database shows it): every accepted outcome was written by the lease's holder, with
+ * its fence, before the lease expired.
+ */
+export function checkAcceptedInTime(s: Snapshot, report: Report): void {
+  for (const a of s.attempts) {
+    if (a.state !== "COMPLETED" && a.state !== "FAILED") continue;
+    const ok = a.fenceToken !== null && a.leaseHolder !== null && a.leaseExpiresAt !== null && a.finishedAt !== null;
+    if (ok && (a.finishedAt as Date) < (a.leaseExpiresAt as Date)) continue;
+    report({
+      invariant: "I2",
+      instanceId: a.instanceId,
+      taskId: a.taskId,
+      message: `${a.kind} attempt ${a.attempt} of ${a.taskId} was accepted ${ok ? "after its lease expired" : "without a lease"}`,
+      details: {
+        executionId: a.executionId,
+        fence: a.fenceToken,
+        holder: a.leaseHolder,
+        expires: at(a.leaseExpiresAt),
+        finished: at(a.finishedAt),
+      },
+    });
+  }
+}
+
+/**
+ * I3: fence tokens strictly increase: across the attempts of a step (DO before UNDO, by attempt
+ * number), no token is handed out twice, and (with the grant audit) no attempt is leased twice.
+ */
+export function checkFences(s: Snapshot, report: Report): void {
+  const bySteps = new Map<string, AttemptRecord[]>();
+  const owners = new Map<number, string>();
+  for (const a of s.attempts) {
+    if (a.fenceToken === null) continue;
+    const key = `${a.instanceId}:${a.taskId}`;
+    bySteps.set(key, [...(bySteps.get(key) ?? []), a]);
+    const owner = owners.get(a.fenceToken);
+    if (owner && owner !== a.executionId) {
+      report({
+        invariant: "I3",
+        instanceId: a.instanceId,
+        message: `fence ${a.fenceToken} was given to two attempts`,
+        details: { owner, other: a.executionId },
+      });
+    }
+    owners.set(a.fenceToken, a.executionId);
+  }
+  for (const attempts of bySteps.values()) {
+    attempts.sort((x, y) => (x.kind === y.kind ? x.attempt - y.attempt : x.kind === "DO" ? -1 : 1));
+    for (let i = 1; i < attempts.length; i++) {
+      const [prev, next] = [attempts[i - 1] as AttemptRecord, attempts[i] as AttemptRecord];
+      if ((next.fenceToken as number) > (prev.fenceToken as number)) continue;
+      report({
+        invariant: "I3",
+        instanceId: next.instanceId,
+        taskId: next.taskId,
+        message: `fence of ${next.kind} attempt ${next.attempt} (${next.fenceToken}) is not above ${prev.kind} attempt ${prev.attempt}'s (${prev.fenceToken})`,
+      });
+    }
+  }
+  if (!s.grants) return;
+  const granted = new Map<string, number>();
+  for (const g of s.grants) {
+    const before = granted.get(g.executionId);
+    if (before !== undefined) {
+      report({
+        invariant: "I3",
+        instanceId: g.instanceId,
+        message: `execution ${g.executionId} was leased twice (fences ${before} and ${g.fenceToken}); an attempt is leased at most once`,
+      });
+    }
+    granted.set(g.executionId, g.fenceToken);
+  }
+}
+
+/** I4: every instance is terminal (when the caller expects the system to be quiet). */
+export function checkTerminal(s: Snapshot, report: Report): void {
+  for (const i of s.instances) {
+    if (isTerminalInstanceState(i.state as InstanceState)) continue;
+    const open = s.attempts.filter((a) => a.instanceId === i.instanceId && a.state === "PENDING");
+    report({
+      invariant: "I4",
+      instanceId: i.instanceId,
+      message: `${i.workflowName} instance is still ${i.state}`,
+      details: {
+        openAttempts: open.map((a) => ({ taskId: a.taskId, kind: a.kind, attempt: a.attempt, leased: a.leased, fence: a.fenceToken })),
+      },
+    });
+  }
+}
+
+/** I5: events numbered 1..n without gap or duplicate, and their fold equals the stored instance and attempts. */
+export function checkHistory(s: Snapshot, report: Report): void {
+  const attemptsByInstance = groupBy(s.attempts, (a) => a.instanceId);
+  for (const i of s.instances) {
+    const events = s.events.get(i.instanceId) ?? [];
+    const fail = (message: string, details?: Record<string, unknown>) =>
+      report({ invariant: "I5", instanceId: i.instanceId, message, ...(details ? { details } : {}) });
+    let folded: ReturnType<typeof foldEvents>;
+    try {
+      folded = foldEvents(events);
+    } catch (error) {
+      fail(`history does not fold: ${(error as Error).message}`);
+      continue;
+    }
+    if (folded.sequenceNumber !== i.sequenceNumber) fail(`${folded.sequenceNumber} events, but sequence_number is ${i.sequenceNumber}`);
+    if (folded.state !== i.state) fail(`events fold to ${folded.state}, stored state is ${i.state}`);
+    if (!isDeepStrictEqual(folded.output ?? null, i.output ?? null)) fail("events fold to another output than the stored one");
+    if (!isDeepStrictEqual(folded.error ?? null, i.error ?? null))
+      fail("events fold to another error than the stored one", { folded: folded.error, stored: i.error });
+    if (folded.compensateFrom !== i.compensateFrom) fail("events fold to another compensate_from than the stored one");
+    const attempts = attemptsByInstance.get(i.instanceId) ?? [];
+    for (const a of attempts) {
+      const state = folded.tasks[a.executionId];
+      if (state !== a.state)
+        fail(`attempt ${a.executionId} (${a.taskId} ${a.kind} #${a.attempt}) is ${a.state}; its events say ${state ?? "nothing"}`);
+    }
+    if (Object.keys(folded.tasks).length !== attempts.length)
+      fail(`events name ${Object.keys(folded.tasks).length} attempts, the table has ${attempts.length}`);
+  }
+}
+
+/**
+ * I7: no lease of a paused or cancelled instance is handed out. With the grant audit and commit
+ * timestamps this is exact: no grant commits while a pause is in force or after a cancel. With
+ * commit timestamps alone, an acquire that began after the pause committed is caught.
+ */
+export function checkNothingHandedOutWhileStopped(s: Snapshot, report: Report): "exact" | "partial" | "unchecked" {
+  if (!s.commitTimestamps) return "unchecked";
+  const grants = s.grants
+    ? s.grants.map((g) => ({ instanceId: g.instanceId, executionId: g.executionId, fence: g.fenceToken, at: g.committedAt }))
+    : s.attempts.map((a) => ({ instanceId: a.instanceId, executionId: a.executionId, fence: a.fenceToken, at: a.startedAt }));
+  const byInstance = groupBy(grants, (g) => g.instanceId);
+  for (const [instanceId, events] of s.events) {
+    const stops: { from: Date; to: Date | null; why: string }[] = [];
+    let pausedAt: Date | null = null;
+    for (const e of events) {
+      if (!e.committedAt) continue;
+      if (e.eventType === "WORKFLOW_PAUSED") pausedAt = e.committedAt;
+      if (e.eventType === "WORKFLOW_RESUMED" && pausedAt) {
+        stops.push({ from: pausedAt, to: e.committedAt, why: "paused" });
+        pausedAt = null;
+      }
+      if (e.eventType === "WORKFLOW_CANCELLED") {
+        stops.push({ from: pausedAt ?? e.committedAt, to: null, why: pausedAt ? "paused, then cancelled" : "cancelled" });
+        pausedAt = null;
+      }
+    }
+    if (pausedAt) stops.push({ from: pausedAt, to: null, why: "paused" });
+    if (stops.length === 0) continue;
+    for (const g of byInstance.get(instanceId) ?? []) {
+      if (!g.at) continue;
+      const stop = stops.find((st) => g.at && g.at > st.from && (st.to === null || g.at < st.to));
+      if (!stop) continue;
+      report({
+        invariant: "I7",
+        instanceId,
+        message: `execution ${g.executionId} (fence ${g.fence}) was handed out while the instance was ${stop.why}`,
+        details: { grantedAt: at(g.at), stoppedAt: at(stop.from), resumedAt: at(stop.to) },
+      });
+    }
+  }
+  return s.grants ? "exact" : "partial";
+}
+
+/**
+ * Compensation: UNDOs only for steps whose DO completed, none before every DO attempt ended, each
+ * only after the UNDOs of the steps built on it completed (reverse dependency order); a COMPLETED
+ * instance has every DO completed and nothing undone; a COMPENSATED one has undone every completed
+ * step that has an undo.
+ */
+export function checkCompensation(s: Snapshot, report: Report): void {
+  const attemptsByInstance = groupBy(s.attempts, (a) => a.instanceId);
+  for (const i of s.instances) {
+    const def = s.definitions.get(definitionKey(i.namespace, i.workflowName, i.workflowVersion));
+    if (!def) continue;
+    const attempts = attemptsByInstance.get(i.instanceId) ?? [];
+    const fail = (message: string, taskId?: string, details?: Record<string, unknown>) =>
+      report({
+        invariant: "undo-order",
+        instanceId: i.instanceId,
+        message,
+        ...(taskId ? { taskId } : {}),
+        ...(details ? { details } : {}),
+      });
+    const doneDo = new Map(attempts.filter((a) => a.kind === "DO" && a.state === "COMPLETED").map((a) => [a.taskId, a]));
+    const undos = attempts.filter((a) => a.kind === "UNDO");
+    const doneUndo = new Map(undos.filter((a) => a.state === "COMPLETED").map((a) => [a.taskId, a]));
+    if (i.state === "COMPLETED") {
+      for (const step of def.steps) if (!doneDo.has(step.name)) fail(`COMPLETED, but step ${step.name} never completed`, step.name);
+      if (undos.length > 0) fail("COMPLETED, yet UNDOs were scheduled");
+    }
+    if (undos.length === 0) continue;
+    const firstUndo = Math.min(...undos.map((u) => u.createdAt.getTime()));
+    for (const a of attempts) {
+      if (a.kind === "DO" && a.finishedAt && a.finishedAt.getTime() > firstUndo && a.state !== "CANCELLED") {
+        fail(`DO attempt ${a.attempt} of ${a.taskId} finished after compensation began`, a.taskId, { fence: a.fenceToken, state: a.state });
+      }
+    }
+    const ancestors = ancestorMap(def);
+    const firstUndoOf = (step: string) => Math.min(...undos.filter((u) => u.taskId === step).map((u) => u.createdAt.getTime()));
+    for (const step of new Set(undos.map((u) => u.taskId))) {
+      if (!doneDo.has(step)) {
+        fail(`step ${step} was undone but its DO never completed`, step);
+        continue;
+      }
+      for (const later of def.steps) {
+        if (!ancestors.get(later.name)?.has(step) || !doneDo.has(later.name) || !later.undo) continue;
+        if (i.compensateFrom && later.name !== i.compensateFrom && !ancestors.get(i.compensateFrom)?.has(later.name)) continue;
+        const undone = doneUndo.get(later.name);
+        if (!undone?.finishedAt || undone.finishedAt.getTime() > firstUndoOf(step)) {
+          fail(`${step} was undone before ${later.name}, which depends on it, had been undone`, step, {
+            undoScheduled: new Date(firstUndoOf(step)).toISOString(),
+            dependentUndone: at(undone?.finishedAt),
+          });
+        }
+      }
+    }
+    if (i.state === "COMPENSATED") {
+      for (const step of def.steps) {
+        const inScope = !i.compensateFrom || step.name === i.compensateFrom || ancestors.get(i.compensateFrom)?.has(step.name);
+        if (step.undo && doneDo.has(step.name) && inScope && !doneUndo.has(step.name))
+          fail(`COMPENSATED, but ${step.name} was never undone`, step.name);
+      }
+    }
+  }
+}
+
+/** step -> every step it depends on, directly or not. */
+function ancestorMap(def: WorkflowDefinition): Map<string, Set<string>> {
+  const direct = new Map(def.steps.map((s) => [s.name, s.dependsOn]));
+  const out = new Map<string, Set<string>>();
+  for (const s of def.steps) {
+    const seen = new Set<string>();
+    const stack = [...s.dependsOn];
+    while (stack.length > 0) {
+      const name = stack.pop() as string;
+      if (seen.has(name)) continue;
+      seen.add(name);
+      stack.push(...(direct.get(name) ?? []));
+    }
+    out.set(s.name, seen);
+  }
+  return out;
+}
+
+export function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
+}
+
+export type { InstanceRecord };
