@@ -1,4 +1,5 @@
 export * from "./contract/errors.ts";
+export { checkJsonValue, jsonValueIssue, LIMITS } from "./contract/limits.ts";
 export type * from "./contract/types.ts";
 export * from "./contract/wire.ts";
 export { createEngine, type Engine, type EngineOptions } from "./coordinators/engine.ts";

@@ -1,4 +1,4 @@
-import { type AcquiredTask, isLegacyRegistration, type TaskKind } from "@baton/engine";
+import { type AcquiredTask, isLegacyRegistration, LIMITS, type TaskKind } from "@baton/engine";
 import type { IHeaders } from "kafkajs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -128,11 +128,12 @@ export interface StartRequest {
   input: Record<string, unknown>;
 }
 
+const name = z.string().min(1).max(LIMITS.maxNameLength);
 const StartSchema = z.object({
-  workflow: z.string().min(1).optional(),
-  orchName: z.string().min(1).optional(),
-  orchestrationName: z.string().min(1).optional(),
-  namespace: z.string().min(1).optional(),
+  workflow: name.optional(),
+  orchName: name.optional(),
+  orchestrationName: name.optional(),
+  namespace: name.optional(),
   runId: z.string().min(1).max(256).optional(),
   input: z.record(z.string(), z.unknown()).optional(),
   // The older orchestrators: base64 of the JSON input (or, over HTTP, the input itself).
@@ -186,7 +187,10 @@ export function parseRegistration(value: Buffer | null, kafkaHeaders: IHeaders |
   const headers = headerMap(kafkaHeaders);
   const service = typeof doc.service === "string" && doc.service ? doc.service : (headers.service ?? headers["x-service-name"]);
   if (!service) throw new UnusableMessage("registration: `as: worker` needs the service's name (a `service` field or header)");
+  if (service.length > LIMITS.maxIdLength)
+    throw new UnusableMessage(`registration: the service name is over ${LIMITS.maxIdLength} characters`);
   if (!Array.isArray(doc.steps) || doc.steps.length === 0) throw new UnusableMessage("registration: `as: worker` needs steps");
+  if (doc.steps.length > LIMITS.maxSteps) throw new UnusableMessage(`registration: more than ${LIMITS.maxSteps} steps (maxSteps)`);
   const steps = doc.steps.map((s, i) => {
     const name = isObject(s) ? s.name : s;
     if (typeof name !== "string" || !name) throw new UnusableMessage(`registration: steps.${i}.name: expected a step name`);

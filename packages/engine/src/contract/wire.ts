@@ -2,6 +2,7 @@ import { z } from "zod";
 import { WorkflowDefinitionSchema } from "../domain/definition.ts";
 import { INSTANCE_STATES, TASK_STATES } from "../domain/states.ts";
 import { ERROR_STATUS } from "./errors.ts";
+import { jsonValueIssue, LIMITS } from "./limits.ts";
 import type {
   AcquiredTask,
   EventView,
@@ -50,6 +51,19 @@ const errorDetail = z.object({
   code: ErrorCodeSchema,
   message: z.string(),
   details: z.record(z.string(), z.unknown()),
+const JSON_BOUNDS = `nested at most ${LIMITS.maxJsonDepth} deep, at most ${LIMITS.maxValueBytes} bytes as JSON`;
+/** Refuses a value a caller sends that is nested too deep or too large (see LIMITS). */
+const withinJsonBounds = (value: unknown, ctx: z.RefinementCtx) => {
+  const issue = jsonValueIssue(value);
+  if (issue) ctx.addIssue({ code: "custom", message: issue });
+};
+/** Any JSON value, as a caller sends it: within the depth and size limits. */
+const jsonIn = (description: string) =>
+  z
+    .unknown()
+    .superRefine(withinJsonBounds)
+    .meta({ description: `${description}; any JSON value, ${JSON_BOUNDS}` });
+
 });
 
 export const ErrorBodySchema = z
@@ -133,7 +147,15 @@ export const WorkerListSchema = z.object({ items: z.array(WorkerViewSchema) }).m
 export const StartRequestSchema = z
   .object({
     runId: z.string().min(1).max(200).optional().meta({ description: "Makes the start idempotent; generated when absent" }),
-    input: z.record(z.string(), z.unknown()).optional(),
+    input: z
+      .record(z.string(), z.unknown())
+      .superRefine(withinJsonBounds)
+      .optional()
+      .meta({
+        description:
+          `The run's input, a JSON object ${JSON_BOUNDS}; every step gets a copy, so its size times the number of ` +
+          `steps may be at most ${LIMITS.maxFanOutBytes} bytes`,
+      }),
     namespace: z.string().min(1).max(128).optional(),
   })
   .meta({ id: "StartRequest" });
@@ -232,7 +254,7 @@ export const CompensateRequestSchema = z
   .meta({ id: "CompensateRequest" });
 
 export const RetryTaskRequestSchema = z
-  .object({ input: json.optional().meta({ description: "New input for the step; the last attempt's input when absent" }) })
+  .object({ input: jsonIn("New input for the step; the last attempt's input when absent").optional() })
   .meta({ id: "RetryTaskRequest" });
 
 export const RetryTaskResultSchema = z
@@ -278,14 +300,14 @@ export const HeartbeatRequestSchema = z.object({ workerId, fenceToken }).meta({ 
 export const HeartbeatResultSchema = z.object({ leaseExpiresAt: isoTime }).meta({ id: "HeartbeatResult" });
 
 export const CompleteRequestSchema = z
-  .object({ workerId, fenceToken, output: json.optional().meta({ description: "The step's output (null when absent)" }) })
+  .object({ workerId, fenceToken, output: jsonIn("The step's output (null when absent)").optional() })
   .meta({ id: "CompleteRequest" });
 
 export const FailRequestSchema = z
   .object({
     workerId,
     fenceToken,
-    error: json.optional().meta({ description: "What went wrong, stored with the attempt" }),
+    error: jsonIn("What went wrong, stored with the attempt").optional(),
     retryable: z.boolean().optional().meta({ description: "false makes this the last attempt (no retry)" }),
   })
   .meta({ id: "FailRequest" });

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { BatonError } from "../contract/errors.ts";
 import type { AcquiredTask, TaskOutcome } from "../contract/types.ts";
+import { checkJsonValue, jsonValueError } from "../contract/limits.ts";
 import type { Db } from "../db/database.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import type { TaskKind } from "../domain/states.ts";
@@ -152,7 +153,7 @@ export class TaskCoordinator {
    * and output succeeds again and changes nothing (`duplicate: true`).
    */
   complete(report: CompletionReport): Promise<TaskOutcome> {
-    return this.reports.submit({ ...report, type: "complete" });
+    return this.submitReport({ ...report, type: "complete" });
   }
 
   /**
@@ -160,7 +161,7 @@ export class TaskCoordinator {
    * or the BatonError that refused it; refusals change nothing and do not hold back the rest.
    */
   completeMany(reports: CompletionReport[]): Promise<(TaskOutcome | BatonError)[]> {
-    return this.reports.submitMany(reports.map((r) => ({ ...r, type: "complete" as const })));
+    return this.submitReports(reports.map((r) => ({ ...r, type: "complete" as const })));
   }
 
   /**
@@ -168,12 +169,25 @@ export class TaskCoordinator {
    * false` makes this the last attempt. A repeat with the same fence is a no-op success.
    */
   fail(report: FailureReport): Promise<TaskOutcome> {
-    return this.reports.submit({ ...report, type: "fail" });
+    return this.submitReport({ ...report, type: "fail" });
   }
 
   /** Fails many leased tasks; each item gets its own answer, an outcome or the error that refused it. */
   failMany(reports: FailureReport[]): Promise<(TaskOutcome | BatonError)[]> {
-    return this.reports.submitMany(reports.map((r) => ({ ...r, type: "fail" as const })));
+    return this.submitReports(reports.map((r) => ({ ...r, type: "fail" as const })));
+  }
+
+  private submitReport(report: Report): Promise<TaskOutcome> {
+    const refused = reportValueError(report);
+    return refused ? Promise.reject(refused) : this.reports.submit(report);
+  }
+
+  /** Reports whose output or error is over the limits are refused on their own; the rest go to the group commit. */
+  private async submitReports(reports: Report[]): Promise<(TaskOutcome | BatonError)[]> {
+    const refusals = reports.map(reportValueError);
+    const answers = await this.reports.submitMany(reports.filter((_, i) => refusals[i] === null));
+    let next = 0;
+    return reports.map((_, i) => refusals[i] ?? (answers[next++] as TaskOutcome | BatonError));
   }
 
   /**
@@ -236,6 +250,7 @@ export class TaskCoordinator {
    */
   async retryTask(instanceId: string, taskId: string, input?: unknown): Promise<RetriedTask> {
     return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
+    checkJsonValue("input", input);
       const kind: TaskKind | null = change.state === "FAILED" ? "DO" : change.state === "COMPENSATION_FAILED" ? "UNDO" : null;
       if (!kind) {
         throw new BatonError(
@@ -380,4 +395,11 @@ function isRepeat(item: Report, current: TaskRow | null): boolean {
   if (!current || current.fenceToken !== item.fenceToken || item.type === "release") return false;
   if (item.type === "complete") return current.state === "COMPLETED" && jsonEqual(current.output, item.output ?? null);
   return current.state === "FAILED";
+}
+
+/** A report's output or error over the JSON limits, as the refusal of that report. */
+function reportValueError(report: Report): BatonError | null {
+  if (report.type === "complete") return jsonValueError("output", report.output);
+  if (report.type === "fail") return jsonValueError("error", report.error);
+  return null;
 }

@@ -1,4 +1,5 @@
 import { BatonError } from "../contract/errors.ts";
+import { runInputError } from "../contract/limits.ts";
 import type { InstancePage, InstanceView, RegisterResult, StartResult } from "../contract/types.ts";
 import type { Db } from "../db/database.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
@@ -145,7 +146,6 @@ export class WorkflowCoordinator {
       const runKey = `${workflowKey(c)}\u0000${c.runId}`;
       if (firstOfRun.has(runKey)) continue;
       firstOfRun.add(runKey);
-      const definition = await this.definitions.get(this.db, c.namespace, c.workflow, version);
       const row = newInstanceRow(c, version);
       const change = InstanceChange.planStart(this.db, row, definition, (s) =>
         s.record("WORKFLOW_STARTED", { input: c.input, runId: c.runId, workflowVersion: version }),
@@ -154,6 +154,12 @@ export class WorkflowCoordinator {
       if (!pending) continue;
       instances.push({ ...row, state: change.state, sequenceNumber: pending.sequenceNumber });
       tasks.push(...pending.inserts);
+      const definition = await this.definitions.get(this.db, c.namespace, c.workflow, version);
+      const refused = runInputError(c.input, definition.steps.length);
+      if (refused) {
+        answers[index] = refused;
+        continue;
+      }
       history.push(pending.history);
       wakes.push(...pending.wake);
       planned.push({ index, instanceId: row.instanceId });

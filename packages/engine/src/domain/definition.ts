@@ -1,13 +1,16 @@
 import { z } from "zod";
 import { BatonError } from "../contract/errors.ts";
+import { LIMITS } from "../contract/limits.ts";
 
 /** Retry policy of a step: attempts in all (1 = no retry) and exponential backoff between them. */
 export const RetryPolicySchema = z.strictObject({
   maxAttempts: z.number().int().min(1).max(1000).optional(),
-  backoffMs: z.number().int().min(0).max(86_400_000).optional(),
-  backoffMultiplier: z.number().min(1).max(100).optional(),
-  maxBackoffMs: z.number().int().min(0).max(86_400_000).optional(),
+  backoffMs: z.number().int().min(0).max(LIMITS.maxBackoffMs).optional(),
+  backoffMultiplier: z.number().min(1).max(LIMITS.maxBackoffMultiplier).optional(),
+  maxBackoffMs: z.number().int().min(0).max(LIMITS.maxBackoffMs).optional(),
 });
+
+const leaseMs = z.number().int().min(100).max(LIMITS.maxLeaseMs);
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const nameField = (what: string) =>
@@ -17,16 +20,14 @@ const StepSchema = z.strictObject({
   name: nameField("step name"),
   queue: nameField("queue").optional(),
   transport: z.enum(["worker", "kafka"]).optional(),
-  leaseMs: z.number().int().min(100).max(86_400_000).optional(),
+  leaseMs: leaseMs.optional(),
   retry: RetryPolicySchema.optional(),
   /** `true`: the step has an UNDO on `<queue>.undo`; an object names its own queue or lease. */
-  undo: z
-    .union([z.boolean(), z.strictObject({ queue: nameField("undo queue").optional(), leaseMs: z.number().int().min(100).optional() })])
-    .optional(),
-  dependsOn: z.array(nameField("dependsOn entry")).optional(),
+  undo: z.union([z.boolean(), z.strictObject({ queue: nameField("undo queue").optional(), leaseMs: leaseMs.optional() })]).optional(),
+  dependsOn: z.array(nameField("dependsOn entry")).max(LIMITS.maxDependsOn).optional(),
   // Accepted from the legacy registration format and kept only for ordering / documentation.
-  seq: z.number().int().optional(),
-  objectType: z.string().optional(),
+  seq: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+  objectType: z.string().max(LIMITS.maxNameLength).optional(),
 });
 
 /** A workflow definition as users write it (JSON or YAML). */
@@ -37,12 +38,12 @@ export const WorkflowDefinitionSchema = z.strictObject({
   type: z.enum(["sequential", "parallel", "simultaneous", "dag"]).optional(),
   defaults: z
     .strictObject({
-      leaseMs: z.number().int().min(100).max(86_400_000).optional(),
+      leaseMs: leaseMs.optional(),
       retry: RetryPolicySchema.optional(),
       transport: z.enum(["worker", "kafka"]).optional(),
     })
     .optional(),
-  steps: z.array(StepSchema).min(1, "a workflow needs at least one step").max(500),
+  steps: z.array(StepSchema).min(1, "a workflow needs at least one step").max(LIMITS.maxSteps),
 });
 
 export type WorkflowDefinitionInput = z.input<typeof WorkflowDefinitionSchema>;

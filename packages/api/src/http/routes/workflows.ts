@@ -1,6 +1,7 @@
 import {
   BatonError,
   isLegacyRegistration,
+  LIMITS,
   MAX_BATCH_ITEMS,
   RegisterResultSchema,
   type RunRefusal,
@@ -119,13 +120,17 @@ const startBatch = createRoute({
 });
 
 const LegacyWorkerSchema = z.object({
-  orchName: z.string().min(1).max(128),
+  orchName: z.string().min(1).max(LIMITS.maxNameLength),
   as: z.literal("worker"),
-  namespace: z.string().min(1).max(128).optional(),
-  service: z.string().min(1).max(200).optional(),
-  steps: z.array(z.looseObject({ name: z.string().min(1).max(128) })).min(1),
+  namespace: z.string().min(1).max(LIMITS.maxNameLength).optional(),
+  service: z.string().min(1).max(LIMITS.maxIdLength).optional(),
+  steps: z
+    .array(z.looseObject({ name: z.string().min(1).max(LIMITS.maxNameLength) }))
+    .min(1)
+    .max(LIMITS.maxSteps),
 });
 
+const ServiceHeader = z.string().min(1).max(LIMITS.maxIdLength);
 /** Workflow definitions: registration, readiness, and starting runs. */
 export function workflowRoutes(deps: ApiDeps) {
   const { engine } = deps;
@@ -198,7 +203,14 @@ async function registerLegacyWorker(deps: ApiDeps, raw: unknown, c: Context) {
     });
   }
   const reg = parsed.data;
-  const workerId = reg.service ?? c.req.header("x-service-name");
+  const header = c.req.header("x-service-name");
+  if (reg.service === undefined && header !== undefined && !ServiceHeader.safeParse(header).success) {
+    throw new BatonError("VALIDATION_ERROR", `X-Service-Name: 1 to ${LIMITS.maxIdLength} characters (maxIdLength)`, {
+      in: "header",
+      fields: [{ field: "X-Service-Name", message: `1 to ${LIMITS.maxIdLength} characters` }],
+    });
+  }
+  const workerId = reg.service ?? header;
   if (!workerId) {
     throw new BatonError("VALIDATION_ERROR", "service: name the worker with a `service` field or an X-Service-Name header", {
       in: "body",
