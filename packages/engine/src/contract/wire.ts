@@ -45,12 +45,6 @@ const taskState = z.enum(TASK_STATES);
 const taskKind = z.enum(["DO", "UNDO"]);
 const json = z.unknown().meta({ description: "Any JSON value" });
 
-export const ErrorCodeSchema = z.enum(Object.keys(ERROR_STATUS) as [keyof typeof ERROR_STATUS, ...(keyof typeof ERROR_STATUS)[]]);
-
-const errorDetail = z.object({
-  code: ErrorCodeSchema,
-  message: z.string(),
-  details: z.record(z.string(), z.unknown()),
 const JSON_BOUNDS = `nested at most ${LIMITS.maxJsonDepth} deep, at most ${LIMITS.maxValueBytes} bytes as JSON`;
 /** Refuses a value a caller sends that is nested too deep or too large (see LIMITS). */
 const withinJsonBounds = (value: unknown, ctx: z.RefinementCtx) => {
@@ -64,6 +58,12 @@ const jsonIn = (description: string) =>
     .superRefine(withinJsonBounds)
     .meta({ description: `${description}; any JSON value, ${JSON_BOUNDS}` });
 
+export const ErrorCodeSchema = z.enum(Object.keys(ERROR_STATUS) as [keyof typeof ERROR_STATUS, ...(keyof typeof ERROR_STATUS)[]]);
+
+const errorDetail = z.object({
+  code: ErrorCodeSchema,
+  message: z.string(),
+  details: z.record(z.string(), z.unknown()),
 });
 
 export const ErrorBodySchema = z

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { BatonError } from "../contract/errors.ts";
-import type { AcquiredTask, TaskOutcome } from "../contract/types.ts";
 import { checkJsonValue, jsonValueError } from "../contract/limits.ts";
+import type { AcquiredTask, TaskOutcome } from "../contract/types.ts";
 import type { Db } from "../db/database.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import type { TaskKind } from "../domain/states.ts";
@@ -249,8 +249,8 @@ export class TaskCoordinator {
    * operator repairs a FAILED instance (its DO) or a COMPENSATION_FAILED one (its UNDO).
    */
   async retryTask(instanceId: string, taskId: string, input?: unknown): Promise<RetriedTask> {
-    return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
     checkJsonValue("input", input);
+    return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
       const kind: TaskKind | null = change.state === "FAILED" ? "DO" : change.state === "COMPENSATION_FAILED" ? "UNDO" : null;
       if (!kind) {
         throw new BatonError(

@@ -143,6 +143,12 @@ export class WorkflowCoordinator {
         });
         continue;
       }
+      const definition = await this.definitions.get(this.db, c.namespace, c.workflow, version);
+      const refused = runInputError(c.input, definition.steps.length);
+      if (refused) {
+        answers[index] = refused;
+        continue;
+      }
       const runKey = `${workflowKey(c)}\u0000${c.runId}`;
       if (firstOfRun.has(runKey)) continue;
       firstOfRun.add(runKey);
@@ -154,12 +160,6 @@ export class WorkflowCoordinator {
       if (!pending) continue;
       instances.push({ ...row, state: change.state, sequenceNumber: pending.sequenceNumber });
       tasks.push(...pending.inserts);
-      const definition = await this.definitions.get(this.db, c.namespace, c.workflow, version);
-      const refused = runInputError(c.input, definition.steps.length);
-      if (refused) {
-        answers[index] = refused;
-        continue;
-      }
       history.push(pending.history);
       wakes.push(...pending.wake);
       planned.push({ index, instanceId: row.instanceId });

@@ -129,8 +129,8 @@ const LegacyWorkerSchema = z.object({
     .min(1)
     .max(LIMITS.maxSteps),
 });
-
 const ServiceHeader = z.string().min(1).max(LIMITS.maxIdLength);
+
 /** Workflow definitions: registration, readiness, and starting runs. */
 export function workflowRoutes(deps: ApiDeps) {
   const { engine } = deps;
