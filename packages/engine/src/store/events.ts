@@ -85,6 +85,10 @@ export async function eventListByInstance(db: DbOrTrx, instanceId: string): Prom
 /** Which of these report keys were applied before. */
 export async function reportKeysApplied(db: DbOrTrx, keys: string[]): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
-  const rows = await db.selectFrom("report_keys").select("idempotency_key").where("idempotency_key", "in", keys).execute();
+  const rows = await db
+    .selectFrom("report_keys")
+    .select("idempotency_key")
+    .where("idempotency_key", "=", sql<string>`ANY(${keys}::text[])`)
+    .execute();
   return new Set(rows.map((r) => r.idempotency_key));
 }

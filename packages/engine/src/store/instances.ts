@@ -73,7 +73,7 @@ export async function instanceListByRunIds(
     .selectAll()
     .where("namespace", "=", params.namespace)
     .where("workflow_name", "=", params.workflowName)
-    .where("run_id", "in", params.runIds)
+    .where("run_id", "=", sql<string>`ANY(${params.runIds}::text[])`)
     .execute();
   return rows.map(toInstanceRow);
 }

@@ -1,14 +1,17 @@
 import { sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
 
-/** Records that a worker polled these queues now. */
+/**
+ * Records that a worker polled these queues now. The queues go as one array parameter, however
+ * many there are: a row of parameters per queue would pass the drivers' bind-parameter limits
+ * (PGlite's session breaks past 32,767) for a long enough list.
+ */
 export async function workerRecordPoll(db: DbOrTrx, workerId: string, queues: string[]): Promise<void> {
   if (queues.length === 0) return;
-  await db
-    .insertInto("worker_heartbeats")
-    .values(queues.map((queue) => ({ worker_id: workerId, queue, last_seen_at: sql<Date>`now()` })))
-    .onConflict((oc) => oc.columns(["worker_id", "queue"]).doUpdateSet({ last_seen_at: sql<Date>`now()` }))
-    .execute();
+  await sql`
+    INSERT INTO worker_heartbeats (worker_id, queue, last_seen_at)
+    SELECT ${workerId}, q, now() FROM unnest(${[...new Set(queues)]}::text[]) AS q
+    ON CONFLICT (worker_id, queue) DO UPDATE SET last_seen_at = now()`.execute(db);
 }
 
 export interface WorkerPollRow {

@@ -1,4 +1,4 @@
-import { BatonError, migrationsPending } from "@baton/engine";
+import { BatonError, type Database, migrationsPending } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { ApiDeps } from "../env.ts";
 import { createRouter, errorResponses, jsonContent } from "../router.ts";
@@ -9,8 +9,11 @@ const healthz = createRoute({
   method: "get",
   path: "/healthz",
   tags: ["operations"],
-  summary: "Liveness: the process is up",
-  responses: { 200: jsonContent(StatusSchema, "Up") },
+  summary: "Liveness: the process is up and its database session is sound",
+  description:
+    "503 when the database session is broken: it answers a query wrongly, or the embedded database fails. Only a " +
+    "restart helps then. A Postgres server that cannot be reached leaves the process alive (see /readyz).",
+  responses: { 200: jsonContent(StatusSchema, "Up"), ...errorResponses(503) },
 });
 
 const readyz = createRoute({
@@ -33,14 +36,15 @@ const metricsRoute = createRoute({
 export function operationRoutes({ engine, metrics }: ApiDeps) {
   const router = createRouter();
 
-  router.openapi(healthz, (c) => c.json({ status: "ok" as const }, 200));
+  router.openapi(healthz, async (c) => {
+    const probe = await probeDatabase(engine.database);
+    if (probe?.broken) throw probe.error;
+    return c.json({ status: "ok" as const }, 200);
+  });
 
   router.openapi(readyz, async (c) => {
-    try {
-      await engine.database.db.selectNoFrom((eb) => eb.lit(1).as("one")).execute();
-    } catch (error) {
-      throw new BatonError("UNAVAILABLE", "The database does not answer", { reason: (error as Error).message });
-    }
+    const probe = await probeDatabase(engine.database);
+    if (probe) throw probe.error;
     const pending = await migrationsPending(engine.database);
     if (pending.length > 0) throw new BatonError("UNAVAILABLE", "Migrations are pending", { pending });
     return c.json({ status: "ok" as const }, 200);
@@ -52,4 +56,29 @@ export function operationRoutes({ engine, metrics }: ApiDeps) {
   });
 
   return router;
+}
+
+/**
+ * Asks the database `SELECT 1`: null when it answers 1, else why not. The answer is `broken` when
+ * only a restart can help: a session that answers wrongly (a PGlite session a malformed statement
+ * left out of step answers every query with no rows) or an embedded database that fails. Both
+ * probes read this one check, so they cannot disagree about a broken session.
+ */
+async function probeDatabase(database: Database): Promise<{ broken: boolean; error: BatonError } | null> {
+  let rows: { one: number }[];
+  try {
+    rows = await database.db.selectNoFrom((eb) => eb.lit(1).as("one")).execute();
+  } catch (error) {
+    const reason = (error as Error).message;
+    const broken = database.kind === "pglite";
+    return { broken, error: new BatonError("UNAVAILABLE", "The database does not answer", { reason, broken }) };
+  }
+  if (rows.length === 1 && Number(rows[0]?.one) === 1) return null;
+  return {
+    broken: true,
+    error: new BatonError("UNAVAILABLE", "The database session is broken: SELECT 1 answered wrongly; restart the process", {
+      broken: true,
+      rows: rows.length,
+    }),
+  };
 }
