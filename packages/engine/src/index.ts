@@ -31,4 +31,4 @@ export { eventListForRelay, eventRelayHorizon, type RelayBatch, type RelayEventR
 export { instanceCountByState } from "./store/instances.ts";
 export { leaseAcquireOrRenew, leaseGet, leaseRelease, leaseWriteCursorIfHeld, type NamedLease } from "./store/leases.ts";
 export { taskGetLeasedByStep } from "./store/tasks.ts";
-export { type WorkerPollRow, workerList, workerRecordPoll } from "./store/workers.ts";
+export { type WorkerPollRow, workerList, workerPage, workerRecordPoll } from "./store/workers.ts";

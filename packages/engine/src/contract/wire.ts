@@ -140,7 +140,15 @@ export const WorkerViewSchema = z
   })
   .meta({ id: "Worker" });
 
-export const WorkerListSchema = z.object({ items: z.array(WorkerViewSchema) }).meta({ id: "WorkerList" });
+const nextCursor = z.string().nullable().meta({ description: "Pass back as `cursor` for the next page; null on the last page" });
+
+/** `?cursor=&limit=` of a paginated list. */
+export const PageQuerySchema = z.object({
+  cursor: z.string().min(1).max(1000).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional().meta({ description: "Page size (default 100)" }),
+});
+
+export const WorkerListSchema = z.object({ items: z.array(WorkerViewSchema), nextCursor }).meta({ id: "WorkerList" });
 
 // --- Instances ---
 

@@ -3,6 +3,7 @@ import { BatonError } from "../contract/errors.ts";
 import { type Database, type DatabaseConfig, openDatabase } from "../db/database.ts";
 import { migrate } from "../db/migrate.ts";
 import { DefinitionCache } from "./definition-cache.ts";
+import { startHousekeeping } from "./housekeeping.ts";
 import { startPeriodicPass } from "./periodic-pass.ts";
 import { PollRecorder } from "./poll-recorder.ts";
 import { TaskCoordinator } from "./task-coordinator.ts";
@@ -20,6 +21,10 @@ export interface EngineOptions {
   reapIntervalMs?: number;
   /** At most one readiness write per worker and queue per this many ms (default 5000). */
   pollRecordIntervalMs?: number;
+  /** Poll records of workers not seen for this long are deleted in the background; 0 keeps them (default one day). */
+  workerRetentionMs?: number;
+  /** How often the background housekeeping pass runs (default 60,000 ms). */
+  housekeepingIntervalMs?: number;
   /**
    * Where the engine reports what goes wrong in the background: failed reaper passes, instances
    * the reaper had to skip, failed poll records, a lost LISTEN connection. Default: pino at info
@@ -56,6 +61,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   await dispatcher.start();
   const reapIntervalMs = options.reapIntervalMs ?? 1000;
   const reaper = reapIntervalMs > 0 ? startPeriodicPass("lease reaper", reapIntervalMs, () => tasks.reapExpiredLeases(), logger) : null;
+  const housekeeping = startHousekeeping(
+    database.db,
+    { intervalMs: options.housekeepingIntervalMs ?? 60_000, workerRetentionMs: options.workerRetentionMs ?? 86_400_000 },
+    logger,
+  );
   return {
     database,
     workflows,
@@ -63,6 +73,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     dispatcher,
     async close() {
       await reaper?.stop();
+      await housekeeping?.stop();
       await dispatcher.stop();
       await polls.settled();
       if (ownsDatabase) await database.close();
@@ -84,6 +95,8 @@ function checkOptions(options: EngineOptions): void {
   checkInterval("pollIntervalMs", options.pollIntervalMs, 1);
   checkInterval("reapIntervalMs", options.reapIntervalMs, 0);
   checkInterval("pollRecordIntervalMs", options.pollRecordIntervalMs, 1);
+  checkInterval("workerRetentionMs", options.workerRetentionMs, 0);
+  checkInterval("housekeepingIntervalMs", options.housekeepingIntervalMs, 1);
   const logger = options.logger as Partial<Logger> | undefined;
   if (logger !== undefined && (typeof logger.error !== "function" || typeof logger.warn !== "function")) {
     invalid("logger", "must be a pino logger", typeof logger);

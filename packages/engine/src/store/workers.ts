@@ -36,3 +36,31 @@ export async function workerList(db: DbOrTrx, recentMs: number): Promise<WorkerP
     .execute();
   return rows.map((r) => ({ workerId: r.worker_id, queue: r.queue, lastSeenAt: r.last_seen_at, recent: r.recent }));
 }
+
+/**
+ * One page of workers, by id: the poll rows of at most `limit` workers whose id comes after
+ * `after`, ordered by worker and queue.
+ */
+export async function workerPage(db: DbOrTrx, params: { recentMs: number; after?: string; limit: number }): Promise<WorkerPollRow[]> {
+  const after = params.after === undefined ? sql`true` : sql`worker_id > ${params.after}`;
+  const result = await sql<{ worker_id: string; queue: string; last_seen_at: Date; recent: boolean }>`
+    SELECT worker_id, queue, last_seen_at, last_seen_at > now() - ${params.recentMs} * interval '1 millisecond' AS recent
+    FROM worker_heartbeats
+    WHERE worker_id = ANY(ARRAY(
+      SELECT DISTINCT worker_id FROM worker_heartbeats WHERE ${after} ORDER BY worker_id LIMIT ${params.limit}))
+    ORDER BY worker_id, queue`.execute(db);
+  return result.rows.map((r) => ({ workerId: r.worker_id, queue: r.queue, lastSeenAt: r.last_seen_at, recent: r.recent }));
+}
+
+/**
+ * Deletes up to `batch` poll records not renewed for `olderThanMs` (workers long gone); returns how
+ * many it deleted. Small batches keep each delete short beside the live poll writes.
+ */
+export async function workerPruneStale(db: DbOrTrx, params: { olderThanMs: number; batch: number }): Promise<number> {
+  const result = await sql`
+    DELETE FROM worker_heartbeats w
+    USING (SELECT worker_id, queue FROM worker_heartbeats
+           WHERE last_seen_at < now() - ${params.olderThanMs} * interval '1 millisecond' LIMIT ${params.batch}) stale
+    WHERE w.worker_id = stale.worker_id AND w.queue = stale.queue`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}
