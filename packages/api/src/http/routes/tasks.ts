@@ -19,6 +19,7 @@ import {
 } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { ApiDeps } from "../env.ts";
+import { linkedSignal } from "../linked-signal.ts";
 import { createRouter, errorResponses, jsonContent } from "../router.ts";
 
 const ExecutionParams = z.object({
@@ -137,8 +138,8 @@ export function taskRoutes({ engine, metrics, shutdown }: ApiDeps) {
     const { workerId, queues, max, waitMs } = c.req.valid("json");
     const started = performance.now();
     // Ends the wait when the client disconnects or the server shuts down.
-    const signal = AbortSignal.any([c.req.raw.signal, shutdown]);
-    const tasks = await engine.dispatcher.acquire({ workerId, queues, max, waitMs, signal });
+    const wait = linkedSignal([c.req.raw.signal, shutdown]);
+    const tasks = await engine.dispatcher.acquire({ workerId, queues, max, waitMs, signal: wait.signal }).finally(wait.dispose);
     const outcome = c.req.raw.signal.aborted ? "aborted" : tasks.length > 0 ? "tasks" : "empty";
     metrics.acquireWait.observe({ outcome }, (performance.now() - started) / 1000);
     metrics.countAcquired(tasks);
