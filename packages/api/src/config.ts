@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_BODY_LIMIT_BYTES } from "./http/body-limit.ts";
 
 /** Everything the `baton` process reads from its environment, validated. */
 export interface Config {
@@ -50,7 +51,7 @@ const EnvSchema = z.object({
       .int()
       .min(1024)
       .max(1024 ** 3)
-      .default(1024 * 1024),
+      .default(DEFAULT_BODY_LIMIT_BYTES),
   ),
 });
 

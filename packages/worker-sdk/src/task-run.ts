@@ -1,4 +1,4 @@
-import { type BatonError, isBatonError, isLeaseConflict, isTransientError, NonRetryableError } from "./errors.ts";
+import { BatonError, isBatonError, isLeaseConflict, isTransientError, NonRetryableError } from "./errors.ts";
 import type { HandlerContext, QueueRoute } from "./handler.ts";
 import { type RetryPolicy, withRetry } from "./retry-policy.ts";
 import type { LeaseDeps, TaskLease } from "./task-lease.ts";
@@ -67,14 +67,15 @@ export async function runHandler(lease: TaskLease, route: QueueRoute, deps: Task
 
 /**
  * Reports a handler's outcome with the lease's fence, retrying transient failures, and emits what
- * became of it. An output the engine refuses (not a lease conflict) fails the attempt instead.
+ * became of it. An output the engine refuses (not a lease conflict) fails the attempt instead: an
+ * output over the server's body limit for good (a retry would return it again), any other refusal
+ * as a retryable failure. An error description over the limit is cut down to fit.
  */
 export async function reportOutcome(lease: TaskLease, outcome: Outcome, deps: TaskRunDeps): Promise<void> {
   const { reports, logger, emit } = deps;
   const { task, fields, ref } = lease;
-  let refusal: BatonError | undefined;
-  /** Reports with retries on transient failures. "refused": the engine rejected what it carried. */
-  const report = async (write: () => Promise<unknown>, phase: "complete" | "fail"): Promise<"ok" | "dropped" | "refused"> => {
+  /** Reports with retries on transient failures; a refusal of what the report carried is answered, not thrown. */
+  const report = async (write: () => Promise<unknown>, phase: "complete" | "fail"): Promise<"ok" | "dropped" | BatonError> => {
     try {
       await withRetry(write, deps.retryPolicy, {
         signal: deps.hardStop,
@@ -87,14 +88,10 @@ export async function reportOutcome(lease: TaskLease, outcome: Outcome, deps: Ta
         lease.lose(error, phase);
         return "dropped";
       }
-      if (isTransientError(error) || !isBatonError(error) || phase === "fail") {
-        logger.error({ ...fields, phase, error: String(error) }, "gave up reporting the outcome; the attempt is left to its lease");
-        emit({ type: "report-failed", task, error });
-        return "dropped";
-      }
-      logger.error({ ...fields, code: error.code, error: error.message }, "the engine refused the output; failing the attempt instead");
-      refusal = error;
-      return "refused";
+      if (isBatonError(error) && !isTransientError(error)) return error;
+      logger.error({ ...fields, phase, error: String(error) }, "gave up reporting the outcome; the attempt is left to its lease");
+      emit({ type: "report-failed", task, error });
+      return "dropped";
     }
   };
 
@@ -105,16 +102,59 @@ export async function reportOutcome(lease: TaskLease, outcome: Outcome, deps: Ta
       logger.debug(fields, "task completed");
       emit({ type: "task-completed", task, output });
     }
-    if (reported !== "refused") return;
-    outcome = { ok: false, error: new Error(`the engine refused this attempt's output: ${refusal?.code} ${refusal?.message}`) };
+    if (!(reported instanceof BatonError)) return;
+    logger.error({ ...fields, code: reported.code, error: reported.message }, "the engine refused the output; failing the attempt instead");
+    outcome = { ok: false, error: refusedOutput(reported) };
   }
   const retryable = !(outcome.error instanceof NonRetryableError);
-  const error = serializeError(outcome.error);
-  if ((await report(() => reports.fail.submit({ ...ref, error, retryable }), "fail")) === "ok") {
+  let error = serializeError(outcome.error);
+  let reported = await report(() => reports.fail.submit({ ...ref, error, retryable }), "fail");
+  if (isBatonError(reported, "PAYLOAD_TOO_LARGE")) {
+    error = cutDown(error, reported);
+    reported = await report(() => reports.fail.submit({ ...ref, error, retryable }), "fail");
+  }
+  if (reported === "ok") {
     logger.info({ ...fields, retryable, error: error.message }, "task failed");
     emit({ type: "task-failed", task, error, retryable });
+  } else if (reported instanceof BatonError) {
+    logger.error(
+      { ...fields, code: reported.code, error: reported.message },
+      "the engine refused the failure; the attempt is left to its lease",
+    );
+    emit({ type: "report-failed", task, error: reported });
   }
 }
+
+/** Why an attempt whose output the engine refused failed. Too large is final: the handler would return it again. */
+function refusedOutput(refusal: BatonError): Error {
+  if (refusal.code === "PAYLOAD_TOO_LARGE") {
+    const { sizeBytes, limitBytes } = refusal.details as { sizeBytes?: number; limitBytes?: number };
+    const size = sizeBytes === undefined ? "" : ` (${sizeBytes} bytes as JSON)`;
+    const limit = limitBytes === undefined ? "its body limit" : `its body limit of ${limitBytes} bytes`;
+    return new NonRetryableError(`the output of this attempt${size} is larger than the server takes: ${limit}`, {
+      ...refusal.details,
+      code: refusal.code,
+    });
+  }
+  return new Error(`the engine refused this attempt's output: ${refusal.code} ${refusal.message}`);
+}
+
+/** An error description over the body limit, cut to its name and the start of its message. */
+function cutDown(error: SerializedError, refusal: BatonError): SerializedError {
+  const { sizeBytes, limitBytes } = refusal.details as { sizeBytes?: number; limitBytes?: number };
+  const size = sizeBytes === undefined ? "" : ` (${sizeBytes} bytes as JSON)`;
+  const limit = limitBytes === undefined ? "" : ` of ${limitBytes} bytes`;
+  const message = error.message.length > MESSAGE_KEPT ? `${error.message.slice(0, MESSAGE_KEPT)}…` : error.message;
+  return {
+    message: `${message} [the error as thrown${size} is larger than the server's body limit${limit}; its stack and details were left out]`,
+    ...(error.name === undefined ? {} : { name: error.name }),
+  };
+}
+
+/** How much of a message survives when an error description is cut down to fit the body limit. */
+const MESSAGE_KEPT = 500;
+
+type SerializedError = ReturnType<typeof serializeError>;
 
 /** The stored form of a handler's error: JSON, with the message first. */
 export function serializeError(error: unknown): { message: string; name?: string; stack?: string; details?: unknown } {

@@ -1,9 +1,9 @@
 import { BatonError, type Engine } from "@baton/engine";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
-import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import pino, { type Logger } from "pino";
+import { bodyLimit, DEFAULT_BODY_LIMIT_BYTES } from "./body-limit.ts";
 import type { AppEnv } from "./env.ts";
 import { errorResponse, onError } from "./errors.ts";
 import { ApiMetrics } from "./metrics.ts";
@@ -45,22 +45,12 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
     readinessWindowMs: options.readinessWindowMs ?? 30_000,
     shutdown: options.shutdown ?? new AbortController().signal,
   };
-  const limit = options.bodyLimitBytes ?? 1024 * 1024;
+  const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
 
   const app = createRouter();
   app.use(requestId({ headerName: "X-Request-Id" }));
   app.use(requestLog(logger, metrics));
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: limit,
-      onError: (c) => {
-        // The rest of the body is not read, so the connection cannot carry another request.
-        c.header("Connection", "close");
-        return errorResponse(c, new BatonError("PAYLOAD_TOO_LARGE", `The body is larger than ${limit} bytes`, { limitBytes: limit }));
-      },
-    }),
-  );
+  app.use("/v1/*", bodyLimit(limit));
   app.onError(onError);
   app.notFound((c) =>
     errorResponse(c, new BatonError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`, { method: c.req.method, path: c.req.path })),

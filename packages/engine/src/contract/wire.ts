@@ -31,6 +31,12 @@ export const ACQUIRE_LIMITS = { maxTasks: 1000, maxQueues: 100, maxWaitMs: 30_00
 /** Most items one batch request (batch complete, fail, heartbeat, start) may carry. */
 export const MAX_BATCH_ITEMS = 1000;
 
+/**
+ * The response header in which every /v1 answer states the server's request body limit in bytes,
+ * so a client can refuse a body over it before sending it.
+ */
+export const BODY_LIMIT_HEADER = "X-Baton-Body-Limit";
+
 const isoTime = z.string().meta({ description: "ISO-8601 time from the database clock", example: "2025-01-01T12:00:00.000Z" });
 const workerId = z.string().min(1).max(200).meta({ description: "Who holds (or asks for) the lease", example: "billing-7f3c" });
 const fenceToken = z

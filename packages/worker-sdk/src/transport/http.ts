@@ -1,5 +1,5 @@
 import type { AcquiredTask, InstancePage, InstanceView, RegisterResult, StartResult, TaskOutcome } from "@baton/engine/contract";
-import { ACQUIRE_LIMITS, BatonError, type ErrorCode, isBatonError, MAX_BATCH_ITEMS } from "@baton/engine/contract";
+import { ACQUIRE_LIMITS, BatonError, BODY_LIMIT_HEADER, type ErrorCode, isBatonError, MAX_BATCH_ITEMS } from "@baton/engine/contract";
 import type { InstanceState, ItemAnswer, RetryResult, Transport } from "./transport.ts";
 
 export interface HttpTransportOptions {
@@ -12,6 +12,14 @@ export interface HttpTransportOptions {
   /** The `fetch` to use (default: the global one). */
   fetch?: typeof fetch;
 }
+
+interface RequestOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** `{"items":[]}`: what a batch body weighs besides its items. */
+const EMPTY_BATCH_BYTES = 12;
 
 /** Extra time the long-poll gets over its `waitMs` before the client gives up on the server. */
 const LONG_POLL_GRACE_MS = 15_000;
@@ -32,6 +40,8 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
 /**
  * A transport speaking the HTTP API of DESIGN §7. Error responses become `BatonError`s with the
  * server's `code`; a request that never got an answer (refused, reset, timed out) is `UNAVAILABLE`.
+ * Every /v1 answer states the server's body limit (`X-Baton-Body-Limit`); once one has, a body over
+ * it is refused here with PAYLOAD_TOO_LARGE without being sent, and batches are packed under it.
  * @example const transport = createHttpTransport({ url: "http://localhost:8080" });
  */
 export function createHttpTransport(options: HttpTransportOptions): Transport {
@@ -41,8 +51,15 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
   const base = options.url.replace(/\/+$/, "");
   const doFetch = options.fetch ?? fetch;
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  /** The server's body limit as its last answer stated it; unknown until then (the server decides). */
+  let bodyLimitBytes: number | undefined;
 
-  async function request<T>(method: "GET" | "POST", path: string, body?: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}) {
+  /** Sends a body already encoded as JSON (or none) and answers the parsed JSON answer. */
+  async function send<T>(method: "GET" | "POST", path: string, json: string | undefined, opts: RequestOptions = {}): Promise<T> {
+    if (json !== undefined && bodyLimitBytes !== undefined) {
+      const size = Buffer.byteLength(json);
+      if (size > bodyLimitBytes) throw tooLarge(`${method} ${path}: the request body`, size, bodyLimitBytes);
+    }
     const timeoutMs = opts.timeoutMs ?? requestTimeoutMs;
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
@@ -51,8 +68,12 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
     try {
       response = await doFetch(`${base}${path}`, {
         method,
-        headers: { accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }), ...options.headers },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        headers: {
+          accept: "application/json",
+          ...(json === undefined ? {} : { "content-type": "application/json" }),
+          ...options.headers,
+        },
+        ...(json === undefined ? {} : { body: json }),
         signal,
       });
       text = await response.text();
@@ -62,6 +83,8 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
       const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : describeNetworkError(error);
       throw new BatonError("UNAVAILABLE", `${method} ${path}: ${why}`, { url: `${base}${path}` }, { cause: error });
     }
+    const stated = Number(response.headers.get(BODY_LIMIT_HEADER) ?? Number.NaN);
+    if (Number.isSafeInteger(stated) && stated > 0) bodyLimitBytes = stated;
     const parsed = parseJson(text);
     if (!response.ok) throw errorFromResponse(method, path, response.status, parsed, text);
     if (parsed === undefined) {
@@ -72,23 +95,57 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
     return parsed as T;
   }
 
+  const request = <T>(method: "GET" | "POST", path: string, body?: unknown, opts?: RequestOptions) =>
+    send<T>(method, path, body === undefined ? undefined : JSON.stringify(body), opts);
+
   /**
-   * A batch route: the items in as few requests as the server takes (MAX_BATCH_ITEMS each, halved
-   * while the body is over its size limit), each item answered on its own.
+   * A batch route: each item encoded once, and the items sent in as few requests as the server
+   * takes (MAX_BATCH_ITEMS each, under its body limit), each item answered on its own. An item
+   * that alone is over the limit is refused with PAYLOAD_TOO_LARGE, as it would be sent singly.
    */
   async function batch<T>(path: string, items: readonly object[]): Promise<ItemAnswer<T>[]> {
-    const split = async (at: number) => {
-      const [head, tail] = await Promise.all([batch<T>(path, items.slice(0, at)), batch<T>(path, items.slice(at))]);
-      return [...head, ...tail];
-    };
-    if (items.length > MAX_BATCH_ITEMS) return split(MAX_BATCH_ITEMS);
+    const encoded = items.map((item) => JSON.stringify(item));
+    const answers: ItemAnswer<T>[] = new Array(items.length);
+    const requests: number[][] = [];
+    let open: number[] = [];
+    let openBytes = EMPTY_BATCH_BYTES;
+    for (const [at, json] of encoded.entries()) {
+      const bytes = Buffer.byteLength(json) + 1; // and its comma
+      if (bodyLimitBytes !== undefined && EMPTY_BATCH_BYTES + bytes > bodyLimitBytes) {
+        answers[at] = tooLarge("this report", EMPTY_BATCH_BYTES + bytes, bodyLimitBytes);
+        continue;
+      }
+      if (open.length === MAX_BATCH_ITEMS || (bodyLimitBytes !== undefined && openBytes + bytes > bodyLimitBytes)) {
+        requests.push(open);
+        open = [];
+        openBytes = EMPTY_BATCH_BYTES;
+      }
+      open.push(at);
+      openBytes += bytes;
+    }
+    if (open.length > 0) requests.push(open);
+    await Promise.all(
+      requests.map(async (indices) => {
+        const bodies = indices.map((at) => encoded[at] as string);
+        const sent = await sendBatch<T>(path, bodies);
+        for (const [i, at] of indices.entries()) answers[at] = sent[i] as ItemAnswer<T>;
+      }),
+    );
+    return answers;
+  }
+
+  /** One batch request; a body the server still finds too large (a proxy's lower limit) is halved. */
+  async function sendBatch<T>(path: string, encoded: string[]): Promise<ItemAnswer<T>[]> {
     try {
-      const { results } = await request<{ results: unknown[] }>("POST", path, { items });
+      const { results } = await send<{ results: unknown[] }>("POST", path, `{"items":[${encoded.join(",")}]}`);
       return results.map((result) => errorFromBody(result) ?? (result as T));
     } catch (error) {
       // Too large alone is that item's own refusal, as it would be sent singly.
       if (!isBatonError(error, "PAYLOAD_TOO_LARGE")) throw error;
-      return items.length > 1 ? split(Math.ceil(items.length / 2)) : [error];
+      if (encoded.length === 1) return [error];
+      const half = Math.ceil(encoded.length / 2);
+      const [head, tail] = await Promise.all([sendBatch<T>(path, encoded.slice(0, half)), sendBatch<T>(path, encoded.slice(half))]);
+      return [...head, ...tail];
     }
   }
 
@@ -146,6 +203,14 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
     retry: (instanceId, taskId, input) =>
       request<RetryResult>("POST", `/v1/instances/${id(instanceId)}/tasks/${id(taskId)}/retry`, input === undefined ? {} : { input }),
   };
+}
+
+/** The refusal of a body over the server's limit, made here instead of by sending it. */
+function tooLarge(what: string, sizeBytes: number, limitBytes: number): BatonError {
+  return new BatonError("PAYLOAD_TOO_LARGE", `${what} is ${sizeBytes} bytes as JSON, over the server's body limit of ${limitBytes} bytes`, {
+    sizeBytes,
+    limitBytes,
+  });
 }
 
 function parseJson(text: string): unknown {
