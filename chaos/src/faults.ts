@@ -97,10 +97,12 @@ export class FaultInjector {
     this.record("worker-kill", { worker: index });
   }
 
+  /** Kills one API process while all are up, so the others always serve. */
   private async killApi(): Promise<void> {
+    if (!this.apis.allUp) return;
     const index = Math.floor(Math.random() * this.apis.ports.length);
+    await this.apis.kill(index, 200 + Math.random() * 800);
     this.record("api-kill", { api: index });
-    await this.apis.killAndRestart(index, 200 + Math.random() * 800);
   }
 
   private async killConnections(): Promise<void> {

@@ -36,7 +36,7 @@ interface Profile {
 const SHORT: Profile = {
   name: "short",
   apis: 3,
-  workers: 4,
+  workers: 3,
   workflows: 2200,
   faultMs: 110_000,
   faults: {
@@ -135,6 +135,7 @@ try {
       await faults.run(profile.faultMs);
     })(),
   ]);
+  await apis.settled();
   const lastFault = Date.now();
   clearInterval(progress);
   workers.wakeAll();

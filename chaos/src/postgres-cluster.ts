@@ -81,7 +81,12 @@ export class PostgresCluster {
   }
 
   async query<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, database = "postgres", values: unknown[] = []): Promise<T[]> {
-    const client = new pg.Client({ connectionString: this.url(database), application_name: "chaos-admin" });
+    const client = new pg.Client({
+      connectionString: this.url(database),
+      application_name: "chaos-admin",
+      connectionTimeoutMillis: 10_000,
+      query_timeout: 30_000,
+    });
     await client.connect();
     try {
       return (await client.query<T>(text, values)).rows;

@@ -42,11 +42,13 @@ interface Slot {
   generation: number;
   child: ChildProcess | undefined;
   stalled: boolean;
+  restarting?: boolean;
 }
 
 /** Baton API processes on fixed ports, so a restarted one answers where the old one did. */
 export class ApiFleet {
   private readonly slots: Slot[];
+  private readonly restarts = new Set<Promise<void>>();
 
   constructor(
     readonly ports: number[],
@@ -91,19 +93,40 @@ export class ApiFleet {
     await waitForHttp(`http://127.0.0.1:${port}/readyz`, slot.child);
   }
 
-  /** SIGKILLs one API process and starts it again; resolves when the new one is ready. */
-  async killAndRestart(index: number, downMs: number): Promise<void> {
+  /** Whether every API process is up (none is being restarted). */
+  get allUp(): boolean {
+    return this.slots.every((s) => !s.restarting);
+  }
+
+  /**
+   * SIGKILLs one API process and starts it again in the background (the new one takes a while to
+   * be ready; meanwhile the others serve). Resolves once it is killed.
+   */
+  async kill(index: number, downMs: number): Promise<void> {
     const slot = this.slots[index] as Slot;
     const child = slot.child;
+    slot.restarting = true;
     if (child) {
       child.kill("SIGKILL");
       await exited(child);
     }
-    await sleep(downMs);
-    await this.start(slot);
+    this.restarts.add(
+      sleep(downMs)
+        .then(() => this.start(slot))
+        .catch((error: unknown) => console.error(`API ${index} did not start again:`, String(error)))
+        .finally(() => {
+          slot.restarting = false;
+        }),
+    );
+  }
+
+  /** Waits for restarts under way. */
+  async settled(): Promise<void> {
+    await Promise.all(this.restarts);
   }
 
   async stopAll(): Promise<void> {
+    await this.settled();
     await Promise.all(this.slots.map((s) => stopGracefully(s.child, 10_000)));
   }
 }
@@ -204,7 +227,7 @@ async function stopGracefully(child: ChildProcess | undefined, graceMs: number):
   clearTimeout(timer);
 }
 
-async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 180_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${url}: the process exited before it was ready`);

@@ -4,7 +4,7 @@
  */
 
 /** Short leases, so a worker stalled for a few seconds is past its lease. */
-export const LEASE_MS = 2000;
+export const LEASE_MS = 3000;
 
 const defaults = {
   leaseMs: LEASE_MS,

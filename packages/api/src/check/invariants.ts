@@ -208,17 +208,18 @@ export function checkNothingHandedOutWhileStopped(s: Snapshot, report: Report): 
 }
 
 /**
- * Compensation: UNDOs only for steps whose DO completed, none before every DO attempt ended, each
- * only after the UNDOs of the steps built on it completed (reverse dependency order); a COMPLETED
+ * Compensation, in the order the instance's history records it (transactions start and commit in
+ * different orders, so their timestamps cannot tell): UNDOs only for steps whose DO completed, no DO
+ * outcome once the first UNDO was scheduled (leased DOs are waited for), and each UNDO scheduled only
+ * after the UNDOs of the steps built on it completed (reverse dependency order). A COMPLETED
  * instance has every DO completed and nothing undone; a COMPENSATED one has undone every completed
- * step that has an undo.
+ * step (in scope) that has an undo.
  */
 export function checkCompensation(s: Snapshot, report: Report): void {
   const attemptsByInstance = groupBy(s.attempts, (a) => a.instanceId);
   for (const i of s.instances) {
     const def = s.definitions.get(definitionKey(i.namespace, i.workflowName, i.workflowVersion));
     if (!def) continue;
-    const attempts = attemptsByInstance.get(i.instanceId) ?? [];
     const fail = (message: string, taskId?: string, details?: Record<string, unknown>) =>
       report({
         invariant: "undo-order",
@@ -227,44 +228,43 @@ export function checkCompensation(s: Snapshot, report: Report): void {
         ...(taskId ? { taskId } : {}),
         ...(details ? { details } : {}),
       });
-    const doneDo = new Map(attempts.filter((a) => a.kind === "DO" && a.state === "COMPLETED").map((a) => [a.taskId, a]));
-    const undos = attempts.filter((a) => a.kind === "UNDO");
-    const doneUndo = new Map(undos.filter((a) => a.state === "COMPLETED").map((a) => [a.taskId, a]));
+    const attempts = attemptsByInstance.get(i.instanceId) ?? [];
+    const doneDo = new Set(attempts.filter((a) => a.kind === "DO" && a.state === "COMPLETED").map((a) => a.taskId));
+    const doneUndo = new Set(attempts.filter((a) => a.kind === "UNDO" && a.state === "COMPLETED").map((a) => a.taskId));
     if (i.state === "COMPLETED") {
       for (const step of def.steps) if (!doneDo.has(step.name)) fail(`COMPLETED, but step ${step.name} never completed`, step.name);
-      if (undos.length > 0) fail("COMPLETED, yet UNDOs were scheduled");
-    }
-    if (undos.length === 0) continue;
-    const firstUndo = Math.min(...undos.map((u) => u.createdAt.getTime()));
-    for (const a of attempts) {
-      if (a.kind === "DO" && a.finishedAt && a.finishedAt.getTime() > firstUndo && a.state !== "CANCELLED") {
-        fail(`DO attempt ${a.attempt} of ${a.taskId} finished after compensation began`, a.taskId, { fence: a.fenceToken, state: a.state });
-      }
+      if (attempts.some((a) => a.kind === "UNDO")) fail("COMPLETED, yet UNDOs were scheduled");
     }
     const ancestors = ancestorMap(def);
-    const firstUndoOf = (step: string) => Math.min(...undos.filter((u) => u.taskId === step).map((u) => u.createdAt.getTime()));
-    for (const step of new Set(undos.map((u) => u.taskId))) {
-      if (!doneDo.has(step)) {
-        fail(`step ${step} was undone but its DO never completed`, step);
-        continue;
+    const inScope = (step: string) => !i.compensateFrom || step === i.compensateFrom || ancestors.get(i.compensateFrom)?.has(step) === true;
+    const completedDo = new Set<string>();
+    const undone = new Map<string, number>();
+    let firstUndoAt: number | null = null;
+    for (const e of s.events.get(i.instanceId) ?? []) {
+      const { taskId, kind } = e.payload as { taskId?: string; kind?: string };
+      if (!taskId) continue;
+      if (kind === "DO" && (e.eventType === "TASK_COMPLETED" || e.eventType === "TASK_FAILED" || e.eventType === "TASK_TIMED_OUT")) {
+        if (e.eventType === "TASK_COMPLETED") completedDo.add(taskId);
+        if (firstUndoAt !== null)
+          fail(`DO of ${taskId} ended (event ${e.sequenceNumber}) after the first UNDO was scheduled (event ${firstUndoAt})`, taskId);
       }
+      if (kind !== "UNDO") continue;
+      if (e.eventType === "TASK_COMPLETED") undone.set(taskId, e.sequenceNumber);
+      if (e.eventType !== "TASK_SCHEDULED" || (e.payload as { attempt?: number }).attempt !== 1) continue;
+      firstUndoAt ??= e.sequenceNumber;
+      if (!completedDo.has(taskId)) fail(`step ${taskId} was undone but its DO had not completed`, taskId);
       for (const later of def.steps) {
-        if (!ancestors.get(later.name)?.has(step) || !doneDo.has(later.name) || !later.undo) continue;
-        if (i.compensateFrom && later.name !== i.compensateFrom && !ancestors.get(i.compensateFrom)?.has(later.name)) continue;
-        const undone = doneUndo.get(later.name);
-        if (!undone?.finishedAt || undone.finishedAt.getTime() > firstUndoOf(step)) {
-          fail(`${step} was undone before ${later.name}, which depends on it, had been undone`, step, {
-            undoScheduled: new Date(firstUndoOf(step)).toISOString(),
-            dependentUndone: at(undone?.finishedAt),
-          });
+        if (!ancestors.get(later.name)?.has(taskId) || !completedDo.has(later.name) || !later.undo || !inScope(later.name)) continue;
+        if (!undone.has(later.name)) {
+          fail(`${taskId} was undone (event ${e.sequenceNumber}) before ${later.name}, which depends on it, had been undone`, taskId);
         }
       }
     }
     if (i.state === "COMPENSATED") {
       for (const step of def.steps) {
-        const inScope = !i.compensateFrom || step.name === i.compensateFrom || ancestors.get(i.compensateFrom)?.has(step.name);
-        if (step.undo && doneDo.has(step.name) && inScope && !doneUndo.has(step.name))
+        if (step.undo && doneDo.has(step.name) && inScope(step.name) && !doneUndo.has(step.name)) {
           fail(`COMPENSATED, but ${step.name} was never undone`, step.name);
+        }
       }
     }
   }
