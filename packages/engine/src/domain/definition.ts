@@ -201,7 +201,8 @@ export function fromLegacyRegistration(raw: LegacyRegistration): unknown {
   if (raw.as !== undefined && raw.as !== "initiator") {
     throw new BatonError(
       "INVALID_DEFINITION",
-      `Invalid workflow definition: as: only 'initiator' registers a definition (got '${String(raw.as)}')`,
+      // `as` is whatever the caller sent: String() throws on some values (`[{"toString": 1}]`).
+      `Invalid workflow definition: as: only 'initiator' registers a definition (got ${typeof raw.as === "string" ? `'${raw.as}'` : `a value of type ${typeof raw.as}`})`,
       {
         fields: [{ field: "as", message: "expected 'initiator'" }],
       },

@@ -1,0 +1,41 @@
+import type { Database } from "@baton/engine";
+import { sql } from "kysely";
+
+/**
+ * A fingerprint of everything Baton has committed, to prove that a refused request wrote nothing.
+ *
+ * Per table: the row count and the newest `xmin` (the id of the transaction that wrote a row
+ * version). Under MVCC every INSERT and every UPDATE (HOT or not, even one that sets a column to the
+ * value it had) creates a row version stamped with its writer's transaction id, which is newer than
+ * every id already in the table, so it raises that table's max xmin; a DELETE removes a row and
+ * lowers the count. A rolled-back write leaves no visible version and rightly counts as nothing
+ * written. Per sequence: its `last_value` and `is_called`, since `nextval` (a fence token, an event position) is not
+ * rolled back and would show a refused request that got as far as taking a number.
+ *
+ * Cheaper and stronger than hashing contents (an update to an equal value changes no content), and
+ * unlike `pg_current_snapshot()` it is local to this database: the shared test cluster runs other
+ * test files whose transactions advance the cluster-wide counter at any moment.
+ */
+export async function databaseDigest(database: Database): Promise<string> {
+  const query = await digestQuery(database);
+  const { rows } = await query.execute(database.db);
+  return JSON.stringify(rows.map((r) => Object.values(r as object)));
+}
+
+const queries = new WeakMap<Database, ReturnType<typeof sql>>();
+
+async function digestQuery(database: Database) {
+  const known = queries.get(database);
+  if (known) return known;
+  const { rows } = await sql<{ name: string; kind: string }>`
+    SELECT c.relname AS name, c.relkind AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'S') ORDER BY c.relname`.execute(database.db);
+  const parts = rows.map(({ name, kind }) =>
+    kind === "S"
+      ? sql`SELECT ${name}::text AS name, is_called::int::bigint AS rows, last_value::bigint AS newest FROM ${sql.table(name)}`
+      : sql`SELECT ${name}::text AS name, count(*)::bigint AS rows, coalesce(max(xmin::text::bigint), 0) AS newest FROM ${sql.table(name)}`,
+  );
+  const query = sql`${sql.join(parts, sql` UNION ALL `)}`;
+  queries.set(database, query);
+  return query;
+}
