@@ -35,18 +35,19 @@ describe("GET /v1/instances", () => {
   });
 
   it("validates the query, naming the field", async () => {
+    const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
     for (const [query, field] of [
       ["state=SLEEPING", "state"],
       ["limit=0", "limit"],
       ["limit=many", "limit"],
+      ["cursor=garbage", "cursor"],
+      [`cursor=${forged(["yesterday", "not-an-id"])}`, "cursor"],
+      [`cursor=${forged({ createdAt: "2025-01-01T00:00:00.000001Z" })}`, "cursor"],
     ]) {
       const res = await h.call("GET", `/v1/instances?${query}`);
       expect(res.status, query).toBe(400);
       expect(res.body.error).toMatchObject({ code: "VALIDATION_ERROR", details: { in: "query", fields: [{ field }] } });
     }
-    const cursor = await h.call("GET", "/v1/instances?cursor=garbage");
-    expect(cursor.status).toBe(400);
-    expect(cursor.body.error.details.field).toBe("cursor");
   });
 });
 

@@ -480,4 +480,31 @@ describe("listing", () => {
     expect(cancelled.items.map((i) => i.instanceId)).toEqual([ids[0]]);
     expect(await code(engine.workflows.listWorkflows({ cursor: "garbage" }))).toBe("VALIDATION_ERROR");
   });
+
+  it("pages through instances started together (one timestamp, to the microsecond) with each exactly once", async () => {
+    const name = unique("together");
+    await engine.workflows.registerWorkflow({ name, steps: [{ name: "a" }] });
+    // One batch commits in one statement, and concurrent starts are coalesced into one: rows that
+    // share created_at, which a millisecond cursor could not tell apart from the page's last row.
+    const batch = await engine.workflows.startMany({ workflow: name, runs: Array.from({ length: 12 }, (_, i) => ({ runId: `b${i}` })) });
+    const concurrent = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => engine.workflows.startWorkflow({ workflow: name, runId: `c${i}` })),
+    );
+    const ids = [...batch, ...concurrent].map((started) => {
+      if (started instanceof BatonError) throw started;
+      return started.instanceId;
+    });
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await engine.workflows.listWorkflows({ workflow: name, limit: 5, ...(cursor ? { cursor } : {}) });
+      expect(page.items.length).toBeLessThanOrEqual(5);
+      seen.push(...page.items.map((i) => i.instanceId));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    expect(seen).toHaveLength(ids.length);
+    expect([...seen].sort()).toEqual([...ids].sort());
+    const all = await engine.workflows.listWorkflows({ workflow: name, limit: 100 });
+    expect(seen).toEqual(all.items.map((i) => i.instanceId));
+  });
 });

@@ -4,6 +4,7 @@ import type { InstancePage, InstanceView, RegisterResult, StartResult } from "..
 import type { Db } from "../db/database.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import { parseDefinition, type WorkflowDefinition } from "../domain/definition.ts";
+import { decodeListCursor, encodeListCursor } from "../domain/list-cursor.ts";
 import type { InstanceState } from "../domain/states.ts";
 import { timeOrderedId } from "../domain/time-ordered-id.ts";
 import { startWrite } from "../store/change-writes.ts";
@@ -221,14 +222,14 @@ export class WorkflowCoordinator {
       ...(params.namespace ? { namespace: params.namespace } : {}),
       ...(params.workflow ? { workflowName: params.workflow } : {}),
       ...(params.state ? { state: params.state } : {}),
-      ...(params.cursor ? { after: decodeCursor(params.cursor) } : {}),
+      ...(params.cursor ? { after: decodeListCursor(params.cursor) } : {}),
       limit: limit + 1,
     });
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     return {
       items: page.map(instanceSummary),
-      nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.instanceId) : null,
+      nextCursor: rows.length > limit && last ? encodeListCursor(last.position) : null,
     };
   }
 
@@ -321,20 +322,5 @@ function requireState(change: InstanceChange, allowed: InstanceState[], action: 
       state: change.state,
       allowed,
     });
-  }
-}
-
-function encodeCursor(createdAt: Date, instanceId: string): string {
-  return Buffer.from(JSON.stringify([createdAt.toISOString(), instanceId])).toString("base64url");
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; instanceId: string } {
-  try {
-    const [createdAt, instanceId] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
-    const date = new Date(createdAt);
-    if (Number.isNaN(date.getTime()) || typeof instanceId !== "string") throw new Error("bad cursor");
-    return { createdAt: date, instanceId };
-  } catch {
-    throw new BatonError("VALIDATION_ERROR", "cursor: not a cursor returned by a previous page", { field: "cursor" });
   }
 }

@@ -1,6 +1,7 @@
 import { type Selectable, sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
 import type { WorkflowInstancesTable } from "../db/schema.ts";
+import type { InstanceListPosition } from "../domain/list-cursor.ts";
 import type { InstanceError } from "../domain/reconcile.ts";
 import type { InstanceState } from "../domain/states.ts";
 import { idList } from "./id-list.ts";
@@ -143,25 +144,29 @@ export interface InstanceListFilter {
   namespace?: string;
   workflowName?: string;
   state?: InstanceState;
-  /** Opaque position from a previous page. */
-  after?: { createdAt: Date; instanceId: string };
+  /** Where the previous page ended. */
+  after?: InstanceListPosition;
   limit: number;
 }
 
-/** Instances newest first, keyset-paginated on (created_at, instance_id). */
-export async function instanceList(db: DbOrTrx, filter: InstanceListFilter): Promise<InstanceRow[]> {
-  let query = db.selectFrom("workflow_instances").selectAll();
+/** Instances newest first, keyset-paginated on (created_at, instance_id), each with its position. */
+export async function instanceList(db: DbOrTrx, filter: InstanceListFilter): Promise<(InstanceRow & { position: InstanceListPosition })[]> {
+  let query = db
+    .selectFrom("workflow_instances")
+    .selectAll()
+    .select(sql<string>`to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as("created_at_exact"));
   if (filter.namespace) query = query.where("namespace", "=", filter.namespace);
   if (filter.workflowName) query = query.where("workflow_name", "=", filter.workflowName);
   if (filter.state) query = query.where("state", "=", filter.state);
   if (filter.after) {
-    const { createdAt, instanceId } = filter.after;
+    const { instanceId } = filter.after;
+    const createdAt = sql<Date>`${filter.after.createdAt}::timestamptz`;
     query = query.where((eb) =>
       eb.or([eb("created_at", "<", createdAt), eb.and([eb("created_at", "=", createdAt), eb("instance_id", "<", instanceId)])]),
     );
   }
   const rows = await query.orderBy("created_at", "desc").orderBy("instance_id", "desc").limit(filter.limit).execute();
-  return rows.map(toInstanceRow);
+  return rows.map((r) => ({ ...toInstanceRow(r), position: { createdAt: r.created_at_exact, instanceId: r.instance_id } }));
 }
 
 /** Instance counts by state (for metrics). */
