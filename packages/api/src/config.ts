@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DEFAULT_BODY_LIMIT_BYTES } from "./http/body-limit.ts";
+import { UNFENCED_REPLIES, type UnfencedReplies } from "./kafka/inbound.ts";
 
 /** Everything the `baton` process reads from its environment, validated. */
 export interface Config {
@@ -10,6 +11,8 @@ export interface Config {
   dataDir: string;
   /** Kafka bootstrap brokers; empty means no Kafka bridge. */
   kafkaBrokers: string[];
+  /** What the Kafka bridge does with a reply that names no fence (see `UnfencedReplies`). */
+  kafkaUnfencedReplies: UnfencedReplies;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   bodyLimitBytes: number;
 }
@@ -39,6 +42,10 @@ const EnvSchema = z.object({
           .filter(Boolean),
       )
       .pipe(z.array(z.string().regex(/^[^:\s]+:\d{1,5}$/, "each broker must be host:port, separated by commas"))),
+  ),
+  KAFKA_UNFENCED_REPLIES: z.preprocess(
+    (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
+    z.enum(UNFENCED_REPLIES).default("match"),
   ),
   LOG_LEVEL: z.preprocess(
     (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
@@ -77,6 +84,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     dataDir: e.BATON_DATA_DIR,
     kafkaBrokers: e.KAFKA_BROKERS,
+    kafkaUnfencedReplies: e.KAFKA_UNFENCED_REPLIES,
     logLevel: e.LOG_LEVEL,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
   };

@@ -21,7 +21,11 @@ try {
   logger.info(`API docs: ${server.url}/docs  OpenAPI document: ${server.url}/openapi.json`);
   const bridge =
     config.kafkaBrokers.length > 0
-      ? await startKafkaBridge(server.engine, { brokers: config.kafkaBrokers, logger: logger.child({ component: "kafka" }) })
+      ? await startKafkaBridge(server.engine, {
+          brokers: config.kafkaBrokers,
+          unfencedReplies: config.kafkaUnfencedReplies,
+          logger: logger.child({ component: "kafka" }),
+        })
       : undefined;
   if (!bridge) logger.info("KAFKA_BROKERS is not set: no Kafka bridge");
 

@@ -132,11 +132,13 @@ describe("config", () => {
       databaseUrl: undefined,
       dataDir: "./.baton/data",
       kafkaBrokers: [],
+      kafkaUnfencedReplies: "match",
       logLevel: "info",
       bodyLimitBytes: 1024 * 1024,
     });
-    expect(loadConfig({ KAFKA_BROKERS: "a:9092, b:9093", LOG_LEVEL: "DEBUG", PORT: "0" })).toMatchObject({
+    expect(loadConfig({ KAFKA_BROKERS: "a:9092, b:9093", KAFKA_UNFENCED_REPLIES: "Refuse", LOG_LEVEL: "DEBUG", PORT: "0" })).toMatchObject({
       kafkaBrokers: ["a:9092", "b:9093"],
+      kafkaUnfencedReplies: "refuse",
       logLevel: "debug",
       port: 0,
     });
@@ -147,6 +149,7 @@ describe("config", () => {
     expect(() => loadConfig({ DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL/);
     expect(() => loadConfig({ KAFKA_BROKERS: "nohost" })).toThrow(/KAFKA_BROKERS/);
     expect(() => loadConfig({ LOG_LEVEL: "loud" })).toThrow(/LOG_LEVEL/);
+    expect(() => loadConfig({ KAFKA_UNFENCED_REPLIES: "sometimes" })).toThrow(/KAFKA_UNFENCED_REPLIES="sometimes"/);
     expect(() => loadConfig({ BODY_LIMIT_BYTES: "-1" })).toThrow(/BODY_LIMIT_BYTES/);
   });
 });

@@ -2,7 +2,7 @@ import { type Engine, startPeriodicPass } from "@baton/engine";
 import { type ConsumerConfig, type KafkaConfig, Partitioners } from "kafkajs";
 import { CommandPublisher, type KafkaQueue } from "./command-publisher.ts";
 import { EventsRelay, type EventsRelayOptions } from "./events-relay.ts";
-import { InboundHandler, type InboundOutcome } from "./inbound.ts";
+import { InboundHandler, type InboundOutcome, UNFENCED_REPLIES, type UnfencedReplies } from "./inbound.ts";
 import { type BridgeLogger, createKafkaClient, ensureTopics, silentBridgeLogger } from "./kafka-client.ts";
 import { bridgeTopics, DEFAULT_TOPIC_PREFIX } from "./topics.ts";
 
@@ -38,6 +38,12 @@ export interface KafkaBridgeOptions {
   kafka?: Partial<KafkaConfig>;
   /** Extra kafkajs consumer settings (session timeout, heartbeat interval, ...). */
   consumer?: Partial<ConsumerConfig>;
+  /**
+   * A reply that names no fence (no `executionId`/`fenceToken`): `match` (default) applies it to
+   * the step's current lease, as the replaced orchestrators did, so a late reply to attempt n can
+   * complete attempt n+1; `refuse` sends it to the dead-letter topic with the reason.
+   */
+  unfencedReplies?: UnfencedReplies;
   /** Called with what became of every inbound message (for metrics and tests). */
   onInbound?: (topic: string, outcome: InboundOutcome) => void;
 }
@@ -64,6 +70,10 @@ export interface KafkaBridge {
  */
 export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptions): Promise<KafkaBridge> {
   const logger = options.logger ?? silentBridgeLogger;
+  const unfencedReplies = options.unfencedReplies ?? "match";
+  if (!UNFENCED_REPLIES.includes(unfencedReplies)) {
+    throw new TypeError(`unfencedReplies: expected ${UNFENCED_REPLIES.join(" or ")}, got ${JSON.stringify(options.unfencedReplies)}`);
+  }
   const topics = bridgeTopics(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
   const kafka = createKafkaClient(options.brokers, options.clientId ?? "baton", logger, options.kafka);
   const numPartitions = options.createTopics === false ? 0 : (options.createTopics?.numPartitions ?? 1);
@@ -117,6 +127,7 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
 
   const inbound = new InboundHandler(engine, producer, topics, logger, {
     workerId,
+    unfencedReplies,
     onRegistered: () => void refreshNow(),
     ...(options.onInbound ? { onOutcome: options.onInbound } : {}),
   });

@@ -12,6 +12,14 @@ import type { BridgeLogger } from "./kafka-client.ts";
 import { parseRegistration, parseReply, parseStart, type Reply, UnusableMessage } from "./messages.ts";
 import type { BridgeTopics } from "./topics.ts";
 
+/**
+ * What the bridge does with a reply that names no fence (no `executionId`/`fenceToken`, as the
+ * services of the replaced orchestrators send): `match` applies it to the attempt of that step the
+ * bridge holds now, which may be a newer attempt than the one it answers; `refuse` dead-letters it.
+ */
+export const UNFENCED_REPLIES = ["match", "refuse"] as const;
+export type UnfencedReplies = (typeof UNFENCED_REPLIES)[number];
+
 /** What became of one inbound message (returned for logs and tests). */
 export type InboundOutcome =
   | { kind: "applied"; detail: Record<string, unknown> }
@@ -36,7 +44,12 @@ export class InboundHandler {
     private readonly producer: Producer,
     private readonly topics: BridgeTopics,
     private readonly logger: BridgeLogger,
-    private readonly options: { workerId: string; onRegistered: () => void; onOutcome?: (topic: string, outcome: InboundOutcome) => void },
+    private readonly options: {
+      workerId: string;
+      unfencedReplies: UnfencedReplies;
+      onRegistered: () => void;
+      onOutcome?: (topic: string, outcome: InboundOutcome) => void;
+    },
   ) {}
 
   async run(consumer: Consumer): Promise<void> {
@@ -74,8 +87,8 @@ export class InboundHandler {
 
   /**
    * Applies a reply with the fence of the command it answers. A reply that does not echo
-   * executionId and fenceToken (older services) is matched to the step's current lease. A
-   * repeated reply answers `duplicate` and changes nothing. A reply whose lease is gone (it
+   * executionId and fenceToken (older services) is matched to the step's current lease, or
+   * dead-lettered when the bridge refuses unfenced replies. A repeated reply answers `duplicate` and changes nothing. A reply whose lease is gone (it
    * expired and the step was retried, or the instance was cancelled) is logged and dropped, not
    * dead-lettered: it is the lease doing its job, and the newer attempt's reply is the one that counts.
    */
@@ -86,6 +99,12 @@ export class InboundHandler {
         ? { executionId: reply.executionId, fenceToken: reply.fenceToken }
         : null;
     if (!lease) {
+      if (this.options.unfencedReplies === "refuse") {
+        throw new UnusableMessage(
+          "reply names no executionId and fenceToken, and this bridge refuses unfenced replies (unfencedReplies: refuse): " +
+            "echo the executionId and fenceToken headers of the command it answers",
+        );
+      }
       const current = await taskGetLeasedByStep(this.engine.database.db, { ...base, holderId: this.options.workerId });
       if (!current?.fenceToken) {
         this.logger.warn({ ...base }, "kafka bridge: reply without executionId/fenceToken matches no leased command; dropped");
