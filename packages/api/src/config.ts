@@ -15,13 +15,20 @@ export interface Config {
   kafkaUnfencedReplies: UnfencedReplies;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   bodyLimitBytes: number;
+  /** Who may call: `auto` (open until the first API key exists), `on`, or `off` (anyone, anything). */
+  auth: "auto" | "on" | "off";
+  /** An admin key to make sure exists at start (`baton_<16 hex>_<43 base64url>`). */
+  adminKey: string | undefined;
+  /** Let anyone read /metrics (a scraper's network) even when auth is on. */
+  metricsPublic: boolean;
 }
 
 const emptyAsUnset = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
 
 const EnvSchema = z.object({
   PORT: z.preprocess(emptyAsUnset, z.coerce.number().int().min(0).max(65_535).default(8080)),
-  HOST: z.preprocess(emptyAsUnset, z.string().default("0.0.0.0")),
+  // Loopback unless told otherwise: an open (no key) Baton must not be reachable from elsewhere.
+  HOST: z.preprocess(emptyAsUnset, z.string().default("127.0.0.1")),
   DATABASE_URL: z.preprocess(
     emptyAsUnset,
     z
@@ -60,7 +67,28 @@ const EnvSchema = z.object({
       .max(1024 ** 3)
       .default(DEFAULT_BODY_LIMIT_BYTES),
   ),
+  BATON_AUTH: z.preprocess(
+    (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
+    z.enum(["auto", "on", "off"]).default("auto"),
+  ),
+  BATON_ADMIN_KEY: z.preprocess(
+    emptyAsUnset,
+    z
+      .string()
+      .regex(/^baton_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/, "must be a Baton key: baton_<16 hex digits>_<43 base64url characters>")
+      .optional(),
+  ),
+  METRICS_PUBLIC: z.preprocess(
+    (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
+    z
+      .enum(["true", "false", "1", "0"])
+      .default("false")
+      .transform((v) => v === "true" || v === "1"),
+  ),
 });
+
+/** Variables whose value is never echoed, not even in a configuration error. */
+const SECRET_VARIABLES = new Set(["BATON_ADMIN_KEY"]);
 
 /** A configuration error that names the variables at fault. */
 export class ConfigError extends Error {
@@ -74,7 +102,8 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}=${JSON.stringify(env[String(i.path[0])] ?? "")}: ${i.message}`);
+    const shown = (name: string) => (SECRET_VARIABLES.has(name) ? "(hidden)" : JSON.stringify(env[name] ?? ""));
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}=${shown(String(i.path[0]))}: ${i.message}`);
     throw new ConfigError(`Invalid configuration (environment variables):\n${lines.join("\n")}`);
   }
   const e = parsed.data;
@@ -87,5 +116,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaUnfencedReplies: e.KAFKA_UNFENCED_REPLIES,
     logLevel: e.LOG_LEVEL,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    auth: e.BATON_AUTH,
+    adminKey: e.BATON_ADMIN_KEY,
+    metricsPublic: e.METRICS_PUBLIC,
   };
 }

@@ -39,6 +39,41 @@ export async function databaseConfigOf(config: Pick<Config, "databaseUrl" | "dat
 }
 
 /**
+ * Makes the access settings true before the port opens: BATON_ADMIN_KEY exists; a server reachable
+ * from elsewhere (or told BATON_AUTH=on) has at least one key, generating an admin key and
+ * printing it once to stderr (never to the log) when there is none; an open server says so.
+ */
+export async function prepareAuth(engine: Engine, config: Config, logger: Logger): Promise<void> {
+  if (config.adminKey) await engine.access.ensureKey(config.adminKey, { name: "BATON_ADMIN_KEY", role: "admin", namespaces: ["*"] });
+  const loopback = isLoopback(config.host);
+  if (config.auth === "off") {
+    if (!loopback)
+      logger.warn({ host: config.host }, "BATON_AUTH=off on a non-loopback address: anyone who can reach this port may do anything");
+    else logger.info("BATON_AUTH=off: every caller may do anything (loopback only)");
+    return;
+  }
+  if ((await engine.access.activeKeyCount()) > 0) return;
+  if (loopback && config.auth === "auto") {
+    logger.info(
+      { host: config.host },
+      "auth is off until the first API key exists (POST /v1/keys); listening on loopback only. " +
+        "Set HOST to listen elsewhere: a first admin key is then generated and printed once.",
+    );
+    return;
+  }
+  const { key, token } = await engine.access.createKey({ name: "first admin key (generated)", role: "admin", namespaces: ["*"] });
+  process.stderr.write(
+    `\nBaton generated its first admin API key (id ${key.keyId}). It is shown this once; store it now:\n\n  ${token}\n\n` +
+      "Send it as `Authorization: Bearer <key>`; create scoped keys with POST /v1/keys.\n\n",
+  );
+  logger.warn({ keyId: key.keyId }, "generated the first admin API key and printed it to stderr once");
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
  * Opens the engine (migrations applied) and serves the HTTP API on `config.host:config.port`.
  * @example
  * const server = await startServer(loadConfig({ PORT: "0" }));
@@ -52,8 +87,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   if (!engine) {
     engine = await createEngine({ database: await databaseConfigOf(config), logger });
   }
+  try {
+    await prepareAuth(engine, config, logger);
+  } catch (error) {
+    if (ownsEngine) await engine.close();
+    throw error;
+  }
   const shutdown = new AbortController();
-  const app = createApp(engine, { logger, bodyLimitBytes: config.bodyLimitBytes, ...options.app, shutdown: shutdown.signal });
+  const app = createApp(engine, {
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    auth: config.auth,
+    metricsPublic: config.metricsPublic,
+    ...options.app,
+    shutdown: shutdown.signal,
+  });
 
   let server: Server;
   try {

@@ -128,13 +128,16 @@ describe("config", () => {
   it("has the documented defaults", () => {
     expect(loadConfig({})).toEqual({
       port: 8080,
-      host: "0.0.0.0",
+      host: "127.0.0.1",
       databaseUrl: undefined,
       dataDir: "./.baton/data",
       kafkaBrokers: [],
       kafkaUnfencedReplies: "match",
       logLevel: "info",
       bodyLimitBytes: 1024 * 1024,
+      auth: "auto",
+      adminKey: undefined,
+      metricsPublic: false,
     });
     expect(loadConfig({ KAFKA_BROKERS: "a:9092, b:9093", KAFKA_UNFENCED_REPLIES: "Refuse", LOG_LEVEL: "DEBUG", PORT: "0" })).toMatchObject({
       kafkaBrokers: ["a:9092", "b:9093"],

@@ -2,6 +2,7 @@ export * from "./contract/errors.ts";
 export { checkJsonValue, jsonValueIssue, LIMITS } from "./contract/limits.ts";
 export type * from "./contract/types.ts";
 export * from "./contract/wire.ts";
+export { AccessCoordinator, type ApiKeyView, type NewApiKey } from "./coordinators/access-coordinator.ts";
 export { createEngine, type Engine, type EngineOptions } from "./coordinators/engine.ts";
 export { type PassLogger, type PeriodicPass, startPeriodicPass } from "./coordinators/periodic-pass.ts";
 export { type LeaseWrite, MAX_ACQUIRE, type OutcomeReport, TaskCoordinator, type TaskFinished } from "./coordinators/task-coordinator.ts";
@@ -9,6 +10,19 @@ export { TaskDispatcher, type WaitingAcquire } from "./coordinators/task-dispatc
 export { type ListParams, type StartManyParams, type StartParams, WorkflowCoordinator } from "./coordinators/workflow-coordinator.ts";
 export { type Database, type DatabaseConfig, type ListenEvents, openDatabase } from "./db/database.ts";
 export { MIGRATIONS_DIR, migrate, migrationsPending } from "./db/migrate.ts";
+export {
+  ACTIONS,
+  type Action,
+  allNamespaces,
+  type Caller,
+  can,
+  inNamespace,
+  leaseHolderOf,
+  OPEN_CALLER,
+  queueAllowed,
+  ROLES,
+  type Role,
+} from "./domain/access.ts";
 export {
   DEFAULT_LEASE_MS,
   DEFAULT_RETRY,

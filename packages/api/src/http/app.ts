@@ -4,11 +4,13 @@ import { Scalar } from "@scalar/hono-api-reference";
 import { requestId } from "hono/request-id";
 import pino, { type Logger } from "pino";
 import { bodyLimit, DEFAULT_BODY_LIMIT_BYTES } from "./body-limit.ts";
+import { type AuthMode, authenticate } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { errorResponse, onError } from "./errors.ts";
 import { ApiMetrics } from "./metrics.ts";
 import { requestLog } from "./request-log.ts";
 import { createRouter } from "./router.ts";
+import { keyRoutes } from "./routes/keys.ts";
 import { instanceRoutes } from "./routes/instances.ts";
 import { operationRoutes } from "./routes/operations.ts";
 import { taskRoutes } from "./routes/tasks.ts";
@@ -24,6 +26,10 @@ export interface AppOptions {
   readinessWindowMs?: number;
   /** Aborting it ends every waiting long-poll at once (used on shutdown). */
   shutdown?: AbortSignal;
+  /** Who may call (default: `auto`, open until the first API key exists). */
+  auth?: AuthMode;
+  /** Let anyone read /metrics (a scraper on a trusted network) even when auth is on. */
+  metricsPublic?: boolean;
   /** Metrics registry to count into (default: a new one per app). */
   metrics?: ApiMetrics;
 }
@@ -50,6 +56,8 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   const app = createRouter();
   app.use(requestId({ headerName: "X-Request-Id" }));
   app.use(requestLog(logger, metrics));
+  const publicPaths = new Set(["/healthz", "/readyz", ...(options.metricsPublic ? ["/metrics"] : [])]);
+  app.use(authenticate(engine, { mode: options.auth ?? "auto", publicPaths }));
   app.use("/v1/*", bodyLimit(limit));
   app.onError(onError);
   app.notFound((c) =>
@@ -61,6 +69,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   app.route("/v1/instances", instanceRoutes(deps));
   app.route("/v1/tasks", taskRoutes(deps));
   app.route("/v1/workers", workerRoutes(deps));
+  app.route("/v1/keys", keyRoutes(deps));
 
   app.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",

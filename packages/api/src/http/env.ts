@@ -5,6 +5,8 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     logger: Logger;
+    /** Who is calling (set by the auth middleware; everyone when auth is off). */
+    caller: import("@baton/engine").Caller;
   };
 }
 

@@ -1,7 +1,8 @@
-import { BatonError, type ErrorBody, type ErrorCode, httpStatusOf } from "@baton/engine";
+import { BatonError, type ErrorBody, type ErrorCode, httpStatusOf, OPEN_CALLER } from "@baton/engine";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { redactFor } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 
 /** Statuses hono raises on its own (malformed JSON, media type, body limit), as Baton codes. */
@@ -34,7 +35,7 @@ export function toBatonError(error: unknown, requestId: string | undefined): Bat
 
 /** The app's one error handler: every error answer has the same shape. */
 export function onError(error: Error, c: Context<AppEnv>): Response {
-  const baton = toBatonError(error, c.var.requestId);
+  const baton = redactFor(c.var.caller ?? OPEN_CALLER, toBatonError(error, c.var.requestId));
   const status = httpStatusOf(baton.code);
   if (status >= 500) c.var.logger?.error({ err: error }, "request failed");
   else c.var.logger?.debug({ code: baton.code, message: baton.message }, "request rejected");

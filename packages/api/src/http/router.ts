@@ -11,6 +11,8 @@ export function createRouter(): OpenAPIHono<AppEnv> {
 
 const ERROR_DESCRIPTIONS = {
   400: "Invalid request; `error.details.fields` names each field at fault",
+  401: "No valid API key (when auth is on): send `Authorization: Bearer <key>`",
+  403: "The key's role or scope (namespaces, queues) does not allow this",
   404: "Not found",
   409: "Conflict with the current state (e.g. STALE_FENCE, LEASE_EXPIRED, NOT_LEASED, ALREADY_COMPLETED, INVALID_STATE)",
   413: "Body larger than the limit",

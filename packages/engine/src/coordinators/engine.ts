@@ -2,6 +2,7 @@ import pino, { type Logger } from "pino";
 import { BatonError } from "../contract/errors.ts";
 import { type Database, type DatabaseConfig, openDatabase } from "../db/database.ts";
 import { migrate } from "../db/migrate.ts";
+import { AccessCoordinator } from "./access-coordinator.ts";
 import { DefinitionCache } from "./definition-cache.ts";
 import { startHousekeeping } from "./housekeeping.ts";
 import { startPeriodicPass } from "./periodic-pass.ts";
@@ -37,6 +38,8 @@ export interface EngineOptions {
 export interface Engine {
   readonly database: Database;
   readonly workflows: WorkflowCoordinator;
+  /** API keys and the scope of each caller. */
+  readonly access: AccessCoordinator;
   readonly tasks: TaskCoordinator;
   readonly dispatcher: TaskDispatcher;
   close(): Promise<void>;
@@ -69,6 +72,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   return {
     database,
     workflows,
+    access: new AccessCoordinator(database.db),
     tasks,
     dispatcher,
     async close() {

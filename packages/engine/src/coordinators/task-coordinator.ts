@@ -3,6 +3,7 @@ import { BatonError } from "../contract/errors.ts";
 import { checkJsonValue, jsonValueError } from "../contract/limits.ts";
 import type { AcquiredTask, TaskOutcome } from "../contract/types.ts";
 import type { Db } from "../db/database.ts";
+import { holderKeyOf } from "../domain/access.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import type { TaskKind } from "../domain/states.ts";
 import { reportKeysApplied } from "../store/events.ts";
@@ -345,6 +346,10 @@ export class TaskCoordinator {
     const details = { executionId: lease.executionId, fenceToken: lease.fenceToken, workerId: lease.workerId };
     if (!current) return new BatonError("NOT_FOUND", `Execution ${lease.executionId} not found`, details);
     const state = { ...details, state: current.state, currentFenceToken: current.fenceToken };
+    // A lease taken with another API key is not this caller's to touch, whatever fence it names.
+    if (current.leaseHolder !== null && holderKeyOf(current.leaseHolder) !== holderKeyOf(lease.workerId)) {
+      return new BatonError("NOT_LEASED", `Cannot ${action}: the lease is held by another worker`, state);
+    }
     if (current.fenceToken !== lease.fenceToken) {
       return new BatonError(
         "STALE_FENCE",

@@ -3,7 +3,7 @@ import { runInputError } from "../contract/limits.ts";
 import type { InstancePage, InstanceView, RegisterResult, StartResult } from "../contract/types.ts";
 import type { Db } from "../db/database.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
-import { parseDefinition, type WorkflowDefinition } from "../domain/definition.ts";
+import { definitionQueues, parseDefinition, type WorkflowDefinition } from "../domain/definition.ts";
 import { decodeListCursor, encodeListCursor } from "../domain/list-cursor.ts";
 import type { InstanceState } from "../domain/states.ts";
 import { timeOrderedId } from "../domain/time-ordered-id.ts";
@@ -17,7 +17,15 @@ import {
   definitionLockName,
 } from "../store/definitions.ts";
 import { eventListByInstance, type HistoryAppend } from "../store/events.ts";
-import { type InstanceRow, instanceGet, instanceList, instanceListByRunIds, type NewInstance } from "../store/instances.ts";
+import {
+  type InstanceRow,
+  instanceGet,
+  instanceList,
+  instanceListByRunIds,
+  instanceNamespace,
+  type NewInstance,
+} from "../store/instances.ts";
+import { queueClaim } from "../store/queue-owners.ts";
 import { type NewTaskRow, type QueueWake, taskListByInstances, taskParkPending } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
 import { GroupCommit } from "./group-commit.ts";
@@ -79,6 +87,12 @@ export class WorkflowCoordinator {
       if (latest && jsonEqual(latest.definition, definition)) {
         return { namespace: latest.namespace, name: latest.name, version: latest.version, created: false, definition };
       }
+      const taken = await queueClaim(trx, definition.namespace, definitionQueues(definition));
+      if (taken.length > 0) {
+        throw new BatonError("INVALID_DEFINITION", `Queue ${taken.map((q) => `'${q}'`).join(", ")} belongs to another namespace`, {
+          fields: taken.map((queue) => ({ field: "steps", message: `queue '${queue}' belongs to another namespace` })),
+        });
+      }
       const row = await definitionInsert(trx, definition, (latest?.version ?? 0) + 1);
       return { namespace: row.namespace, name: row.name, version: row.version, created: true, definition };
     });
@@ -93,6 +107,11 @@ export class WorkflowCoordinator {
         name,
       });
     return row;
+  }
+
+  /** The namespace an instance belongs to, or null when there is none with this id (access checks). */
+  async instanceNamespace(instanceId: string): Promise<string | null> {
+    return instanceNamespace(this.db, instanceId);
   }
 
   async listDefinitions(namespace?: string): Promise<DefinitionRow[]> {

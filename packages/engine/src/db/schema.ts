@@ -95,6 +95,23 @@ export interface WorkerHeartbeatsTable {
   last_seen_at: Timestamp;
 }
 
+export interface ApiKeysTable {
+  key_id: string;
+  name: string;
+  role: string;
+  namespaces: string[];
+  queues: ColumnType<string[], string[] | undefined, string[]>;
+  secret_hash: string;
+  created_at: Generated<Date>;
+  revoked_at: Date | null;
+}
+
+export interface QueueOwnersTable {
+  queue: string;
+  namespace: string;
+  claimed_at: Generated<Date>;
+}
+
 export interface BatonMigrationsTable {
   name: string;
   checksum: string;
@@ -111,5 +128,7 @@ export interface Schema {
   events: EventsTable;
   report_keys: ReportKeysTable;
   worker_heartbeats: WorkerHeartbeatsTable;
+  api_keys: ApiKeysTable;
+  queue_owners: QueueOwnersTable;
   baton_migrations: BatonMigrationsTable;
 }

@@ -217,6 +217,11 @@ export function fromLegacyRegistration(raw: LegacyRegistration): unknown {
   };
 }
 
+/** Every queue a definition's tasks go to: each step's DO queue and its UNDO queue. */
+export function definitionQueues(def: WorkflowDefinition): string[] {
+  return def.steps.flatMap((s) => (s.undo ? [s.queue, s.undo.queue] : [s.queue]));
+}
+
 /** Names of the steps `stepName` depends on, directly or through others. */
 export function ancestorsOf(def: WorkflowDefinition, stepName: string): Set<string> {
   const byName = new Map(def.steps.map((s) => [s.name, s]));

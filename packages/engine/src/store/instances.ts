@@ -178,3 +178,9 @@ export async function instanceCountByState(db: DbOrTrx): Promise<Record<string, 
     .execute();
   return Object.fromEntries(rows.map((r) => [r.state, Number(r.count)]));
 }
+
+/** The namespace of an instance, or null when there is no instance with this id. */
+export async function instanceNamespace(db: DbOrTrx, instanceId: string): Promise<string | null> {
+  const row = await db.selectFrom("workflow_instances").select("namespace").where("instance_id", "=", instanceId).executeTakeFirst();
+  return row?.namespace ?? null;
+}

@@ -16,9 +16,10 @@ export function connect(options: ConnectOptions, who: string): Transport {
   }
   if (options.transport) return options.transport;
   if (options.engine) return createInProcessTransport(options.engine);
-  const { url, headers, requestTimeoutMs, fetch } = options as HttpTransportOptions;
+  const { url, apiKey, headers, requestTimeoutMs, fetch } = options as HttpTransportOptions;
   return createHttpTransport({
     url,
+    ...(apiKey ? { apiKey } : {}),
     ...(headers ? { headers } : {}),
     ...(requestTimeoutMs ? { requestTimeoutMs } : {}),
     ...(fetch ? { fetch } : {}),

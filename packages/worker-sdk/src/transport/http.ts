@@ -5,7 +5,9 @@ import type { InstanceState, ItemAnswer, RetryResult, Transport } from "./transp
 export interface HttpTransportOptions {
   /** Base URL of the Baton API, e.g. `http://localhost:8080`. */
   url: string;
-  /** Extra headers on every request (e.g. `authorization`). */
+  /** An API key (`baton_...`), sent as `Authorization: Bearer <key>` on every request. */
+  apiKey?: string;
+  /** Extra headers on every request. */
   headers?: Record<string, string>;
   /** Per-request time limit for everything but the long-poll (default 30000 ms). */
   requestTimeoutMs?: number;
@@ -49,6 +51,7 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
     throw new TypeError(`url: expected an http(s) URL such as http://localhost:8080, got ${JSON.stringify(options.url)}`);
   }
   const base = options.url.replace(/\/+$/, "");
+  const auth: Record<string, string> = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
   const doFetch = options.fetch ?? fetch;
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   /** The server's body limit as its last answer stated it; unknown until then (the server decides). */
@@ -71,6 +74,7 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
         headers: {
           accept: "application/json",
           ...(json === undefined ? {} : { "content-type": "application/json" }),
+          ...auth,
           ...options.headers,
         },
         ...(json === undefined ? {} : { body: json }),

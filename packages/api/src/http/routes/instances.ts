@@ -1,4 +1,5 @@
 import {
+  type Action,
   CompensateRequestSchema,
   InstanceListQuerySchema,
   InstancePageSchema,
@@ -8,7 +9,9 @@ import {
   RetryTaskResultSchema,
 } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
-import type { ApiDeps } from "../env.ts";
+import type { Context } from "hono";
+import { instanceViewFor, listNamespace, requireVisible } from "../auth.ts";
+import type { ApiDeps, AppEnv } from "../env.ts";
 import { createRouter, errorResponses, jsonContent, optionalJsonBody } from "../router.ts";
 
 const IdParams = z.object({ id: z.uuid().meta({ param: { name: "id", in: "path" }, description: "Instance id" }) });
@@ -71,28 +74,48 @@ const retry = createRoute({
 /** Instances: listing, inspection and operator actions. */
 export function instanceRoutes({ engine }: ApiDeps) {
   const router = createRouter();
+  /** Refuses (404) an instance outside the caller's namespaces before anything else is read. */
+  const visible = async (c: Context<AppEnv>, action: Action, id: string) =>
+    requireVisible(c, action, await engine.workflows.instanceNamespace(id), `Instance ${id}`);
 
-  router.openapi(list, async (c) => c.json(await engine.workflows.listWorkflows(c.req.valid("query")), 200));
+  router.openapi(list, async (c) => {
+    const query = c.req.valid("query");
+    const namespace = listNamespace(c, "runs.read", query.namespace);
+    return c.json(await engine.workflows.listWorkflows({ ...query, namespace }), 200);
+  });
 
-  router.openapi(show, async (c) => c.json(await engine.workflows.getWorkflow(c.req.valid("param").id), 200));
+  router.openapi(show, async (c) => {
+    const { id } = c.req.valid("param");
+    const caller = await visible(c, "runs.read", id);
+    return c.json(instanceViewFor(caller, await engine.workflows.getWorkflow(id)), 200);
+  });
 
-  router.openapi(lifecycle("pause", "Pause: stop hand-outs until resumed"), async (c) =>
-    c.json(await engine.workflows.pause(c.req.valid("param").id), 200),
-  );
-  router.openapi(lifecycle("resume", "Resume a paused instance"), async (c) =>
-    c.json(await engine.workflows.resume(c.req.valid("param").id), 200),
-  );
-  router.openapi(lifecycle("cancel", "Cancel: pending tasks are cancelled, leased ones can no longer report"), async (c) =>
-    c.json(await engine.workflows.cancel(c.req.valid("param").id), 200),
-  );
+  router.openapi(lifecycle("pause", "Pause: stop hand-outs until resumed"), async (c) => {
+    const { id } = c.req.valid("param");
+    await visible(c, "runs.operate", id);
+    return c.json(await engine.workflows.pause(id), 200);
+  });
+  router.openapi(lifecycle("resume", "Resume a paused instance"), async (c) => {
+    const { id } = c.req.valid("param");
+    await visible(c, "runs.operate", id);
+    return c.json(await engine.workflows.resume(id), 200);
+  });
+  router.openapi(lifecycle("cancel", "Cancel: pending tasks are cancelled, leased ones can no longer report"), async (c) => {
+    const { id } = c.req.valid("param");
+    await visible(c, "runs.operate", id);
+    return c.json(await engine.workflows.cancel(id), 200);
+  });
 
   router.openapi(compensate, async (c) => {
+    const { id } = c.req.valid("param");
+    await visible(c, "runs.operate", id);
     const { fromTaskId } = c.req.valid("json");
-    return c.json(await engine.workflows.triggerCompensation(c.req.valid("param").id, fromTaskId), 200);
+    return c.json(await engine.workflows.triggerCompensation(id, fromTaskId), 200);
   });
 
   router.openapi(retry, async (c) => {
     const { id, taskId } = c.req.valid("param");
+    await visible(c, "runs.operate", id);
     const { input } = c.req.valid("json");
     return c.json(await engine.tasks.retryTask(id, taskId, input), 200);
   });

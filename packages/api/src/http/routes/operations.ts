@@ -1,5 +1,6 @@
 import { BatonError, type Database, migrationsPending } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
+import { requireAccess } from "../auth.ts";
 import type { ApiDeps } from "../env.ts";
 import { createRouter, errorResponses, jsonContent } from "../router.ts";
 
@@ -51,6 +52,7 @@ export function operationRoutes({ engine, metrics }: ApiDeps) {
   });
 
   router.openapi(metricsRoute, async (c) => {
+    requireAccess(c, "metrics.read");
     const { contentType, body } = await metrics.render();
     return c.text(body, 200, { "content-type": contentType });
   });

@@ -1,16 +1,21 @@
 import {
   AcquireRequestSchema,
   AcquireResponseSchema,
+  allNamespaces,
   BatonError,
   CompleteBatchRequestSchema,
   CompleteRequestSchema,
+  type Engine,
   FailBatchRequestSchema,
   FailRequestSchema,
   HeartbeatBatchRequestSchema,
   HeartbeatBatchResultSchema,
   HeartbeatRequestSchema,
   HeartbeatResultSchema,
+  inNamespace,
+  leaseHolderOf,
   MAX_BATCH_ITEMS,
+  queueAllowed,
   ReleaseBatchRequestSchema,
   ReleaseResultSchema,
   TaskOutcomeBatchSchema,
@@ -18,7 +23,9 @@ import {
   type TaskRefusal,
 } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
-import type { ApiDeps } from "../env.ts";
+import type { Context } from "hono";
+import { redactFor, requireAccess } from "../auth.ts";
+import type { ApiDeps, AppEnv } from "../env.ts";
 import { linkedSignal } from "../linked-signal.ts";
 import { createRouter, errorResponses, jsonContent } from "../router.ts";
 
@@ -120,11 +127,46 @@ const release = createRoute({
 });
 
 /** A batch answer's results: each item's success as it is, each refusal in the single route's error shape. */
-function batchResults<T extends object>(items: { executionId: string }[], answers: (T | BatonError)[]) {
+function batchResults<T extends object>(c: Context<AppEnv>, items: { executionId: string }[], answers: (T | BatonError)[]) {
   return answers.map((answer, i): (T & { executionId: string }) | TaskRefusal => {
     const { executionId } = items[i] as { executionId: string };
-    return answer instanceof BatonError ? { executionId, ...answer.toJSON() } : { executionId, ...answer };
+    return answer instanceof BatonError ? { executionId, ...redactFor(c.var.caller, answer).toJSON() } : { executionId, ...answer };
   });
+}
+
+/**
+ * Reports name the lease by the worker id the worker knows; the lease itself records the key too
+ * (see leaseHolderOf), so a report sent with any other key names a holder that is not the lease's.
+ */
+function asHolder<T extends { workerId: string }>(c: Context<AppEnv>, items: T[]): T[] {
+  const caller = requireAccess(c, "tasks.work");
+  return caller.keyId === null ? items : items.map((item) => ({ ...item, workerId: leaseHolderOf(caller, item.workerId) }));
+}
+
+/**
+ * The holder an acquire leases to, after checking the caller may work every queue it names: by
+ * its key's queue patterns, and (for keys scoped to namespaces) only queues a definition of one of
+ * its namespaces claimed.
+ */
+async function workerOf(c: Context<AppEnv>, engine: Engine, workerId: string, queues: string[]): Promise<string> {
+  const caller = requireAccess(c, "tasks.work");
+  const refused = queues.filter((q) => !queueAllowed(caller, q));
+  if (refused.length > 0) {
+    throw new BatonError("FORBIDDEN", `This key may not work queue ${refused.map((q) => `'${q}'`).join(", ")}`, { queues: refused });
+  }
+  if (!allNamespaces(caller)) {
+    const owners = await engine.access.queueNamespaces(queues);
+    const foreign = queues.filter((q) => {
+      const owner = owners.get(q);
+      return owner === undefined || !inNamespace(caller, owner);
+    });
+    if (foreign.length > 0) {
+      throw new BatonError("FORBIDDEN", `Queue ${foreign.map((q) => `'${q}'`).join(", ")} is not registered in this key's namespaces`, {
+        queues: foreign,
+      });
+    }
+  }
+  return leaseHolderOf(caller, workerId);
 }
 
 /**
@@ -135,7 +177,9 @@ export function taskRoutes({ engine, metrics, shutdown }: ApiDeps) {
   const router = createRouter();
 
   router.openapi(acquire, async (c) => {
-    const { workerId, queues, max, waitMs } = c.req.valid("json");
+    const body = c.req.valid("json");
+    const { queues, max, waitMs } = body;
+    const workerId = await workerOf(c, engine, body.workerId, queues);
     const started = performance.now();
     // Ends the wait when the client disconnects or the server shuts down.
     const wait = linkedSignal([c.req.raw.signal, shutdown]);
@@ -157,40 +201,38 @@ export function taskRoutes({ engine, metrics, shutdown }: ApiDeps) {
   });
 
   router.openapi(heartbeatBatch, async (c) => {
-    const { items } = c.req.valid("json");
-    return c.json({ results: batchResults(items, await engine.tasks.heartbeatMany(items)) }, 200);
+    const items = asHolder(c, c.req.valid("json").items);
+    return c.json({ results: batchResults(c, items, await engine.tasks.heartbeatMany(items)) }, 200);
   });
 
   router.openapi(completeBatch, async (c) => {
-    const { items } = c.req.valid("json");
-    return c.json({ results: batchResults(items, await engine.tasks.completeMany(items)) }, 200);
+    const items = asHolder(c, c.req.valid("json").items);
+    return c.json({ results: batchResults(c, items, await engine.tasks.completeMany(items)) }, 200);
   });
 
   router.openapi(failBatch, async (c) => {
-    const { items } = c.req.valid("json");
-    return c.json({ results: batchResults(items, await engine.tasks.failMany(items)) }, 200);
+    const items = asHolder(c, c.req.valid("json").items);
+    return c.json({ results: batchResults(c, items, await engine.tasks.failMany(items)) }, 200);
   });
 
   router.openapi(release, async (c) => {
-    const { items } = c.req.valid("json");
+    const items = asHolder(c, c.req.valid("json").items);
     return c.json({ released: await engine.tasks.release(items) }, 200);
   });
 
   router.openapi(heartbeat, async (c) => {
-    const { executionId } = c.req.valid("param");
-    return c.json(await engine.tasks.heartbeat({ executionId, ...c.req.valid("json") }), 200);
+    const [item] = asHolder(c, [{ executionId: c.req.valid("param").executionId, ...c.req.valid("json") }]);
+    return c.json(await engine.tasks.heartbeat(item as typeof item & object), 200);
   });
 
   router.openapi(complete, async (c) => {
-    const { executionId } = c.req.valid("param");
-    const outcome = await engine.tasks.complete({ executionId, ...c.req.valid("json") });
-    return c.json(outcome, 200);
+    const [item] = asHolder(c, [{ executionId: c.req.valid("param").executionId, ...c.req.valid("json") }]);
+    return c.json(await engine.tasks.complete(item as typeof item & object), 200);
   });
 
   router.openapi(fail, async (c) => {
-    const { executionId } = c.req.valid("param");
-    const outcome = await engine.tasks.fail({ executionId, ...c.req.valid("json") });
-    return c.json(outcome, 200);
+    const [item] = asHolder(c, [{ executionId: c.req.valid("param").executionId, ...c.req.valid("json") }]);
+    return c.json(await engine.tasks.fail(item as typeof item & object), 200);
   });
 
   return router;

@@ -1,5 +1,6 @@
 import { BatonError, PageQuerySchema, WorkerListSchema, workerPage } from "@baton/engine";
 import { createRoute } from "@hono/zod-openapi";
+import { requireAccess } from "../auth.ts";
 import type { ApiDeps } from "../env.ts";
 import { workerViews } from "../readiness.ts";
 import { createRouter, errorResponses, jsonContent } from "../router.ts";
@@ -16,6 +17,7 @@ const list = createRoute({
 export function workerRoutes({ engine, readinessWindowMs }: ApiDeps) {
   const router = createRouter();
   router.openapi(list, async (c) => {
+    requireAccess(c, "workers.read");
     const { cursor, limit = 100 } = c.req.valid("query");
     const rows = await workerPage(engine.database.db, { recentMs: readinessWindowMs, after: decodeWorkerCursor(cursor), limit: limit + 1 });
     const items = workerViews(rows);
@@ -31,7 +33,9 @@ function decodeWorkerCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined;
   const id = Buffer.from(cursor, "base64url").toString("utf8");
   if (id === "" || Buffer.from(id).toString("base64url") !== cursor) {
-    throw new BatonError("VALIDATION_ERROR", "cursor: not a cursor returned by a previous page", { fields: [{ field: "cursor", message: "unknown cursor" }] });
+    throw new BatonError("VALIDATION_ERROR", "cursor: not a cursor returned by a previous page", {
+      fields: [{ field: "cursor", message: "unknown cursor" }],
+    });
   }
   return id;
 }

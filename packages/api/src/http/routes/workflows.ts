@@ -19,6 +19,7 @@ import {
 } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { listNamespace, requireAccess } from "../auth.ts";
 import { readDefinitionBody } from "../definition-body.ts";
 import type { ApiDeps } from "../env.ts";
 import { recentWorkersByQueue, workflowView } from "../readiness.ts";
@@ -139,15 +140,18 @@ export function workflowRoutes(deps: ApiDeps) {
 
   router.openapi(register, async (c) => {
     const body = await readDefinitionBody(c);
+    const namespace = namespaceNamedBy(body);
     if (isLegacyRegistration(body) && body.as === "worker") {
+      requireAccess(c, "workers.announce", namespace);
       return c.json(await registerLegacyWorker(deps, body, c), 200);
     }
+    requireAccess(c, "workflows.register", namespace);
     const { definition: _definition, ...result } = await engine.workflows.registerWorkflow(body);
     return c.json(result, result.created ? 201 : 200);
   });
 
   router.openapi(list, async (c) => {
-    const { namespace } = c.req.valid("query");
+    const namespace = listNamespace(c, "workflows.read", c.req.valid("query").namespace);
     const [rows, polls] = await Promise.all([
       engine.workflows.listDefinitions(namespace),
       workerList(engine.database.db, deps.readinessWindowMs),
@@ -159,6 +163,7 @@ export function workflowRoutes(deps: ApiDeps) {
   router.openapi(show, async (c) => {
     const { name } = c.req.valid("param");
     const { namespace } = c.req.valid("query");
+    requireAccess(c, "workflows.read", namespace ?? "default");
     const [row, polls] = await Promise.all([
       engine.workflows.getDefinition(name, namespace),
       workerList(engine.database.db, deps.readinessWindowMs),
@@ -169,6 +174,7 @@ export function workflowRoutes(deps: ApiDeps) {
   router.openapi(start, async (c) => {
     const { name } = c.req.valid("param");
     const body = c.req.valid("json");
+    requireAccess(c, "runs.start", body.namespace ?? "default");
     const result = await engine.workflows.startWorkflow({ workflow: name, ...body });
     return c.json(result, result.created ? 201 : 200);
   });
@@ -176,6 +182,7 @@ export function workflowRoutes(deps: ApiDeps) {
   router.openapi(startBatch, async (c) => {
     const { name } = c.req.valid("param");
     const { namespace, runs } = c.req.valid("json");
+    requireAccess(c, "runs.start", namespace ?? "default");
     // An unknown workflow is the request's fault, not each run's: one 404 rather than a slot each.
     await engine.workflows.getDefinition(name, namespace);
     // Named here so that a refused run's slot can say which run it was.
@@ -188,6 +195,12 @@ export function workflowRoutes(deps: ApiDeps) {
   });
 
   return router;
+}
+
+/** The namespace a registration body names (a definition's or a legacy registration's), default "default". */
+function namespaceNamedBy(body: unknown): string {
+  const named = typeof body === "object" && body !== null ? (body as { namespace?: unknown }).namespace : undefined;
+  return typeof named === "string" ? named : "default";
 }
 
 /**

@@ -1,0 +1,105 @@
+import { type Action, allNamespaces, BatonError, type Caller, can, type Engine, inNamespace, OPEN_CALLER } from "@baton/engine";
+import type { Context, MiddlewareHandler } from "hono";
+import type { AppEnv } from "./env.ts";
+
+/**
+ * `on`: every request but the probes needs a key. `off`: anyone may do anything (for a trusted
+ * network; the server warns at every start). `auto` (default): off until the first key exists,
+ * then on — so a fresh embedded Baton works with no setup, on loopback only.
+ */
+export type AuthMode = "on" | "off" | "auto";
+
+export interface AuthOptions {
+  mode: AuthMode;
+  /** Paths anyone may read (the probes; /metrics when opened to a scraper). */
+  publicPaths: ReadonlySet<string>;
+}
+
+/** Who is calling: resolves the bearer key into `c.var.caller`, or answers 401. */
+export function authenticate(engine: Engine, options: AuthOptions): MiddlewareHandler<AppEnv> {
+  return async function authenticate(c, next) {
+    if (options.publicPaths.has(c.req.path) || options.mode === "off" || (options.mode === "auto" && !(await keysExist(engine)))) {
+      c.set("caller", OPEN_CALLER);
+      return next();
+    }
+    const header = c.req.header("authorization");
+    const token = header?.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : undefined;
+    if (!token) throw unauthorized("This server requires an API key: send `Authorization: Bearer <key>`");
+    const caller = await engine.access.authenticate(token);
+    if (!caller) throw unauthorized("The API key is not valid: unknown, revoked or mistyped");
+    c.set("caller", caller);
+    return next();
+  };
+}
+
+async function keysExist(engine: Engine): Promise<boolean> {
+  return (await engine.access.activeKeyCount()) > 0;
+}
+
+function unauthorized(message: string): BatonError {
+  return new BatonError("UNAUTHORIZED", message, { scheme: "Bearer" });
+}
+
+/** Refuses with 403 unless the caller's role allows `action` (in `namespace`, when given). */
+export function requireAccess(c: Context<AppEnv>, action: Action, namespace?: string): Caller {
+  const caller = c.var.caller;
+  if (!can(caller, action)) {
+    throw new BatonError("FORBIDDEN", `A ${caller.role} key may not ${ACTION_WORDS[action]}`, { role: caller.role, action });
+  }
+  if (namespace !== undefined && !inNamespace(caller, namespace)) {
+    throw new BatonError("FORBIDDEN", `This key may not act in namespace '${namespace}'`, { namespace, action });
+  }
+  return caller;
+}
+
+/**
+ * For a resource found by id (an instance): one outside the caller's namespaces answers 404, as if
+ * it did not exist, so ids cannot be probed across tenants.
+ */
+export function requireVisible(c: Context<AppEnv>, action: Action, namespace: string | null, what: string): Caller {
+  const caller = requireAccess(c, action);
+  if (namespace === null || !inNamespace(caller, namespace)) throw new BatonError("NOT_FOUND", `${what} not found`);
+  return caller;
+}
+
+/**
+ * The namespace a list is confined to: the one the caller named (when it may act there), else the
+ * caller's only namespace, else none for a caller of every namespace. A key of several namespaces
+ * must name one.
+ */
+export function listNamespace(c: Context<AppEnv>, action: Action, named: string | undefined): string | undefined {
+  const caller = requireAccess(c, action, named);
+  if (named !== undefined || allNamespaces(caller)) return named;
+  if (caller.namespaces.length === 1) return caller.namespaces[0];
+  throw new BatonError("FORBIDDEN", "This key acts in several namespaces: name one with `namespace`", { namespaces: caller.namespaces });
+}
+
+/** An instance view as a non-admin sees it: no fence tokens or lease holders of the attempts. */
+export function instanceViewFor<V extends { tasks: { fenceToken: unknown; leaseHolder: unknown }[] }>(caller: Caller, view: V): V {
+  if (caller.role === "admin") return view;
+  return { ...view, tasks: view.tasks.map((t) => ({ ...t, fenceToken: null, leaseHolder: null })) };
+}
+
+/**
+ * A refusal as a non-admin caller may see it: without the lease's current fence token, which
+ * would let a caller that guessed an execution id learn the fence of a lease it does not hold.
+ */
+export function redactFor(caller: Caller, error: BatonError): BatonError {
+  if (caller.role === "admin" || !("currentFenceToken" in error.details)) return error;
+  const { currentFenceToken: _hidden, ...details } = error.details;
+  return new BatonError(error.code, error.message, details);
+}
+
+const ACTION_WORDS: Record<Action, string> = {
+  "keys.manage": "manage API keys",
+  "workflows.register": "register workflows",
+  "workflows.read": "read workflows",
+  "workers.announce": "register as a worker",
+  "workers.read": "list workers",
+  "runs.start": "start runs",
+  "runs.read": "read runs",
+  "runs.operate": "pause, resume, cancel, compensate or retry runs",
+  "tasks.work": "acquire or report tasks",
+  "metrics.read": "read metrics",
+  "docs.read": "read the API documentation",
+};
