@@ -95,7 +95,7 @@ export class FaultInjector {
     } catch (error) {
       const dead = this.adminClient;
       this.adminClient = undefined;
-      await dead.end().catch(() => {});
+      await dead?.end().catch(() => {});
       throw error;
     }
   }
