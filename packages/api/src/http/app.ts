@@ -71,17 +71,29 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   app.route("/v1/workers", workerRoutes(deps));
   app.route("/v1/keys", keyRoutes(deps));
 
-  app.doc31("/openapi.json", (c) => ({
-    openapi: "3.1.0",
-    info: {
-      title: "Baton API",
-      version: "1",
-      description:
-        "Lease-based workflow orchestration. Workers acquire tasks under leases and report with the lease's fence token; " +
-        'every error answers `{"error": {"code", "message", "details"}}`.',
-    },
-    servers: [{ url: new URL(c.req.url).origin }],
-  }));
+  // Built once, on first request: every route is registered by then, and building it walks every
+  // schema. The server is relative, so the document never reflects a caller's Host header.
+  let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+  app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key (`baton_...`), required once the server has keys (BATON_AUTH)",
+  });
+  app.get("/openapi.json", (c) => {
+    document ??= app.getOpenAPI31Document({
+      openapi: "3.1.0",
+      info: {
+        title: "Baton API",
+        version: "1",
+        description:
+          "Lease-based workflow orchestration. Workers acquire tasks under leases and report with the lease's fence token; " +
+          'every error answers `{"error": {"code", "message", "details"}}`.',
+      },
+      servers: [{ url: "/" }],
+      security: [{ apiKey: [] }],
+    });
+    return c.json(document);
+  });
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Baton API" }));
   return app;
 }
