@@ -27,17 +27,8 @@ export type Action = (typeof ACTIONS)[number];
 /** What each role may do; the scope (namespaces, queues) narrows it further. */
 export const GRANTS: Record<Role, readonly Action[]> = {
   admin: ACTIONS,
-  operator: [
-    "workflows.register",
-    "workflows.read",
-    "workers.announce",
-    "workers.read",
-    "runs.start",
-    "runs.read",
-    "runs.operate",
-    "metrics.read",
-    "docs.read",
-  ],
+  // Everything but managing keys and doing a worker's job.
+  operator: ACTIONS.filter((a) => a !== "keys.manage" && a !== "tasks.work"),
   starter: ["workflows.read", "runs.start", "runs.read", "docs.read"],
   // A worker reads its workflow's definition (the SDK derives its queues from it) and announces
   // itself (the legacy `as: worker` registration).
