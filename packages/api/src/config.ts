@@ -1,3 +1,4 @@
+import { redactSecrets } from "@baton/engine";
 import { z } from "zod";
 import { DEFAULT_BODY_LIMIT_BYTES } from "./http/body-limit.ts";
 import { UNFENCED_REPLIES, type UnfencedReplies } from "./kafka/inbound.ts";
@@ -87,7 +88,7 @@ const EnvSchema = z.object({
   ),
 });
 
-/** Variables whose value is never echoed, not even in a configuration error. */
+/** Variables whose value is never echoed, not even in a configuration error (others are echoed with any password hidden). */
 const SECRET_VARIABLES = new Set(["BATON_ADMIN_KEY"]);
 
 /** A configuration error that names the variables at fault. */
@@ -102,7 +103,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
-    const shown = (name: string) => (SECRET_VARIABLES.has(name) ? "(hidden)" : JSON.stringify(env[name] ?? ""));
+    const shown = (name: string) => (SECRET_VARIABLES.has(name) ? "(hidden)" : redactSecrets(JSON.stringify(env[name] ?? "")));
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}=${shown(String(i.path[0]))}: ${i.message}`);
     throw new ConfigError(`Invalid configuration (environment variables):\n${lines.join("\n")}`);
   }

@@ -32,6 +32,7 @@ export {
   type WorkflowDefinition,
 } from "./domain/definition.ts";
 export { type FoldedInstance, foldEvents } from "./domain/event-fold.ts";
+export { REDACTED, redactSecrets, SECRET_SAFE_LOGGING } from "./domain/secrets.ts";
 export {
   INSTANCE_STATES,
   type InstanceState,

@@ -2,6 +2,7 @@ import pino, { type Logger } from "pino";
 import { BatonError } from "../contract/errors.ts";
 import { type Database, type DatabaseConfig, openDatabase } from "../db/database.ts";
 import { migrate } from "../db/migrate.ts";
+import { SECRET_SAFE_LOGGING } from "../domain/secrets.ts";
 import { AccessCoordinator } from "./access-coordinator.ts";
 import { DefinitionCache } from "./definition-cache.ts";
 import { startHousekeeping } from "./housekeeping.ts";
@@ -52,7 +53,7 @@ export interface Engine {
  */
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   checkOptions(options);
-  const logger = options.logger ?? pino({ level: "info", base: { service: "baton" } });
+  const logger = options.logger ?? pino({ level: "info", base: { service: "baton" }, ...SECRET_SAFE_LOGGING });
   const ownsDatabase = !("db" in options.database);
   const database = "db" in options.database ? options.database : await openDatabase(options.database);
   if (options.migrate !== false) await migrate(database);

@@ -1,6 +1,7 @@
 import { type DatabaseConnection, type Dialect, type Driver, Kysely, PostgresDialect, sql, type Transaction } from "kysely";
 import pg from "pg";
 import { BatonError } from "../contract/errors.ts";
+import { redactSecrets } from "../domain/secrets.ts";
 import type { Schema } from "./schema.ts";
 
 /** Where the data lives: a Postgres server, an embedded PGlite data directory, or an in-memory PGlite. */
@@ -40,6 +41,7 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
 }
 
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
+  checkConnectionString(url);
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client that errors (server restart) must not crash the process; the pool drops it.
   pool.on("error", () => {});
@@ -72,6 +74,21 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       await db.destroy();
     },
   };
+}
+
+/**
+ * Parses the URL the way pg will (a client is built, nothing connects), so a malformed one fails
+ * here, quoted with its password hidden, instead of at the first query with pg's bare "Invalid URL".
+ */
+function checkConnectionString(url: string): void {
+  try {
+    new pg.Client({ connectionString: url });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new BatonError("VALIDATION_ERROR", `The Postgres connection URL cannot be used (${redactSecrets(url)}): ${reason}`, {
+      url: redactSecrets(url),
+    });
+  }
 }
 
 /** Distinct statements one connection keeps prepared; beyond this, further ones run unnamed. */
