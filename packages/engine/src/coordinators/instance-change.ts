@@ -102,15 +102,25 @@ export class InstanceChange {
    * Locks the instances owning these executions (in id order, so concurrent batches cannot
    * deadlock), runs `body` with one change per instance, and commits them all together.
    */
-  static async runForExecutions<T>(
+  static runForExecutions<T>(
     db: Db,
     definitions: DefinitionCache,
     executionIds: string[],
     body: (changes: Map<string, InstanceChange>, trx: Transaction<Schema>) => Promise<T>,
   ): Promise<T> {
+    return InstanceChange.runLocked(db, definitions, (trx) => instanceLockByExecutions(trx, executionIds), body);
+  }
+
+  /** As `runForExecutions`, for the instances `lock` locks (in id order). */
+  static async runLocked<T>(
+    db: Db,
+    definitions: DefinitionCache,
+    lock: (trx: Transaction<Schema>) => Promise<InstanceRow[]>,
+    body: (changes: Map<string, InstanceChange>, trx: Transaction<Schema>) => Promise<T>,
+  ): Promise<T> {
     return db.transaction().execute(async (trx) => {
       const changes = new Map<string, InstanceChange>();
-      for (const instance of await instanceLockByExecutions(trx, executionIds)) {
+      for (const instance of await lock(trx)) {
         const definition = await definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion);
         changes.set(instance.instanceId, new InstanceChange(trx, instance, definition));
       }

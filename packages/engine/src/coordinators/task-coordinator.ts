@@ -2,11 +2,12 @@ import type { Logger } from "pino";
 import { BatonError } from "../contract/errors.ts";
 import { checkJsonValue, jsonValueError } from "../contract/limits.ts";
 import type { AcquiredTask, TaskOutcome } from "../contract/types.ts";
-import type { Db } from "../db/database.ts";
+import type { Db, DbOrTrx } from "../db/database.ts";
 import { holderKeyOf } from "../domain/access.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import type { TaskKind } from "../domain/states.ts";
 import { reportKeysApplied } from "../store/events.ts";
+import { instanceLockWithExpiredLeases } from "../store/instances.ts";
 import { type ClosingReport, type FencedAnswer, taskAcquire, taskCloseIfLeased, taskHeartbeatMany } from "../store/task-leases.ts";
 import { type TaskRow, taskGet, taskListByInstances, taskListExpired, taskTimeOutIfExpired } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
@@ -37,6 +38,9 @@ type Report =
   | (LeaseWrite & { type: "release"; idempotencyKey?: undefined });
 
 export const MAX_ACQUIRE = 1000;
+
+/** Instances the lease reaper times out per transaction. */
+const REAP_BATCH = 100;
 
 /** Acquire calls coalesced into one statement: at most this many callers per statement. */
 const MAX_ACQUIRE_CALLERS = 64;
@@ -304,41 +308,70 @@ export class TaskCoordinator {
   }
 
   /**
-   * Times out leases that expired (the attempt counts as a failure for retries). Safe to run on
-   * every replica at once. Each instance is reaped in its own transaction: one that fails is logged
-   * and skipped (the next pass tries it again), and does not hold back the others. Returns how many
-   * leases it reclaimed.
+   * Times out leases that expired (the attempt counts as a failure for retries), up to about
+   * `limit` per pass. Instances are reaped in batches of REAP_BATCH per transaction, locked with
+   * SKIP LOCKED, so reapers on several replicas share the work instead of queueing on the same
+   * rows. A batch that fails is retried one instance per transaction: an instance that still fails
+   * is logged and skipped for the rest of the pass (the next pass tries it again) and does not hold
+   * back the others. Returns how many leases it reclaimed.
    */
-  async reapExpiredLeases(limit = 500): Promise<number> {
-    const expired = await taskListExpired(this.db, limit);
-    const byInstance = new Map<string, typeof expired>();
-    for (const e of expired) byInstance.set(e.instanceId, [...(byInstance.get(e.instanceId) ?? []), e]);
+  async reapExpiredLeases(limit = 10_000): Promise<number> {
     let reaped = 0;
-    const failed: { instanceId: string; error: unknown }[] = [];
-    for (const [instanceId, tasks] of byInstance) {
-      const timedOut = await InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
-        const timedOut = await taskTimeOutIfExpired(
-          change.trx,
-          tasks.map((t) => t.executionId),
+    const failed = new Map<string, unknown>();
+    try {
+      while (reaped < limit) {
+        const batch = await this.reapBatch([...failed.keys()]).catch(async (error: unknown) => {
+          // Nothing locked: the database itself refused, and one instance at a time would fare no better.
+          if (!(error instanceof ReapBatchError)) throw error;
+          let count = 0;
+          for (const instanceId of error.instanceIds) {
+            count += await this.reapBatch([], [instanceId]).then(
+              (one) => one.reaped,
+              (e: unknown) => {
+                failed.set(instanceId, e instanceof ReapBatchError ? e.cause : e);
+                return 0;
+              },
+            );
+          }
+          return { instances: error.instanceIds.length, reaped: count };
+        });
+        reaped += batch.reaped;
+        if (batch.instances < REAP_BATCH) break;
+      }
+    } finally {
+      if (failed.size > 0) {
+        // One line per pass, not per instance: with the database gone every instance fails.
+        const [first] = failed.values();
+        this.logger.error(
+          { err: first, failed: failed.size, instanceIds: [...failed.keys()].slice(0, 20) },
+          `lease reaper: could not reap the expired leases of ${failed.size} instance(s); the next pass tries them again`,
         );
-        for (const task of timedOut) change.recordTaskOutcome(task, "TASK_TIMED_OUT");
-        return timedOut;
-      }).catch((error: unknown) => {
-        // An instance deleted meanwhile has nothing left to reap.
-        if (!(error instanceof BatonError && error.code === "NOT_FOUND")) failed.push({ instanceId, error });
-        return [];
-      });
-      this.tellFinished(timedOut);
-      reaped += timedOut.length;
-    }
-    if (failed.length > 0) {
-      // One line per pass, not per instance: with the database gone every instance fails.
-      this.logger.error(
-        { err: failed[0]?.error, failed: failed.length, instanceIds: failed.slice(0, 20).map((f) => f.instanceId) },
-        `lease reaper: could not reap the expired leases of ${failed.length} instance(s); the next pass tries them again`,
-      );
+      }
     }
     return reaped;
+  }
+
+  /**
+   * One transaction: locks up to REAP_BATCH instances with expired leases (not in `skip`; only
+   * `only` when given), times those leases out and lets each instance move on. A failure after
+   * the lock is a ReapBatchError naming the instances it had locked.
+   */
+  private async reapBatch(skip: string[], only?: string[]): Promise<{ instances: number; reaped: number }> {
+    let locked: string[] = [];
+    const lock = async (trx: DbOrTrx) => {
+      const instances = await instanceLockWithExpiredLeases(trx, { limit: REAP_BATCH, skip, ...(only ? { only } : {}) });
+      locked = instances.map((i) => i.instanceId);
+      return instances;
+    };
+    const timedOut = await InstanceChange.runLocked(this.db, this.definitions, lock, async (changes, trx) => {
+      const timedOut = await taskTimeOutIfExpired(trx, await taskListExpired(trx, locked));
+      for (const task of timedOut) lockedChange(changes, task.instanceId).recordTaskOutcome(task, "TASK_TIMED_OUT");
+      return timedOut;
+    }).catch((error: unknown) => {
+      throw locked.length > 0 ? new ReapBatchError(locked, error) : error;
+    });
+    this.tellFinished(timedOut);
+    return { instances: locked.length, reaped: timedOut.length };
   }
 
   /** Explains why a fenced write was refused, as a typed error. */
@@ -368,6 +401,16 @@ export class TaskCoordinator {
       return new BatonError("LEASE_EXPIRED", `Cannot ${action}: the lease expired`, state);
     }
     return new BatonError("NOT_LEASED", `Cannot ${action}: execution ${lease.executionId} is ${current.state}`, state);
+  }
+}
+
+/** A reaper batch that failed after locking its instances: which ones, and why. */
+class ReapBatchError extends Error {
+  constructor(
+    readonly instanceIds: string[],
+    override readonly cause: unknown,
+  ) {
+    super(`reaping ${instanceIds.length} instance(s) failed`, { cause });
   }
 }
 

@@ -106,6 +106,26 @@ export async function instanceLockByExecutions(db: DbOrTrx, executionIds: string
   return rows.rows.map(toInstanceRow);
 }
 
+/**
+ * Locks up to `limit` instances that hold expired leases, skipping instances another transaction
+ * has locked (so reapers on several replicas take different instances) and those in `skip`. With
+ * `only`, just those instances are considered. In instance id order, like every instance lock.
+ */
+export async function instanceLockWithExpiredLeases(
+  db: DbOrTrx,
+  params: { limit: number; skip: string[]; only?: string[] },
+): Promise<InstanceRow[]> {
+  const only = params.only ? sql`AND i.instance_id = ANY(${idList(params.only)})` : sql``;
+  const rows = await sql<Selectable<WorkflowInstancesTable>>`
+    SELECT i.* FROM workflow_instances i
+    WHERE i.instance_id IN (SELECT workflow_instance_id FROM task_leases WHERE state = 'LEASED' AND lease_expires_at <= now())
+      AND NOT (i.instance_id = ANY(${idList(params.skip)})) ${only}
+    ORDER BY i.instance_id
+    LIMIT ${params.limit}
+    FOR UPDATE SKIP LOCKED`.execute(db);
+  return rows.rows.map(toInstanceRow);
+}
+
 export interface InstanceWrite {
   instanceId: string;
   /** The sequence number the instance was read at: the write fails if it moved (optimistic lock). */

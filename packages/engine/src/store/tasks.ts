@@ -207,17 +207,17 @@ export function taskTimeOutIfExpired(db: DbOrTrx, executionIds: string[]): Promi
   return taskCloseMany(db, executionIds, { from: ["LEASED"], to: "TIMED_OUT", error: { message: "lease expired" }, expiredOnly: true });
 }
 
-/** Expired leases, oldest first: the reaper's work list. */
-export async function taskListExpired(db: DbOrTrx, limit: number): Promise<{ executionId: string; instanceId: string }[]> {
+/** The expired leases of these instances: what the reaper times out once it holds their locks. */
+export async function taskListExpired(db: DbOrTrx, instanceIds: string[]): Promise<string[]> {
+  if (instanceIds.length === 0) return [];
   const rows = await db
     .selectFrom("task_leases")
-    .select(["execution_id", "workflow_instance_id"])
+    .select("execution_id")
+    .where("workflow_instance_id", "=", sql<string>`ANY(${idList(instanceIds)})`)
     .where("state", "=", "LEASED")
     .where("lease_expires_at", "<=", sql<Date>`now()`)
-    .orderBy("lease_expires_at")
-    .limit(limit)
     .execute();
-  return rows.map((r) => ({ executionId: r.execution_id, instanceId: r.workflow_instance_id }));
+  return rows.map((r) => r.execution_id);
 }
 
 /** New work on a queue, available now (`delayMs` 0) or once a retry's backoff has passed. */
