@@ -126,9 +126,10 @@ describe("group commit", () => {
         }
         expect(waiting).toBeDefined();
         await other.query("SELECT pg_terminate_backend($1)", [waiting]);
-        const answers = await calls.catch((error: unknown) => error);
-        // Not a per-item refusal: the whole batch failed, and every caller learns it.
-        expect(answers).toBeInstanceOf(Error);
+        const answers = await calls;
+        // The whole batch failed, and every caller learns it: the connection was lost (503, retry).
+        expect(answers).toHaveLength(5);
+        for (const answer of answers) expect(answer).toMatchObject({ code: "UNAVAILABLE", details: { retryable: true } });
         await other.query("ROLLBACK");
         for (const t of tasks) expect((await engine.workflows.getWorkflow(t.instanceId)).state).toBe("RUNNING");
       } finally {

@@ -37,7 +37,9 @@ export function toBatonError(error: unknown, requestId: string | undefined): Bat
 export function onError(error: Error, c: Context<AppEnv>): Response {
   const baton = redactFor(c.var.caller ?? OPEN_CALLER, toBatonError(error, c.var.requestId));
   const status = httpStatusOf(baton.code);
-  if (status >= 500) c.var.logger?.error({ err: error }, "request failed");
+  // UNAVAILABLE is a database or load condition the client retries, not a bug: a warning.
+  if (baton.code === "UNAVAILABLE") c.var.logger?.warn({ err: error }, "request failed: unavailable");
+  else if (status >= 500) c.var.logger?.error({ err: error }, "request failed");
   else c.var.logger?.debug({ code: baton.code, message: baton.message }, "request rejected");
   return errorResponse(c, baton);
 }

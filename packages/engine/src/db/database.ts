@@ -222,7 +222,9 @@ function translatingDriver(driver: Driver): Driver {
     get(target, prop, receiver) {
       if (prop === "acquireConnection") {
         return async () => {
-          const connection = await target.acquireConnection();
+          const connection = await target.acquireConnection().catch((error: unknown) => {
+            throw translated(error);
+          });
           if (!patched.has(connection)) {
             // Patched in place: drivers recognise their connections by identity.
             const execute = connection.executeQuery.bind(connection);
@@ -230,7 +232,7 @@ function translatingDriver(driver: Driver): Driver {
               try {
                 return await execute(query);
               } catch (error) {
-                throw inputError(error) ?? error;
+                throw translated(error);
               }
             };
             patched.add(connection);
@@ -244,9 +246,43 @@ function translatingDriver(driver: Driver): Driver {
   });
 }
 
+/** A driver error as the typed error it means to a caller, or unchanged when it means nothing to one. */
+function translated(error: unknown): unknown {
+  return inputError(error) ?? connectionError(error) ?? error;
+}
+
 function inputError(error: unknown): BatonError | null {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code !== "string" || !code.startsWith("22")) return null;
   const reason = error instanceof Error ? error.message : String(error);
   return new BatonError("VALIDATION_ERROR", `A value cannot be stored: ${reason}`, { sqlstate: code }, { cause: error });
+}
+
+/** Socket errors that mean the database went away (or cannot be reached). */
+const LOST_SOCKET = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"]);
+
+/** What pg says, with no code, about a connection that died or was never made. */
+const LOST_MESSAGE =
+  /connection terminated|connection error and is not queryable|is not queryable|timeout exceeded when trying to connect/i;
+
+/**
+ * A lost or refused database connection (a backend terminated, Postgres restarting or shutting
+ * down: SQLSTATE class 08 and 57P01-57P03, socket errors, pg's own "not queryable") is not the
+ * caller's fault nor a bug: UNAVAILABLE (503), which clients retry. The outcome of a request cut
+ * off mid-commit is unknown, so the message says to retry; every write is safe to repeat.
+ */
+function connectionError(error: unknown): BatonError | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  const lost =
+    typeof code === "string"
+      ? code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" || LOST_SOCKET.has(code)
+      : LOST_MESSAGE.test(message);
+  if (!lost) return null;
+  return new BatonError(
+    "UNAVAILABLE",
+    `The database connection was lost or refused (${message}); the request may not have been applied, retry it`,
+    { retryable: true, ...(typeof code === "string" ? { driverCode: code } : {}) },
+    { cause: error },
+  );
 }
