@@ -14,7 +14,10 @@ export interface TestEngine extends Engine {
 
 /** An engine on a fresh test database, with the background reaper off unless asked for (tests reap by hand). */
 export async function createTestEngine(
-  options: { poolSize?: number } & Pick<EngineOptions, "pollIntervalMs" | "reapIntervalMs" | "logger"> = {},
+  options: { poolSize?: number } & Pick<
+    EngineOptions,
+    "pollIntervalMs" | "reapIntervalMs" | "logger" | "retentionMs" | "housekeepingIntervalMs"
+  > = {},
 ): Promise<TestEngine> {
   const testDb = await createTestDatabase(options);
   const engine = await createEngine({
@@ -23,6 +26,8 @@ export async function createTestEngine(
     reapIntervalMs: options.reapIntervalMs ?? 0,
     pollIntervalMs: options.pollIntervalMs ?? 1000,
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
+    ...(options.housekeepingIntervalMs !== undefined ? { housekeepingIntervalMs: options.housekeepingIntervalMs } : {}),
   });
   const db = testDb.database.db;
   return {

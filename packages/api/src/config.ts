@@ -22,6 +22,8 @@ export interface Config {
   adminKey: string | undefined;
   /** Let anyone read /metrics (a scraper's network) even when auth is on. */
   metricsPublic: boolean;
+  /** Finished instances older than this many days are deleted in the background; undefined keeps them. */
+  retentionDays: number | undefined;
 }
 
 const emptyAsUnset = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
@@ -86,6 +88,7 @@ const EnvSchema = z.object({
       .default("false")
       .transform((v) => v === "true" || v === "1"),
   ),
+  RETENTION_DAYS: z.preprocess(emptyAsUnset, z.coerce.number().positive().max(36_500).optional()),
 });
 
 /** Variables whose value is never echoed, not even in a configuration error (others are echoed with any password hidden). */
@@ -120,5 +123,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auth: e.BATON_AUTH,
     adminKey: e.BATON_ADMIN_KEY,
     metricsPublic: e.METRICS_PUBLIC,
+    retentionDays: e.RETENTION_DAYS,
   };
 }

@@ -85,7 +85,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const ownsEngine = options.engine === undefined;
   let engine = options.engine;
   if (!engine) {
-    engine = await createEngine({ database: await databaseConfigOf(config), logger });
+    const retentionMs = config.retentionDays === undefined ? 0 : Math.round(config.retentionDays * 86_400_000);
+    engine = await createEngine({ database: await databaseConfigOf(config), logger, retentionMs });
   }
   try {
     await prepareAuth(engine, config, logger);

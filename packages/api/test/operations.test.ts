@@ -138,6 +138,7 @@ describe("config", () => {
       auth: "auto",
       adminKey: undefined,
       metricsPublic: false,
+      retentionDays: undefined,
     });
     expect(loadConfig({ KAFKA_BROKERS: "a:9092, b:9093", KAFKA_UNFENCED_REPLIES: "Refuse", LOG_LEVEL: "DEBUG", PORT: "0" })).toMatchObject({
       kafkaBrokers: ["a:9092", "b:9093"],
@@ -152,6 +153,8 @@ describe("config", () => {
     expect(() => loadConfig({ DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL/);
     expect(() => loadConfig({ KAFKA_BROKERS: "nohost" })).toThrow(/KAFKA_BROKERS/);
     expect(() => loadConfig({ LOG_LEVEL: "loud" })).toThrow(/LOG_LEVEL/);
+    expect(() => loadConfig({ RETENTION_DAYS: "0" })).toThrow(/RETENTION_DAYS="0"/);
+    expect(loadConfig({ RETENTION_DAYS: "0.5" }).retentionDays).toBe(0.5);
     expect(() => loadConfig({ KAFKA_UNFENCED_REPLIES: "sometimes" })).toThrow(/KAFKA_UNFENCED_REPLIES="sometimes"/);
     expect(() => loadConfig({ BODY_LIMIT_BYTES: "-1" })).toThrow(/BODY_LIMIT_BYTES/);
   });

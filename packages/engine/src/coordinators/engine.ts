@@ -25,6 +25,11 @@ export interface EngineOptions {
   pollRecordIntervalMs?: number;
   /** Poll records of workers not seen for this long are deleted in the background; 0 keeps them (default one day). */
   workerRetentionMs?: number;
+  /**
+   * Instances finished (in a terminal state) longer ago than this are deleted in the background,
+   * with their tasks, history and report keys, 500 at a time; 0 keeps them (default: 0, off).
+   */
+  retentionMs?: number;
   /** How often the background housekeeping pass runs (default 60,000 ms). */
   housekeepingIntervalMs?: number;
   /**
@@ -67,7 +72,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const reaper = reapIntervalMs > 0 ? startPeriodicPass("lease reaper", reapIntervalMs, () => tasks.reapExpiredLeases(), logger) : null;
   const housekeeping = startHousekeeping(
     database.db,
-    { intervalMs: options.housekeepingIntervalMs ?? 60_000, workerRetentionMs: options.workerRetentionMs ?? 86_400_000 },
+    {
+      intervalMs: options.housekeepingIntervalMs ?? 60_000,
+      workerRetentionMs: options.workerRetentionMs ?? 86_400_000,
+      retentionMs: options.retentionMs ?? 0,
+    },
     logger,
   );
   return {
@@ -102,15 +111,17 @@ function checkOptions(options: EngineOptions): void {
   checkInterval("pollRecordIntervalMs", options.pollRecordIntervalMs, 1);
   checkInterval("workerRetentionMs", options.workerRetentionMs, 0);
   checkInterval("housekeepingIntervalMs", options.housekeepingIntervalMs, 1);
+  // An age, not a timer: years are fine.
+  checkInterval("retentionMs", options.retentionMs, 0, Number.MAX_SAFE_INTEGER);
   const logger = options.logger as Partial<Logger> | undefined;
   if (logger !== undefined && (typeof logger.error !== "function" || typeof logger.warn !== "function")) {
     invalid("logger", "must be a pino logger", typeof logger);
   }
 }
 
-function checkInterval(field: string, value: number | undefined, min: number): void {
-  if (value === undefined || (typeof value === "number" && Number.isFinite(value) && value >= min && value <= MAX_TIMER_MS)) return;
-  invalid(field, `must be a number of milliseconds from ${min}${min === 0 ? " (off)" : ""} to ${MAX_TIMER_MS}`, value);
+function checkInterval(field: string, value: number | undefined, min: number, max = MAX_TIMER_MS): void {
+  if (value === undefined || (typeof value === "number" && Number.isFinite(value) && value >= min && value <= max)) return;
+  invalid(field, `must be a number of milliseconds from ${min}${min === 0 ? " (off)" : ""} to ${max}`, value);
 }
 
 function invalid(field: string, rule: string, value: unknown): never {
