@@ -23,7 +23,7 @@ export interface Answer {
 }
 
 export async function startHarness(
-  options: { poolSize?: number; pollIntervalMs?: number; app?: Omit<AppOptions, "shutdown"> } = {},
+  options: { poolSize?: number; pollIntervalMs?: number; reapIntervalMs?: number; app?: Omit<AppOptions, "shutdown"> } = {},
 ): Promise<Harness> {
   const engine = await createTestEngine(options);
   const shutdown = new AbortController();
