@@ -110,15 +110,15 @@ describe("races fired together", () => {
     await race("two acquires", async () => {
       const { queue } = uniqueWorkflow("race");
       const { instanceId } = await startOneRun(h, { steps: [{ name: "work", queue }] });
-      const [a, b] = await Promise.all(["wa", "wb"].map((workerId) => h.call("POST", "/v1/tasks/acquire", { workerId, queues: [queue] })));
-      expect([a?.status, b?.status]).toEqual([200, 200]);
+      const answers = await Promise.all(["wa", "wb"].map((workerId) => h.call("POST", "/v1/tasks/acquire", { workerId, queues: [queue] })));
+      expect(answers.map((r) => r.status)).toEqual([200, 200]);
       // The loser of an acquire is not refused: it is told there is nothing for it.
-      const got = [a, b].map((r) => (r?.body.tasks as { executionId: string }[]).length);
-      expect(got.sort()).toEqual([0, 1]);
+      const got = answers.map((r) => (r.body.tasks as unknown[]).length);
+      expect([...got].sort()).toEqual([0, 1]);
       const view = await instance(instanceId);
       expect(view.tasks).toHaveLength(1);
       expect(view.tasks[0].state).toBe("LEASED");
-      return (a?.body.tasks.length ?? 0) > 0 ? "first" : "second";
+      return got[0] === 1 ? "first" : "second";
     });
   });
 
