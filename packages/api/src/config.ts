@@ -3,6 +3,11 @@ import { z } from "zod";
 import { DEFAULT_BODY_LIMIT_BYTES } from "./http/body-limit.ts";
 import { UNFENCED_REPLIES, type UnfencedReplies } from "./kafka/inbound.ts";
 
+export const KAFKA_SASL_MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const;
+type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+/** One object per mechanism, as kafkajs's `sasl` setting takes them. */
+export type KafkaSasl = { [M in KafkaSaslMechanism]: { mechanism: M; username: string; password: string } }[KafkaSaslMechanism];
+
 /** Everything the `baton` process reads from its environment, validated. */
 export interface Config {
   port: number;
@@ -14,6 +19,12 @@ export interface Config {
   kafkaBrokers: string[];
   /** What the Kafka bridge does with a reply that names no fence (see `UnfencedReplies`). */
   kafkaUnfencedReplies: UnfencedReplies;
+  /** Failed deliveries of an inbound Kafka message before it is dead-lettered. */
+  kafkaMaxRedeliveries: number;
+  /** SASL authentication with the brokers; undefined: none. */
+  kafkaSasl: KafkaSasl | undefined;
+  /** TLS to the brokers. */
+  kafkaSsl: boolean;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   bodyLimitBytes: number;
   /** Who may call: `auto` (open until the first API key exists), `on`, or `off` (anyone, anything). */
@@ -28,71 +39,93 @@ export interface Config {
 
 const emptyAsUnset = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
 
-const EnvSchema = z.object({
-  PORT: z.preprocess(emptyAsUnset, z.coerce.number().int().min(0).max(65_535).default(8080)),
-  // Loopback unless told otherwise: an open (no key) Baton must not be reachable from elsewhere.
-  HOST: z.preprocess(emptyAsUnset, z.string().default("127.0.0.1")),
-  DATABASE_URL: z.preprocess(
-    emptyAsUnset,
-    z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
-      .optional(),
-  ),
-  BATON_DATA_DIR: z.preprocess(emptyAsUnset, z.string().default("./.baton/data")),
-  KAFKA_BROKERS: z.preprocess(
-    emptyAsUnset,
-    z
-      .string()
-      .optional()
-      .transform((v) =>
-        (v ?? "")
-          .split(",")
-          .map((b) => b.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.string().regex(/^[^:\s]+:\d{1,5}$/, "each broker must be host:port, separated by commas"))),
-  ),
-  KAFKA_UNFENCED_REPLIES: z.preprocess(
-    (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
-    z.enum(UNFENCED_REPLIES).default("match"),
-  ),
-  LOG_LEVEL: z.preprocess(
-    (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
-    z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  ),
-  BODY_LIMIT_BYTES: z.preprocess(
-    emptyAsUnset,
-    z.coerce
-      .number()
-      .int()
-      .min(1024)
-      .max(1024 ** 3)
-      .default(DEFAULT_BODY_LIMIT_BYTES),
-  ),
-  BATON_AUTH: z.preprocess(
-    (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
-    z.enum(["auto", "on", "off"]).default("auto"),
-  ),
-  BATON_ADMIN_KEY: z.preprocess(
-    emptyAsUnset,
-    z
-      .string()
-      .regex(/^baton_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/, "must be a Baton key: baton_<16 hex digits>_<43 base64url characters>")
-      .optional(),
-  ),
-  METRICS_PUBLIC: z.preprocess(
-    (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
-    z
-      .enum(["true", "false", "1", "0"])
-      .default("false")
-      .transform((v) => v === "true" || v === "1"),
-  ),
-  RETENTION_DAYS: z.preprocess(emptyAsUnset, z.coerce.number().positive().max(36_500).optional()),
-});
+/** true/false/1/0 in any case; unset is false. */
+const booleanVariable = z.preprocess(
+  (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
+  z
+    .enum(["true", "false", "1", "0"])
+    .default("false")
+    .transform((v) => v === "true" || v === "1"),
+);
+
+const EnvSchema = z
+  .object({
+    PORT: z.preprocess(emptyAsUnset, z.coerce.number().int().min(0).max(65_535).default(8080)),
+    // Loopback unless told otherwise: an open (no key) Baton must not be reachable from elsewhere.
+    HOST: z.preprocess(emptyAsUnset, z.string().default("127.0.0.1")),
+    DATABASE_URL: z.preprocess(
+      emptyAsUnset,
+      z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+        .optional(),
+    ),
+    BATON_DATA_DIR: z.preprocess(emptyAsUnset, z.string().default("./.baton/data")),
+    KAFKA_BROKERS: z.preprocess(
+      emptyAsUnset,
+      z
+        .string()
+        .optional()
+        .transform((v) =>
+          (v ?? "")
+            .split(",")
+            .map((b) => b.trim())
+            .filter(Boolean),
+        )
+        .pipe(z.array(z.string().regex(/^[^:\s]+:\d{1,5}$/, "each broker must be host:port, separated by commas"))),
+    ),
+    KAFKA_UNFENCED_REPLIES: z.preprocess(
+      (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
+      z.enum(UNFENCED_REPLIES).default("match"),
+    ),
+    KAFKA_MAX_REDELIVERIES: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1).max(1000).default(5)),
+    KAFKA_SASL_MECHANISM: z.preprocess(
+      (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
+      z.enum(KAFKA_SASL_MECHANISMS).optional(),
+    ),
+    KAFKA_SASL_USERNAME: z.preprocess(emptyAsUnset, z.string().optional()),
+    KAFKA_SASL_PASSWORD: z.preprocess(emptyAsUnset, z.string().optional()),
+    KAFKA_SSL: booleanVariable,
+    LOG_LEVEL: z.preprocess(
+      (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
+      z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    ),
+    BODY_LIMIT_BYTES: z.preprocess(
+      emptyAsUnset,
+      z.coerce
+        .number()
+        .int()
+        .min(1024)
+        .max(1024 ** 3)
+        .default(DEFAULT_BODY_LIMIT_BYTES),
+    ),
+    BATON_AUTH: z.preprocess(
+      (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
+      z.enum(["auto", "on", "off"]).default("auto"),
+    ),
+    BATON_ADMIN_KEY: z.preprocess(
+      emptyAsUnset,
+      z
+        .string()
+        .regex(/^baton_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/, "must be a Baton key: baton_<16 hex digits>_<43 base64url characters>")
+        .optional(),
+    ),
+    METRICS_PUBLIC: booleanVariable,
+    RETENTION_DAYS: z.preprocess(emptyAsUnset, z.coerce.number().positive().max(36_500).optional()),
+  })
+  .superRefine((e, ctx) => {
+    // SASL needs all three, or none.
+    const sasl = ["KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"] as const;
+    if (sasl.some((name) => e[name] !== undefined)) {
+      for (const name of sasl) {
+        if (e[name] === undefined)
+          ctx.addIssue({ code: "custom", path: [name], message: `must be set with the other KAFKA_SASL_* variables` });
+      }
+    }
+  });
 
 /** Variables whose value is never echoed, not even in a configuration error (others are echoed with any password hidden). */
-const SECRET_VARIABLES = new Set(["BATON_ADMIN_KEY"]);
+const SECRET_VARIABLES = new Set(["BATON_ADMIN_KEY", "KAFKA_SASL_PASSWORD"]);
 
 /** A configuration error that names the variables at fault. */
 export class ConfigError extends Error {
@@ -118,6 +151,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.BATON_DATA_DIR,
     kafkaBrokers: e.KAFKA_BROKERS,
     kafkaUnfencedReplies: e.KAFKA_UNFENCED_REPLIES,
+    kafkaMaxRedeliveries: e.KAFKA_MAX_REDELIVERIES,
+    kafkaSasl:
+      e.KAFKA_SASL_MECHANISM && e.KAFKA_SASL_USERNAME !== undefined && e.KAFKA_SASL_PASSWORD !== undefined
+        ? { mechanism: e.KAFKA_SASL_MECHANISM, username: e.KAFKA_SASL_USERNAME, password: e.KAFKA_SASL_PASSWORD }
+        : undefined,
+    kafkaSsl: e.KAFKA_SSL,
     logLevel: e.LOG_LEVEL,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     auth: e.BATON_AUTH,

@@ -24,6 +24,8 @@ try {
       ? await startKafkaBridge(server.engine, {
           brokers: config.kafkaBrokers,
           unfencedReplies: config.kafkaUnfencedReplies,
+          maxRedeliveries: config.kafkaMaxRedeliveries,
+          kafka: { ssl: config.kafkaSsl, ...(config.kafkaSasl ? { sasl: config.kafkaSasl } : {}) },
           logger: logger.child({ component: "kafka" }),
         })
       : undefined;

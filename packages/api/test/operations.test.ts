@@ -133,6 +133,9 @@ describe("config", () => {
       dataDir: "./.baton/data",
       kafkaBrokers: [],
       kafkaUnfencedReplies: "match",
+      kafkaMaxRedeliveries: 5,
+      kafkaSasl: undefined,
+      kafkaSsl: false,
       logLevel: "info",
       bodyLimitBytes: 1024 * 1024,
       auth: "auto",
@@ -155,6 +158,31 @@ describe("config", () => {
     expect(() => loadConfig({ LOG_LEVEL: "loud" })).toThrow(/LOG_LEVEL/);
     expect(() => loadConfig({ RETENTION_DAYS: "0" })).toThrow(/RETENTION_DAYS="0"/);
     expect(loadConfig({ RETENTION_DAYS: "0.5" }).retentionDays).toBe(0.5);
+    expect(() => loadConfig({ KAFKA_MAX_REDELIVERIES: "0" })).toThrow(/KAFKA_MAX_REDELIVERIES="0"/);
+  });
+
+  it("reads Kafka SASL and TLS settings, all three SASL variables or none, and never echoes the password", () => {
+    const sasl = { KAFKA_SASL_MECHANISM: "SCRAM-SHA-512", KAFKA_SASL_USERNAME: "baton", KAFKA_SASL_PASSWORD: "hunter2" };
+    expect(loadConfig({ ...sasl, KAFKA_SSL: "true", KAFKA_MAX_REDELIVERIES: "3" })).toMatchObject({
+      kafkaSasl: { mechanism: "scram-sha-512", username: "baton", password: "hunter2" },
+      kafkaSsl: true,
+      kafkaMaxRedeliveries: 3,
+    });
+    const refused = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      throw new Error("expected a ConfigError");
+    };
+    const missing = refused({ KAFKA_SASL_PASSWORD: "hunter2" });
+    expect(missing).toMatch(/KAFKA_SASL_MECHANISM=.*must be set with the other KAFKA_SASL_\* variables/);
+    expect(missing).toMatch(/KAFKA_SASL_USERNAME=/);
+    const badMechanism = refused({ ...sasl, KAFKA_SASL_MECHANISM: "gssapi", KAFKA_SSL: "maybe" });
+    expect(badMechanism).toMatch(/KAFKA_SASL_MECHANISM="gssapi"/);
+    expect(badMechanism).toMatch(/KAFKA_SSL="maybe"/);
+    expect(`${missing}${badMechanism}`).not.toContain("hunter2");
     expect(() => loadConfig({ KAFKA_UNFENCED_REPLIES: "sometimes" })).toThrow(/KAFKA_UNFENCED_REPLIES="sometimes"/);
     expect(() => loadConfig({ BODY_LIMIT_BYTES: "-1" })).toThrow(/BODY_LIMIT_BYTES/);
   });

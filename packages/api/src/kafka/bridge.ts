@@ -1,6 +1,7 @@
 import { type Engine, startPeriodicPass } from "@baton/engine";
 import { type ConsumerConfig, type KafkaConfig, Partitioners } from "kafkajs";
 import { CommandPublisher, type KafkaQueue } from "./command-publisher.ts";
+import { DEFAULT_DEAD_LETTER_MAX_BYTES } from "./dead-letter.ts";
 import { EventsRelay, type EventsRelayOptions } from "./events-relay.ts";
 import { InboundHandler, type InboundOutcome, UNFENCED_REPLIES, type UnfencedReplies } from "./inbound.ts";
 import { type BridgeLogger, createKafkaClient, ensureTopics, silentBridgeLogger } from "./kafka-client.ts";
@@ -44,6 +45,13 @@ export interface KafkaBridgeOptions {
    * complete attempt n+1; `refuse` sends it to the dead-letter topic with the reason.
    */
   unfencedReplies?: UnfencedReplies;
+  /**
+   * Deliveries of an inbound message that may fail with an error worth retrying (database
+   * unavailable, say) before it goes to the dead-letter topic with the last error (default 5).
+   */
+  maxRedeliveries?: number;
+  /** Bytes a dead letter's value may take; the echoed message is cut to fit (default 1,000,000). */
+  deadLetterMaxBytes?: number;
   /** Called with what became of every inbound message (for metrics and tests). */
   onInbound?: (topic: string, outcome: InboundOutcome) => void;
 }
@@ -73,6 +81,10 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
   const unfencedReplies = options.unfencedReplies ?? "match";
   if (!UNFENCED_REPLIES.includes(unfencedReplies)) {
     throw new TypeError(`unfencedReplies: expected ${UNFENCED_REPLIES.join(" or ")}, got ${JSON.stringify(options.unfencedReplies)}`);
+  }
+  const maxRedeliveries = options.maxRedeliveries ?? 5;
+  if (!Number.isSafeInteger(maxRedeliveries) || maxRedeliveries < 1) {
+    throw new TypeError(`maxRedeliveries: expected a whole number from 1, got ${JSON.stringify(options.maxRedeliveries)}`);
   }
   const topics = bridgeTopics(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
   const kafka = createKafkaClient(options.brokers, options.clientId ?? "baton", logger, options.kafka);
@@ -128,6 +140,8 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
   const inbound = new InboundHandler(engine, producer, topics, logger, {
     workerId,
     unfencedReplies,
+    maxRedeliveries,
+    deadLetterMaxBytes: options.deadLetterMaxBytes ?? DEFAULT_DEAD_LETTER_MAX_BYTES,
     onRegistered: () => void refreshNow(),
     ...(options.onInbound ? { onOutcome: options.onInbound } : {}),
   });

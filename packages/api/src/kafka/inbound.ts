@@ -2,12 +2,14 @@ import {
   type Engine,
   isBatonError,
   LEASE_ERROR_CODES,
+  redactSecrets,
   type TaskOutcome,
   taskGetLeasedByStep,
   type WorkflowDefinition,
   workerRecordPoll,
 } from "@baton/engine";
 import type { Consumer, KafkaMessage, Producer } from "kafkajs";
+import { deadLetterValue } from "./dead-letter.ts";
 import type { BridgeLogger } from "./kafka-client.ts";
 import { parseRegistration, parseReply, parseStart, type Reply, UnusableMessage } from "./messages.ts";
 import type { BridgeTopics } from "./topics.ts";
@@ -36,9 +38,13 @@ const PERMANENT = new Set(["VALIDATION_ERROR", "INVALID_DEFINITION", "NOT_FOUND"
  * transaction and its offset is committed only after that commit, so a crash in between redelivers
  * it, and applying it again changes nothing (fenced completion, idempotent start by runId,
  * registration of an identical definition). A message that cannot be used goes to the dead-letter
- * topic with the reason, and the consumer goes on.
+ * topic with the reason, and the consumer goes on; so does one whose handling failed
+ * `maxRedeliveries` times in a row in this process (the count starts over after a restart).
  */
 export class InboundHandler {
+  /** Failed deliveries of the messages that are failing now, by topic:partition:offset. */
+  private readonly failures = new Map<string, number>();
+
   constructor(
     private readonly engine: Engine,
     private readonly producer: Producer,
@@ -47,6 +53,10 @@ export class InboundHandler {
     private readonly options: {
       workerId: string;
       unfencedReplies: UnfencedReplies;
+      /** Deliveries of a message that fail before it is dead-lettered. */
+      maxRedeliveries: number;
+      /** Bytes a dead letter's value may take. */
+      deadLetterMaxBytes: number;
       onRegistered: () => void;
       onOutcome?: (topic: string, outcome: InboundOutcome) => void;
     },
@@ -56,7 +66,10 @@ export class InboundHandler {
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ topic, partition, message }) => {
-        const outcome = await this.handle(topic, partition, message);
+        const outcome = await this.handle(topic, partition, message).catch((error: unknown) =>
+          this.failed(topic, partition, message, error),
+        );
+        this.failures.delete(`${topic}:${partition}:${message.offset}`);
         this.options.onOutcome?.(topic, outcome);
         await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
       },
@@ -189,24 +202,41 @@ export class InboundHandler {
     return result.created ? { kind: "applied", detail } : { kind: "duplicate", detail };
   }
 
+  /**
+   * A delivery failed with an error worth retrying: rethrown (the message comes back) until it has
+   * failed `maxRedeliveries` times, then dead-lettered with the last error, so one message cannot
+   * hold its partition forever.
+   */
+  private async failed(topic: string, partition: number, message: KafkaMessage, error: unknown): Promise<InboundOutcome> {
+    const id = `${topic}:${partition}:${message.offset}`;
+    const failures = (this.failures.get(id) ?? 0) + 1;
+    const cause = redactSecrets(
+      isBatonError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error),
+    );
+    if (failures < this.options.maxRedeliveries) {
+      this.failures.set(id, failures);
+      this.logger.warn(
+        { topic, partition, offset: message.offset, failures, err: error },
+        "kafka bridge: message failed; it will be redelivered",
+      );
+      throw error;
+    }
+    // Kept until the dead letter is sent: if that send fails, the next delivery tries it again.
+    this.failures.set(id, failures);
+    const reason = `failed ${failures} times (maxRedeliveries ${this.options.maxRedeliveries}); last error: ${cause}`;
+    await this.deadLetter(topic, partition, message, reason);
+    return { kind: "dead-letter", reason };
+  }
+
   private async deadLetter(topic: string, partition: number, message: KafkaMessage, reason: string): Promise<void> {
     this.logger.warn({ topic, partition, offset: message.offset, reason }, "kafka bridge: message sent to the dead-letter topic");
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(message.headers ?? {}))
-      if (v !== undefined) headers[k] = (Array.isArray(v) ? v[0] : v)?.toString() ?? "";
     // If this send fails the handler throws, the offset stays uncommitted and the message comes back.
     await this.producer.send({
       topic: this.topics.deadLetter,
       messages: [
         {
           key: message.key,
-          value: JSON.stringify({
-            reason,
-            source: { topic, partition, offset: message.offset, timestamp: message.timestamp },
-            key: message.key?.toString("utf8") ?? null,
-            headers,
-            value: message.value?.toString("utf8") ?? null,
-          }),
+          value: deadLetterValue({ topic, partition, message }, reason, this.options.deadLetterMaxBytes),
           headers: { reason: reason.slice(0, 1000), sourceTopic: topic, sourcePartition: String(partition), sourceOffset: message.offset },
         },
       ],
