@@ -1,6 +1,6 @@
 import { BatonError } from "@baton/engine";
 import type { Context } from "hono";
-import { parse as parseYaml } from "yaml";
+import { DefinitionTextError, parseDefinitionText } from "../definition-text.ts";
 
 const YAML_TYPES = new Set(["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"]);
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/;
@@ -20,9 +20,9 @@ export async function readDefinitionBody(c: Context): Promise<unknown> {
   const text = await c.req.text();
   if (text.trim() === "") throw new BatonError("VALIDATION_ERROR", "The body is empty; send a workflow definition", { in: "body" });
   try {
-    return isJson ? JSON.parse(text) : parseYaml(text, { maxAliasCount: 100 });
+    return parseDefinitionText(text, isJson ? "json" : "yaml");
   } catch (error) {
-    const what = isJson ? "JSON" : "YAML";
-    throw new BatonError("VALIDATION_ERROR", `Malformed ${what} in request body: ${(error as Error).message}`, { in: "body" });
+    if (!(error instanceof DefinitionTextError)) throw error;
+    throw new BatonError("VALIDATION_ERROR", `Request body: ${error.message}`, { in: "body" });
   }
 }

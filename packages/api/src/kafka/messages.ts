@@ -1,7 +1,7 @@
 import { type AcquiredTask, isLegacyRegistration, LIMITS, type TaskKind } from "@baton/engine";
 import type { IHeaders } from "kafkajs";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { DefinitionTextError, parseDefinitionText } from "../definition-text.ts";
 
 /**
  * The wire formats of the Kafka bridge. A message the bridge cannot use throws
@@ -178,9 +178,10 @@ export function parseRegistration(value: Buffer | null, kafkaHeaders: IHeaders |
   const text = value?.toString("utf8") ?? "";
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseDefinitionText(text, "yaml");
   } catch (error) {
-    throw new UnusableMessage(`registration: neither JSON nor YAML (${(error as Error).message.split("\n")[0]})`);
+    if (!(error instanceof DefinitionTextError)) throw error;
+    throw new UnusableMessage(`registration: ${error.message}`);
   }
   if (!isObject(doc)) throw new UnusableMessage("registration: expected an object (a workflow definition)");
   if (!isLegacyRegistration(doc) || doc.as !== "worker") return { kind: "definition", definition: doc };
