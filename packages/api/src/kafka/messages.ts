@@ -181,7 +181,7 @@ export function parseRegistration(value: Buffer | null, kafkaHeaders: IHeaders |
     doc = parseDefinitionText(text, "yaml");
   } catch (error) {
     if (!(error instanceof DefinitionTextError)) throw error;
-    throw new UnusableMessage(`registration: ${error.message}`);
+    throw new UnusableMessage(`registration: neither JSON nor YAML (${error.message})`);
   }
   if (!isObject(doc)) throw new UnusableMessage("registration: expected an object (a workflow definition)");
   if (!isLegacyRegistration(doc) || doc.as !== "worker") return { kind: "definition", definition: doc };
