@@ -49,6 +49,9 @@ export class FaultInjector {
       (_, i) => began + (durationMs * (i + 0.5)) / Math.max(1, this.plan.postgresRestarts),
     );
     await Promise.all([
+      // Two stall loops: a stall lasts 1.5-2.5 leases and each loop waits for its stall to end, so
+      // one loop alone stalls only about every 11 s, too rarely for 100 stale attempts a short run.
+      this.every(this.plan.workerStallEveryMs, () => this.stallWorker()),
       this.every(this.plan.workerStallEveryMs, () => this.stallWorker()),
       this.every(this.plan.workerKillEveryMs, () => this.killWorker()),
       this.every(this.plan.apiKillEveryMs, () => this.killApi()),
