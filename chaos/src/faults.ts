@@ -49,10 +49,11 @@ export class FaultInjector {
       (_, i) => began + (durationMs * (i + 0.5)) / Math.max(1, this.plan.postgresRestarts),
     );
     await Promise.all([
-      // Two stall loops: a stall lasts 1.5-2.5 leases and each loop waits for its stall to end, so
-      // one loop alone stalls only about every 11 s, too rarely for 100 stale attempts a short run.
-      this.every(this.plan.workerStallEveryMs, () => this.stallWorker()),
-      this.every(this.plan.workerStallEveryMs, () => this.stallWorker()),
+      // One stall loop per worker: a stall lasts 1.5-2.5 leases and each loop waits for its stall
+      // to end, so one loop alone stalls only about every 11 s; and a stalled worker's late report
+      // is often not sent at all (its SDK saw the lease run out), so it takes many stalls to see
+      // 100 stale reports refused in a short run.
+      ...Array.from({ length: this.workers.size }, () => this.every(this.plan.workerStallEveryMs, () => this.stallWorker())),
       this.every(this.plan.workerKillEveryMs, () => this.killWorker()),
       this.every(this.plan.apiKillEveryMs, () => this.killApi()),
       this.every(this.plan.connectionKillEveryMs, () => this.killConnections()),

@@ -40,7 +40,7 @@ const SHORT: Profile = {
   workflows: 2200,
   faultMs: 110_000,
   faults: {
-    workerStallEveryMs: 4000,
+    workerStallEveryMs: 3000,
     workerKillEveryMs: 12_000,
     apiKillEveryMs: 5000,
     connectionKillEveryMs: 1500,
