@@ -1,4 +1,14 @@
+import type { Engine } from "@baton/engine";
 import { type Admin, type Consumer, type ITopicConfig, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer } from "kafkajs";
+import {
+  type BridgeTopics,
+  bridgeTopics,
+  type KafkaBridge,
+  type KafkaBridgeOptions,
+  startKafkaBridge,
+} from "../packages/api/src/kafka/index.ts";
+import { createKafkaWorker, type KafkaWorker, type KafkaWorkerOptions } from "../packages/worker-sdk/src/kafka-worker.ts";
+import { silentLogger } from "../packages/worker-sdk/src/logger.ts";
 
 /**
  * The broker the Kafka tests use. vitest.config.ts sets KAFKA_BROKERS for the Kafka project (from
@@ -56,6 +66,104 @@ export function uniqueGroupId(prefix = "test"): string {
  */
 export function uniqueTopicPrefix(): string {
   return `t${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}.orchestrator`;
+}
+
+/** The kafkajs client settings a bridge or a Kafka worker under test takes (its `kafka` option). */
+const TEST_CLIENT_SETTINGS = { connectionTimeout: TEST_KAFKA_CONFIG.connectionTimeout, retry: TEST_KAFKA_CONFIG.retry };
+
+/** What a Kafka test file shares: its own topics, one client, a producer and an admin client. */
+export interface KafkaFixture {
+  /** A topic prefix no other file (or run) uses. */
+  prefix: string;
+  topics: BridgeTopics;
+  kafka: Kafka;
+  producer: Producer;
+  admin: Admin;
+  /** Connects the producer and the admin client (call in `beforeAll`). */
+  connect(): Promise<void>;
+  /**
+   * Stops what `startBridge` and `startWorker` started and whatever was passed to `onClose`, the
+   * latest first, then disconnects (call in `afterAll`, before the engine is destroyed).
+   */
+  close(): Promise<void>;
+  /** Runs `cleanup` at `close`, or at the next `closeStarted` (for per-test bridges). */
+  onClose(cleanup: () => Promise<unknown>): void;
+  /** Runs (the latest first) and forgets the cleanups registered so far: an `afterEach` for per-test bridges. */
+  closeStarted(): Promise<void>;
+  /**
+   * A bridge on this file's prefix, its own consumer group, reading its topics from the beginning,
+   * quick to acquire and to see new definitions, relay off; `options` override any of that.
+   * Resolves once it is ready; it is stopped at `close` (stopping it before is fine).
+   */
+  startBridge(engine: Engine, options?: Partial<KafkaBridgeOptions>): Promise<KafkaBridge>;
+  /** A `createKafkaWorker` service on this file's prefix, its own group, silent; ready when resolved. */
+  startWorker(options: Omit<KafkaWorkerOptions, "brokers">): Promise<KafkaWorker>;
+}
+
+/**
+ * The Kafka setup every bridge test file needs, in one place.
+ * @example
+ * const k = kafkaFixture();
+ * beforeAll(() => k.connect());
+ * afterAll(() => k.close());
+ * const bridge = await k.startBridge(engine, { onInbound });
+ */
+export function kafkaFixture(prefix = uniqueTopicPrefix()): KafkaFixture {
+  const kafka = testKafka();
+  const producer = testProducer(kafka);
+  const admin = kafka.admin();
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const closeStarted = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  };
+  return {
+    prefix,
+    topics: bridgeTopics(prefix),
+    kafka,
+    producer,
+    admin,
+    connect: async () => {
+      await Promise.all([producer.connect(), admin.connect()]);
+    },
+    close: async () => {
+      await closeStarted();
+      await Promise.all([producer.disconnect(), admin.disconnect()]);
+    },
+    onClose: (cleanup) => void cleanups.push(cleanup),
+    closeStarted,
+    async startBridge(engine, options = {}) {
+      const bridge = await startKafkaBridge(engine, {
+        brokers: TEST_KAFKA_BROKERS,
+        topicPrefix: prefix,
+        groupId: uniqueGroupId("bridge"),
+        fromBeginning: true,
+        acquireWaitMs: 500,
+        refreshMs: 300,
+        relay: false,
+        kafka: TEST_CLIENT_SETTINGS,
+        consumer: TEST_CONSUMER_SETTINGS,
+        ...options,
+      });
+      cleanups.push(() => bridge.stop());
+      await bridge.ready;
+      return bridge;
+    },
+    async startWorker(options) {
+      const worker = await createKafkaWorker({
+        brokers: TEST_KAFKA_BROKERS,
+        topicPrefix: prefix,
+        groupId: uniqueGroupId("service"),
+        fromBeginning: true,
+        logger: silentLogger,
+        kafka: TEST_CLIENT_SETTINGS,
+        consumer: TEST_CONSUMER_SETTINGS,
+        ...options,
+      });
+      cleanups.push(() => worker.stop());
+      await worker.ready;
+      return worker;
+    },
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

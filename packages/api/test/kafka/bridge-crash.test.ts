@@ -1,36 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestEngine, type TestEngine } from "../../../../test-support/engine.ts";
-import {
-  collect,
-  ensureTopics,
-  eventually,
-  TEST_CONSUMER_SETTINGS,
-  TEST_KAFKA_BROKERS,
-  TEST_KAFKA_CONFIG,
-  testKafka,
-  testProducer,
-  uniqueGroupId,
-  uniqueTopicPrefix,
-} from "../../../../test-support/kafka.ts";
-import { BRIDGE_WORKER_ID, bridgeTopics, startKafkaBridge } from "../../src/kafka/index.ts";
+import { collect, ensureTopics, eventually, kafkaFixture } from "../../../../test-support/kafka.ts";
+import { BRIDGE_WORKER_ID } from "../../src/kafka/index.ts";
 
 // A bridge that dies between its acquire (committed: the task is LEASED to the bridge) and the
 // publish loses nothing: the lease runs out, the reaper times the attempt out, and the next
 // attempt is published by whichever bridge runs then.
 
 let engine: TestEngine;
-const prefix = uniqueTopicPrefix();
-const topics = bridgeTopics(prefix);
-const kafka = testKafka();
-const producer = testProducer(kafka);
-const admin = kafka.admin();
+const k = kafkaFixture();
+const { kafka, producer, admin, topics } = k;
 
 beforeAll(async () => {
   engine = await createTestEngine({ pollIntervalMs: 100 });
-  await Promise.all([producer.connect(), admin.connect()]);
+  await k.connect();
 });
 afterAll(async () => {
-  await Promise.all([producer.disconnect(), admin.disconnect()]);
+  await k.close();
   await engine?.destroy();
 });
 
@@ -52,17 +38,8 @@ describe("Kafka bridge crash between acquire and publish", () => {
       expect(lost?.attempt).toBe(1);
 
       // A bridge starts (another replica, or the restarted one): the leased task is not its to send.
-      const bridge = await startKafkaBridge(engine, {
-        brokers: TEST_KAFKA_BROKERS,
-        topicPrefix: prefix,
-        groupId: uniqueGroupId("bridge"),
-        acquireWaitMs: 300,
-        relay: false,
-        kafka: { connectionTimeout: TEST_KAFKA_CONFIG.connectionTimeout, retry: TEST_KAFKA_CONFIG.retry },
-        consumer: TEST_CONSUMER_SETTINGS,
-      });
+      const bridge = await k.startBridge(engine, { acquireWaitMs: 300 });
       try {
-        await bridge.ready;
         expect(bridge.queues().map((q) => q.queue)).toEqual([`${workflow}.reserve`]);
         expect(commands.messages).toHaveLength(0);
 

@@ -1,63 +1,29 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestEngine, type TestEngine } from "../../../../test-support/engine.ts";
-import {
-  type CollectedMessage,
-  collect,
-  ensureTopics,
-  eventually,
-  TEST_CONSUMER_SETTINGS,
-  TEST_KAFKA_BROKERS,
-  TEST_KAFKA_CONFIG,
-  testKafka,
-  testProducer,
-  uniqueGroupId,
-  uniqueTopicPrefix,
-} from "../../../../test-support/kafka.ts";
+import { type CollectedMessage, collect, ensureTopics, eventually, kafkaFixture } from "../../../../test-support/kafka.ts";
 import { NonRetryableError } from "../../../worker-sdk/src/errors.ts";
-import { createKafkaWorker, type KafkaWorker } from "../../../worker-sdk/src/kafka-worker.ts";
-import { silentLogger } from "../../../worker-sdk/src/logger.ts";
-import { bridgeTopics, type InboundOutcome, type KafkaBridge, type KafkaBridgeOptions, startKafkaBridge } from "../../src/kafka/index.ts";
+import type { InboundOutcome, KafkaBridge } from "../../src/kafka/index.ts";
 
 // The bridge against a real broker. Every file has its own database and its own topic prefix, so
 // its bridge sees only its own messages; every test has its own workflow (and command topics).
 
 let engine: TestEngine;
 let bridge: KafkaBridge;
-const prefix = uniqueTopicPrefix();
-const topics = bridgeTopics(prefix);
-const kafka = testKafka();
-const producer = testProducer(kafka);
-const admin = kafka.admin();
+const k = kafkaFixture();
+const { kafka, producer, admin, topics } = k;
 const outcomes: { topic: string; outcome: InboundOutcome }[] = [];
-const cleanups: (() => Promise<void>)[] = [];
-
-function bridgeOptions(extra: Partial<KafkaBridgeOptions> = {}): KafkaBridgeOptions {
-  return {
-    brokers: TEST_KAFKA_BROKERS,
-    topicPrefix: prefix,
-    groupId: uniqueGroupId("bridge"),
-    fromBeginning: true,
-    acquireWaitMs: 500,
-    refreshMs: 300,
-    relay: { intervalMs: 100, leaseMs: 5000 },
-    kafka: { connectionTimeout: TEST_KAFKA_CONFIG.connectionTimeout, retry: TEST_KAFKA_CONFIG.retry },
-    consumer: TEST_CONSUMER_SETTINGS,
-    onInbound: (topic, outcome) => outcomes.push({ topic, outcome }),
-    ...extra,
-  };
-}
 
 beforeAll(async () => {
   engine = await createTestEngine({ pollIntervalMs: 100 });
-  await Promise.all([producer.connect(), admin.connect()]);
-  bridge = await startKafkaBridge(engine, bridgeOptions());
-  await bridge.ready;
+  await k.connect();
+  bridge = await k.startBridge(engine, {
+    relay: { intervalMs: 100, leaseMs: 5000 },
+    onInbound: (topic, outcome) => outcomes.push({ topic, outcome }),
+  });
 });
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  await bridge?.stop();
-  await Promise.all([producer.disconnect(), admin.disconnect()]);
+  await k.close();
   await engine?.destroy();
 });
 
@@ -70,27 +36,11 @@ async function send(topic: string, value: unknown, headers?: Record<string, stri
   });
 }
 
-async function worker(options: Omit<Parameters<typeof createKafkaWorker>[0], "brokers">): Promise<KafkaWorker> {
-  const w = await createKafkaWorker({
-    brokers: TEST_KAFKA_BROKERS,
-    topicPrefix: prefix,
-    groupId: uniqueGroupId("service"),
-    fromBeginning: true,
-    logger: silentLogger,
-    kafka: { connectionTimeout: TEST_KAFKA_CONFIG.connectionTimeout, retry: TEST_KAFKA_CONFIG.retry },
-    consumer: TEST_CONSUMER_SETTINGS,
-    ...options,
-  });
-  cleanups.push(() => w.stop());
-  await w.ready;
-  return w;
-}
-
 /** A hand-driven service: collects the commands of one topic; the test replies itself. */
 async function commandsOf(topic: string): Promise<CollectedMessage[]> {
   await ensureTopics(admin, [topic]);
   const reader = await collect(kafka, [topic]);
-  cleanups.push(() => reader.stop());
+  k.onClose(() => reader.stop());
   return reader.messages;
 }
 
@@ -144,7 +94,7 @@ describe("Kafka bridge", () => {
   it("runs the tenant-creation saga over Kafka: createClient fails 3 times, createRealm is undone, COMPENSATED", async () => {
     const workflow = uniqueWorkflow("tenantCreation");
     const events = await collect(kafka, [topics.events]);
-    cleanups.push(() => events.stop());
+    k.onClose(() => events.stop());
     // Registration in the older orchestrators' format: every step over Kafka, with an UNDO.
     await send(topics.registration, {
       orchName: workflow,
@@ -163,7 +113,7 @@ describe("Kafka bridge", () => {
 
     const calls = { realmDo: 0, realmUndo: 0, client: 0 };
     const attempts: number[] = [];
-    await worker({
+    await k.startWorker({
       workflow,
       service: "tenant-service",
       handlers: {
@@ -268,7 +218,7 @@ describe("Kafka bridge", () => {
   it("fails a step at once when the service says the failure is not retryable", async () => {
     const { workflow } = await oneKafkaStep("non-retryable");
     let calls = 0;
-    await worker({
+    await k.startWorker({
       workflow,
       handlers: {
         charge: () => {
@@ -346,7 +296,7 @@ describe("Kafka bridge", () => {
   it("registers a YAML definition and a YAML worker registration; a bad one is dead-lettered with the reason", async () => {
     const workflow = uniqueWorkflow("yamlFlow");
     const deadLetters = await collect(kafka, [topics.deadLetter]);
-    cleanups.push(() => deadLetters.stop());
+    k.onClose(() => deadLetters.stop());
     await send(
       topics.registration,
       `name: ${workflow}\ntype: parallel\ndefaults:\n  transport: kafka\nsteps:\n  - name: sendEmail\n  - name: createProfile\n    undo: true\n`,
@@ -379,7 +329,7 @@ describe("Kafka bridge", () => {
   it("dead-letters an unparsable or unmatchable reply and goes on", async () => {
     const { workflow, topic } = await oneKafkaStep("poison");
     const deadLetters = await collect(kafka, [topics.deadLetter]);
-    cleanups.push(() => deadLetters.stop());
+    k.onClose(() => deadLetters.stop());
     const commands = await commandsOf(topic);
     const { instanceId } = await engine.workflows.startWorkflow({ workflow, input: {} });
     const command = await eventually(() => commands[0], "the command");
@@ -411,10 +361,7 @@ describe("Kafka bridge", () => {
     // Redelivery: a second consumer group reads the same start messages (same topic, partition
     // and offset) again, as a replica would after a crash before its offset commit.
     const seen: InboundOutcome[] = [];
-    const replay = await startKafkaBridge(
-      engine,
-      bridgeOptions({ relay: false, onInbound: (topic, outcome) => topic === topics.start && seen.push(outcome) }),
-    );
+    const replay = await k.startBridge(engine, { onInbound: (topic, outcome) => topic === topics.start && seen.push(outcome) });
     try {
       await eventually(
         () => seen.filter((o) => o.kind === "duplicate" && o.detail.workflow === workflow).length === 3,

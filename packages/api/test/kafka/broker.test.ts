@@ -1,22 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { collect, ensureTopics, eventually, testKafka, testProducer, uniqueTopicPrefix } from "../../../../test-support/kafka.ts";
+import { collect, ensureTopics, eventually, kafkaFixture } from "../../../../test-support/kafka.ts";
 
 // The wiring itself: the broker the suite was given answers, topics can be created up front, and a
 // consumer reading from the beginning sees what a producer sent.
-const kafka = testKafka();
-const admin = kafka.admin();
-const producer = testProducer(kafka);
+const k = kafkaFixture();
+const { kafka, admin, producer } = k;
 
-beforeAll(async () => {
-  await Promise.all([admin.connect(), producer.connect()]);
-});
-afterAll(async () => {
-  await Promise.all([admin.disconnect(), producer.disconnect()]);
-});
+beforeAll(() => k.connect());
+afterAll(() => k.close());
 
 describe("test broker", () => {
   it("round-trips a keyed message with headers", async () => {
-    const topic = `${uniqueTopicPrefix()}.smoke`;
+    const topic = `${k.prefix}.smoke`;
     await ensureTopics(admin, [topic]);
     const reader = await collect(kafka, [topic]);
     try {

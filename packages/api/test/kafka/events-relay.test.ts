@@ -9,8 +9,7 @@ import {
   collect,
   ensureTopics,
   eventually,
-  testKafka,
-  testProducer,
+  kafkaFixture,
   uniqueTopicPrefix,
 } from "../../../../test-support/kafka.ts";
 import { EVENTS_RELAY_LEASE, EventsRelay } from "../../src/kafka/events-relay.ts";
@@ -64,16 +63,15 @@ describe("relay cursor", () => {
 });
 
 let engine: TestEngine;
-const kafka = testKafka();
-const producer = testProducer(kafka);
-const admin = kafka.admin();
+const k = kafkaFixture();
+const { kafka, producer, admin } = k;
 
 beforeAll(async () => {
   engine = await createTestEngine({ pollIntervalMs: 100 });
-  await Promise.all([producer.connect(), admin.connect()]);
+  await k.connect();
 });
 afterAll(async () => {
-  await Promise.all([producer.disconnect(), admin.disconnect()]);
+  await k.close();
   await engine?.destroy();
 });
 

@@ -1,51 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  collect,
-  ensureTopics,
-  eventually,
-  TEST_CONSUMER_SETTINGS,
-  TEST_KAFKA_BROKERS,
-  TEST_KAFKA_CONFIG,
-  testKafka,
-  testProducer,
-  uniqueGroupId,
-  uniqueTopicPrefix,
-} from "../../../../test-support/kafka.ts";
+import { collect, ensureTopics, eventually, kafkaFixture } from "../../../../test-support/kafka.ts";
 import { NonRetryableError } from "../../../worker-sdk/src/errors.ts";
-import { createKafkaWorker } from "../../../worker-sdk/src/kafka-worker.ts";
-import { silentLogger } from "../../../worker-sdk/src/logger.ts";
 
 // createKafkaWorker on its own, with the test playing Baton: it sends commands and reads the replies.
 
-const prefix = uniqueTopicPrefix();
-const kafka = testKafka();
-const producer = testProducer(kafka);
-const admin = kafka.admin();
+const k = kafkaFixture();
+const { kafka, producer, admin, prefix, topics } = k;
 
-beforeAll(async () => {
-  await Promise.all([producer.connect(), admin.connect()]);
-});
-afterAll(async () => {
-  await Promise.all([producer.disconnect(), admin.disconnect()]);
-});
+beforeAll(() => k.connect());
+afterAll(() => k.close());
 
 describe("createKafkaWorker", () => {
   it("runs DO and UNDO handlers, echoes the command headers, and marks NonRetryableError as not retryable", async () => {
-    const responses = `${prefix}.response.result`;
-    await ensureTopics(admin, [responses, `${prefix}.registration`]);
-    const replies = await collect(kafka, [responses]);
-    const registrations = await collect(kafka, [`${prefix}.registration`]);
+    await ensureTopics(admin, [topics.response, topics.registration]);
+    const replies = await collect(kafka, [topics.response]);
+    const registrations = await collect(kafka, [topics.registration]);
     const seen: { kind: string; fenceToken: number; attempt: number; input: unknown }[] = [];
-    const worker = await createKafkaWorker({
-      brokers: TEST_KAFKA_BROKERS,
+    const worker = await k.startWorker({
       workflow: "billing",
       service: "billing-service",
-      topicPrefix: prefix,
-      groupId: uniqueGroupId("worker"),
-      fromBeginning: true,
-      logger: silentLogger,
-      kafka: { connectionTimeout: TEST_KAFKA_CONFIG.connectionTimeout, retry: TEST_KAFKA_CONFIG.retry },
-      consumer: TEST_CONSUMER_SETTINGS,
       handlers: {
         charge: {
           do: ({ input, kind, fenceToken, attempt }) => {
@@ -62,7 +35,6 @@ describe("createKafkaWorker", () => {
     });
     try {
       expect(worker.topics).toEqual([`${prefix}.billing.charge.do`, `${prefix}.billing.charge.undo`]);
-      await worker.ready;
       const command = (action: "DO" | "UNDO", fenceToken: number, payload: unknown) => ({
         topic: `${prefix}.billing.charge.${action.toLowerCase()}`,
         messages: [

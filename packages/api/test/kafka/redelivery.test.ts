@@ -1,29 +1,16 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestEngine, type TestEngine } from "../../../../test-support/engine.ts";
-import {
-  collect,
-  eventually,
-  TEST_CONSUMER_SETTINGS,
-  TEST_KAFKA_BROKERS,
-  TEST_KAFKA_CONFIG,
-  testKafka,
-  testProducer,
-  uniqueGroupId,
-  uniqueTopicPrefix,
-} from "../../../../test-support/kafka.ts";
-import { bridgeTopics, type InboundOutcome, type KafkaBridge, startKafkaBridge } from "../../src/kafka/index.ts";
+import { collect, eventually, kafkaFixture } from "../../../../test-support/kafka.ts";
+import type { InboundOutcome } from "../../src/kafka/index.ts";
 
 // Issue #10: a message whose handling kept failing with an error worth retrying was redelivered
 // forever (its offset never committed, its partition stuck behind it), and a dead letter quoting a
 // message near the broker's size limit was itself too large to send (so that message, too, came back forever).
 
 let engine: TestEngine;
-let bridge: KafkaBridge;
-const kafka = testKafka();
-const producer = testProducer(kafka);
-const prefix = uniqueTopicPrefix();
-const topics = bridgeTopics(prefix);
+const k = kafkaFixture();
+const { kafka, producer, topics } = k;
 const workflow = `redelivered-${crypto.randomUUID().slice(0, 8)}`;
 const outcomes: InboundOutcome[] = [];
 let deadLetters: Awaited<ReturnType<typeof collect>>;
@@ -38,26 +25,14 @@ beforeAll(async () => {
           CREATE TRIGGER refuse_poison BEFORE INSERT ON workflow_instances
             FOR EACH ROW WHEN (NEW.run_id = 'poison') EXECUTE FUNCTION refuse_poison();`)
     .execute(engine.database.db);
-  bridge = await startKafkaBridge(engine, {
-    brokers: TEST_KAFKA_BROKERS,
-    topicPrefix: prefix,
-    groupId: uniqueGroupId("bridge"),
-    fromBeginning: true,
-    relay: false,
-    kafka: { connectionTimeout: TEST_KAFKA_CONFIG.connectionTimeout, retry: TEST_KAFKA_CONFIG.retry },
-    consumer: TEST_CONSUMER_SETTINGS,
-    maxRedeliveries: 3,
-    onInbound: (_topic, outcome) => outcomes.push(outcome),
-  });
-  await bridge.ready;
-  await producer.connect();
+  await k.connect();
+  await k.startBridge(engine, { maxRedeliveries: 3, onInbound: (_topic, outcome) => outcomes.push(outcome) });
   deadLetters = await collect(kafka, [topics.deadLetter]);
+  k.onClose(() => deadLetters.stop());
 });
 
 afterAll(async () => {
-  await deadLetters?.stop();
-  await bridge?.stop();
-  await producer.disconnect();
+  await k.close();
   await engine?.destroy();
 });
 

@@ -5,38 +5,29 @@ import {
   collect,
   ensureTopics,
   eventually,
-  TEST_CONSUMER_SETTINGS,
-  TEST_KAFKA_BROKERS,
-  TEST_KAFKA_CONFIG,
-  testKafka,
-  testProducer,
-  uniqueGroupId,
+  kafkaFixture,
   uniqueTopicPrefix,
 } from "../../../../test-support/kafka.ts";
-import { bridgeTopics, type InboundOutcome, startKafkaBridge, type UnfencedReplies } from "../../src/kafka/index.ts";
+import { bridgeTopics, type InboundOutcome, type UnfencedReplies } from "../../src/kafka/index.ts";
 
 // A reply that names no fence, arriving after its attempt timed out and the retry's command went
 // out: what the bridge does with it in each mode, against the real broker. Each mode gets its own
 // bridge on its own topic prefix, one after the other, over one database.
 
 let engine: TestEngine;
-const kafka = testKafka();
-const producer = testProducer(kafka);
-const admin = kafka.admin();
-const cleanups: (() => Promise<void>)[] = [];
+const k = kafkaFixture();
+const { kafka, producer, admin } = k;
 
 beforeAll(async () => {
   engine = await createTestEngine({ pollIntervalMs: 100 });
-  await Promise.all([producer.connect(), admin.connect()]);
+  await k.connect();
 });
 
 // Each test's bridge stops before the next starts: both would lease every Kafka step's commands.
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+afterEach(() => k.closeStarted());
 
 afterAll(async () => {
-  await Promise.all([producer.disconnect(), admin.disconnect()]);
+  await k.close();
   await engine?.destroy();
 });
 
@@ -48,21 +39,11 @@ async function lateUnfencedReply(mode: UnfencedReplies) {
   const prefix = uniqueTopicPrefix();
   const topics = bridgeTopics(prefix);
   const outcomes: { topic: string; outcome: InboundOutcome }[] = [];
-  const bridge = await startKafkaBridge(engine, {
-    brokers: TEST_KAFKA_BROKERS,
+  const bridge = await k.startBridge(engine, {
     topicPrefix: prefix,
-    groupId: uniqueGroupId("bridge"),
-    fromBeginning: true,
-    acquireWaitMs: 500,
-    refreshMs: 300,
-    relay: false,
-    kafka: { connectionTimeout: TEST_KAFKA_CONFIG.connectionTimeout, retry: TEST_KAFKA_CONFIG.retry },
-    consumer: TEST_CONSUMER_SETTINGS,
     unfencedReplies: mode,
     onInbound: (topic, outcome) => outcomes.push({ topic, outcome }),
   });
-  cleanups.push(() => bridge.stop());
-  await bridge.ready;
 
   const workflow = `unfenced-${mode}-${crypto.randomUUID().slice(0, 8)}`;
   await engine.workflows.registerWorkflow({
@@ -75,10 +56,8 @@ async function lateUnfencedReply(mode: UnfencedReplies) {
   await ensureTopics(admin, [commandTopic]);
   const deadLetters = await collect(kafka, [topics.deadLetter]);
   const reader = await collect(kafka, [commandTopic]);
-  cleanups.push(
-    () => reader.stop(),
-    () => deadLetters.stop(),
-  );
+  k.onClose(() => reader.stop());
+  k.onClose(() => deadLetters.stop());
 
   const { instanceId } = await engine.workflows.startWorkflow({ workflow, input: {} });
   const first = await eventually(() => reader.messages[0], "attempt 1's command");
