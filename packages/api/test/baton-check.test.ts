@@ -53,18 +53,23 @@ describe.skipIf(onPglite)("baton-check", () => {
       await engine.workflows.startWorkflow({ workflow: "chk", runId, input: {} });
       await drain(runId === "compensated" ? new Set(["b"]) : new Set());
     }
+    // A finished run undone by hand: COMPLETED, then COMPENSATING, then COMPENSATED.
+    const undone = await engine.workflows.startWorkflow({ workflow: "chk", runId: "undone", input: {} });
+    await drain(new Set());
+    await engine.workflows.triggerCompensation(undone.instanceId);
+    await drain(new Set());
   });
   afterAll(async () => {
     await engine?.destroy();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it("finds nothing wrong with runs that completed and compensated, and counts them", async () => {
+  it("finds nothing wrong with runs that completed, compensated, or completed and were undone, and counts them", async () => {
     const result = await check();
     expect(result.violations).toEqual([]);
     expect(result.ok).toBe(true);
-    expect(result.instances.byState).toEqual({ COMPLETED: 2, COMPENSATED: 1 });
-    expect(result.reports).toMatchObject({ workers: 1, accepted: 7, refusedStale: 0 });
+    expect(result.instances.byState).toEqual({ COMPLETED: 2, COMPENSATED: 2 });
+    expect(result.reports).toMatchObject({ workers: 1, accepted: 10, refusedStale: 0 });
   });
 
   it("names a completion no worker reported (I2), a second completion of a step (I1) and a broken history (I5)", async () => {

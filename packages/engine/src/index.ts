@@ -1,13 +1,22 @@
 export * from "./contract/errors.ts";
+export * from "./contract/field-hints.ts";
 export { checkJsonValue, jsonValueIssue, LIMITS } from "./contract/limits.ts";
 export type * from "./contract/types.ts";
+export * from "./contract/strict-fields.ts";
 export * from "./contract/wire.ts";
 export { AccessCoordinator, type ApiKeyView, type NewApiKey } from "./coordinators/access-coordinator.ts";
 export { createEngine, type Engine, type EngineOptions } from "./coordinators/engine.ts";
+export { MAX_RUN_WAIT_MS, type WaitForEndOptions } from "./coordinators/instance-wait.ts";
 export { type PassLogger, type PeriodicPass, startPeriodicPass } from "./coordinators/periodic-pass.ts";
 export { type LeaseWrite, MAX_ACQUIRE, type OutcomeReport, TaskCoordinator, type TaskFinished } from "./coordinators/task-coordinator.ts";
 export { TaskDispatcher, type WaitingAcquire } from "./coordinators/task-dispatcher.ts";
-export { type ListParams, type StartManyParams, type StartParams, WorkflowCoordinator } from "./coordinators/workflow-coordinator.ts";
+export {
+  type ListParams,
+  type Requester,
+  type StartManyParams,
+  type StartParams,
+  WorkflowCoordinator,
+} from "./coordinators/workflow-coordinator.ts";
 export { type Database, type DatabaseConfig, type ListenEvents, openDatabase } from "./db/database.ts";
 export { MIGRATIONS_DIR, migrate, migrationsPending } from "./db/migrate.ts";
 export {

@@ -1,7 +1,8 @@
 import { BatonError } from "../contract/errors.ts";
 import { runInputError } from "../contract/limits.ts";
-import type { InstancePage, InstanceView, RegisterResult, StartResult } from "../contract/types.ts";
+import type { InstancePage, InstanceSummary, InstanceView, RegisterResult, StartResult } from "../contract/types.ts";
 import type { Db } from "../db/database.ts";
+import type { Caller } from "../domain/access.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import { definitionQueues, parseDefinition, type WorkflowDefinition } from "../domain/definition.ts";
 import { decodeListCursor, encodeListCursor } from "../domain/list-cursor.ts";
@@ -30,6 +31,7 @@ import { type NewTaskRow, type QueueWake, taskListByInstances, taskParkPending }
 import type { DefinitionCache } from "./definition-cache.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { InstanceChange } from "./instance-change.ts";
+import { type WaitForEndOptions, waitForInstanceEnd } from "./instance-wait.ts";
 import { eventView, instanceSummary, taskView } from "./views.ts";
 
 export interface StartParams {
@@ -234,6 +236,14 @@ export class WorkflowCoordinator {
     };
   }
 
+  /**
+   * The instance once it has ended (a terminal state), or as it is when `waitMs` runs out or the
+   * signal aborts; no database session is held while waiting (see `waitForInstanceEnd`).
+   */
+  async waitForEnd(instanceId: string, options: WaitForEndOptions): Promise<InstanceSummary> {
+    return instanceSummary(await waitForInstanceEnd(this.db, instanceId, options));
+  }
+
   /** Instances newest first; pass `nextCursor` back as `cursor` for the next page. */
   async listWorkflows(params: ListParams = {}): Promise<InstancePage> {
     const limit = Math.min(Math.max(params.limit ?? 50, 1), 500);
@@ -291,21 +301,40 @@ export class WorkflowCoordinator {
   /**
    * Starts compensation by hand: UNDOs run for completed steps that declare one, in reverse
    * dependency order. With `fromTaskId`, only that step and the steps it depends on are undone.
+   * A COMPLETED run may be undone too (the replaced orchestrators' manual undo). The history's
+   * COMPENSATION_STARTED event names who asked (`requestedBy`; in-process callers when absent).
    */
-  async triggerCompensation(instanceId: string, fromTaskId?: string): Promise<{ state: InstanceState }> {
+  async triggerCompensation(instanceId: string, fromTaskId?: string, requestedBy?: Requester): Promise<{ state: InstanceState }> {
     const done = await InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
-      requireState(change, ["RUNNING", "PAUSED", "FAILED"], "compensate");
+      requireState(change, COMPENSABLE_STATES, "compensate");
       if (fromTaskId !== undefined && !change.definition.steps.some((s) => s.name === fromTaskId)) {
         throw new BatonError("NOT_FOUND", `Workflow ${change.definition.name} has no step '${fromTaskId}'`, { instanceId, fromTaskId });
       }
       change.state = "COMPENSATING";
       change.compensateFrom = fromTaskId ?? null;
       change.error = { reason: "COMPENSATION_REQUESTED", ...(fromTaskId ? { step: fromTaskId } : {}) };
-      change.record("COMPENSATION_STARTED", { error: change.error, ...(fromTaskId ? { fromTaskId } : {}) });
+      change.record("COMPENSATION_STARTED", {
+        error: change.error,
+        ...(fromTaskId ? { fromTaskId } : {}),
+        requestedBy: requesterRecord(requestedBy),
+        fromState: change.instance.state,
+      });
       return change;
     });
     return { state: done.state };
   }
+}
+
+/** Who asked for a change by hand, as the history records it. */
+export type Requester = Pick<Caller, "keyId" | "name" | "role">;
+
+/** States a compensation may be started from by hand. */
+const COMPENSABLE_STATES: InstanceState[] = ["RUNNING", "PAUSED", "FAILED", "COMPLETED"];
+
+function requesterRecord(requestedBy: Requester | undefined): Requester {
+  return requestedBy
+    ? { keyId: requestedBy.keyId, name: requestedBy.name, role: requestedBy.role }
+    : { keyId: null, name: "in-process", role: "admin" };
 }
 
 function startCall(workflow: string, namespace: string | undefined, run: { runId?: string; input?: Record<string, unknown> }): StartCall {

@@ -55,7 +55,7 @@ const compensate = createRoute({
   method: "post",
   path: "/{id}/compensate",
   tags: ["instances"],
-  summary: "Start compensation (UNDO of completed steps) by hand",
+  summary: "Start compensation (UNDO of completed steps) by hand, also of a COMPLETED run",
   middleware: [optionalJsonBody] as const,
   request: { params: IdParams, body: { required: false, content: { "application/json": { schema: CompensateRequestSchema } } } },
   responses: { 200: jsonContent(InstanceStateResultSchema, "The instance's new state"), ...errorResponses(400, 404, 409) },
@@ -108,9 +108,9 @@ export function instanceRoutes({ engine }: ApiDeps) {
 
   router.openapi(compensate, async (c) => {
     const { id } = c.req.valid("param");
-    await visible(c, "runs.operate", id);
+    const caller = await visible(c, "runs.operate", id);
     const { fromTaskId } = c.req.valid("json");
-    return c.json(await engine.workflows.triggerCompensation(id, fromTaskId), 200);
+    return c.json(await engine.workflows.triggerCompensation(id, fromTaskId, caller), 200);
   });
 
   router.openapi(retry, async (c) => {
