@@ -5,29 +5,15 @@
  *
  *   WRITE_SET_RUNS (5000)  DATABASE_URL
  */
-import { createEngine, openDatabase } from "@baton/engine";
+import { createEngine, type Database, type Engine, openDatabase } from "@baton/engine";
 import { sql } from "kysely";
-import pg from "pg";
+import { PgServer } from "../bench/src/database.ts";
 
 const RUNS = Number(process.env.WRITE_SET_RUNS ?? 5000);
-const serverUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-const dbName = `baton_write_set_${process.pid}`;
-
-async function admin(text: string) {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  await client.query(text).finally(() => client.end());
-}
-
-await admin(`CREATE DATABASE ${dbName}`);
-const url = new URL(serverUrl);
-url.pathname = `/${dbName}`;
-const database = await openDatabase({ kind: "postgres", url: url.toString(), poolSize: 12 });
-const engine = await createEngine({ database, reapIntervalMs: 0 });
-await sql`CREATE EXTENSION IF NOT EXISTS pg_walinspect`.execute(database.db);
+const server = new PgServer(process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres");
 
 /** The WAL position now: what the hot path writes is read back from the WAL between two of these. */
-async function walPosition(): Promise<string> {
+async function walPosition(database: Database): Promise<string> {
   const r = await sql<{ lsn: string }>`SELECT pg_current_wal_lsn()::text AS lsn`.execute(database.db);
   return (r.rows[0] as { lsn: string }).lsn;
 }
@@ -44,7 +30,11 @@ interface TableWrites {
  * Counts, per table of this database, the heap tuples and index entries written between two WAL
  * positions (pg_walinspect): exact, unlike the statistics views, which backends report lazily.
  */
-async function writesBetween(from: string, to: string): Promise<{ tables: Map<string, TableWrites>; walBytes: number }> {
+async function writesBetween(
+  database: Database,
+  from: string,
+  to: string,
+): Promise<{ tables: Map<string, TableWrites>; walBytes: number }> {
   const rows = await sql<{ table_name: string; rm: string; type: string; n: string; bytes: string }>`
     WITH rels AS (
       SELECT pg_relation_filenode(c.oid) AS node, coalesce(t.relname, c.relname) AS table_name
@@ -77,8 +67,8 @@ async function writesBetween(from: string, to: string): Promise<{ tables: Map<st
   return { tables, walBytes: Number(wal.rows[0]?.bytes) };
 }
 
-async function report(label: string, from: string, to: string, per: number) {
-  const { tables, walBytes } = await writesBetween(from, to);
+async function report(database: Database, label: string, from: string, to: string, per: number) {
+  const { tables, walBytes } = await writesBetween(database, from, to);
   console.log(`\n${label}: per unit, over ${per} units`);
   console.log("table                 inserted  updated      HOT  deleted  index entries");
   const f = (n: number) => (n / per).toFixed(2).padStart(8);
@@ -92,7 +82,7 @@ async function report(label: string, from: string, to: string, per: number) {
 }
 
 /** Completes everything on `queues`, 100 tasks per acquire and completion. */
-async function drain(queues: string[]) {
+async function drain(engine: Engine, queues: string[]) {
   for (;;) {
     const tasks = await engine.tasks.acquire({ queues, workerId: "w", max: 100 });
     if (tasks.length === 0) return;
@@ -102,30 +92,34 @@ async function drain(queues: string[]) {
   }
 }
 
-try {
-  await engine.workflows.registerWorkflow({ name: "one", steps: [{ name: "a", queue: "one" }] });
-  await engine.workflows.registerWorkflow({
-    name: "saga",
-    steps: ["a", "b", "c"].map((name) => ({ name, queue: "saga", undo: true })),
-  });
-  const start = async (workflow: string) =>
-    engine.workflows.startMany({ workflow, runs: Array.from({ length: RUNS }, (_, i) => ({ runId: `r${i}`, input: { i } })) });
+await server.withFreshDatabase("write_set", async (url) => {
+  const database = await openDatabase({ kind: "postgres", url, poolSize: 12 });
+  const engine = await createEngine({ database, reapIntervalMs: 0 });
+  try {
+    await sql`CREATE EXTENSION IF NOT EXISTS pg_walinspect`.execute(database.db);
+    await engine.workflows.registerWorkflow({ name: "one", steps: [{ name: "a", queue: "one" }] });
+    await engine.workflows.registerWorkflow({
+      name: "saga",
+      steps: ["a", "b", "c"].map((name) => ({ name, queue: "saga", undo: true })),
+    });
+    const start = async (workflow: string) =>
+      engine.workflows.startMany({ workflow, runs: Array.from({ length: RUNS }, (_, i) => ({ runId: `r${i}`, input: { i } })) });
 
-  let w0 = await walPosition();
-  await start("one");
-  const w1 = await walPosition();
-  await drain(["one"]);
-  let w2 = await walPosition();
-  await report("one-step workflow, start", w0, w1, RUNS);
-  await report("one-step workflow, acquire + complete", w1, w2, RUNS);
-  await report("one-step workflow, start to COMPLETED", w0, w2, RUNS);
+    let w0 = await walPosition(database);
+    await start("one");
+    const w1 = await walPosition(database);
+    await drain(engine, ["one"]);
+    let w2 = await walPosition(database);
+    await report(database, "one-step workflow, start", w0, w1, RUNS);
+    await report(database, "one-step workflow, acquire + complete", w1, w2, RUNS);
+    await report(database, "one-step workflow, start to COMPLETED", w0, w2, RUNS);
 
-  w0 = await walPosition();
-  await start("saga");
-  await drain(["saga", "saga.undo"]);
-  w2 = await walPosition();
-  await report("3-step saga, start to COMPLETED, per step", w0, w2, RUNS * 3);
-} finally {
-  await engine.close();
-  await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-}
+    w0 = await walPosition(database);
+    await start("saga");
+    await drain(engine, ["saga", "saga.undo"]);
+    w2 = await walPosition(database);
+    await report(database, "3-step saga, start to COMPLETED, per step", w0, w2, RUNS * 3);
+  } finally {
+    await engine.close();
+  }
+});
