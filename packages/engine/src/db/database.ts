@@ -3,6 +3,7 @@ import pg from "pg";
 import { BatonError } from "../contract/errors.ts";
 import { redactSecrets } from "../domain/secrets.ts";
 import type { Schema } from "./schema.ts";
+import { batonTypes } from "./timestamps.ts";
 
 /** Where the data lives: a Postgres server, an embedded PGlite data directory, or an in-memory PGlite. */
 export type DatabaseConfig = { kind: "postgres"; url: string; poolSize?: number } | { kind: "pglite"; dataDir?: string };
@@ -42,7 +43,7 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
 
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
   checkConnectionString(url);
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, types: batonTypes });
   // An idle client that errors (server restart) must not crash the process; the pool drops it.
   pool.on("error", () => {});
   // Nor may a client whose connection dies mid-query (backend terminated): the query in flight

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
+import { jsonRows } from "./json-rows.ts";
 
 export interface NewEvent {
   type: string;
@@ -40,20 +41,22 @@ export function historyInsertCtes(appends: HistoryAppend[], onlyFor?: string) {
       e.idempotencyKey ? [{ key: e.idempotencyKey, instanceId: a.instanceId, sequence: a.sequenceNumber + i }] : [],
     ),
   );
-  const entries = (a: HistoryAppend) => JSON.stringify(a.events.map((e): StoredEntry => ({ type: e.type, payload: e.payload })));
+  const rows = appends.map((a) => ({
+    instance_id: a.instanceId,
+    sequence_number: a.sequenceNumber,
+    entries: a.events.map((e): StoredEntry => ({ type: e.type, payload: e.payload })),
+  }));
+  const keys = keyed.map((k) => ({ key: k.key, instance_id: k.instanceId, sequence_number: k.sequence }));
   return sql`
     history AS (
       INSERT INTO events (workflow_instance_id, sequence_number, entries)
-      SELECT v.instance_id, v.sequence_number, v.entries::jsonb
-      FROM unnest(
-        ${appends.map((a) => a.instanceId)}::uuid[], ${appends.map((a) => a.sequenceNumber)}::bigint[], ${appends.map(entries)}::text[]
-      ) AS v(instance_id, sequence_number, entries)
+      SELECT v.instance_id, v.sequence_number, v.entries
+      FROM ${jsonRows(rows, "instance_id uuid, sequence_number bigint, entries jsonb")}
       ${filter}
     ), report_key AS (
       INSERT INTO report_keys (idempotency_key, workflow_instance_id, sequence_number)
       SELECT v.key, v.instance_id, v.sequence_number
-      FROM unnest(${keyed.map((k) => k.key)}::text[], ${keyed.map((k) => k.instanceId)}::uuid[], ${keyed.map((k) => k.sequence)}::bigint[])
-        AS v(key, instance_id, sequence_number)
+      FROM ${jsonRows(keys, "key text, instance_id uuid, sequence_number bigint")}
       ${filter}
     )`;
 }

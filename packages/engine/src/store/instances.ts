@@ -5,6 +5,7 @@ import type { InstanceListPosition } from "../domain/list-cursor.ts";
 import type { InstanceError } from "../domain/reconcile.ts";
 import type { InstanceState } from "../domain/states.ts";
 import { idList } from "./id-list.ts";
+import { jsonRows } from "./json-rows.ts";
 
 export interface InstanceRow {
   instanceId: string;
@@ -54,11 +55,20 @@ export function instanceInsertCte(instances: NewInstance[]) {
   return sql`
     inst AS (
       INSERT INTO workflow_instances (instance_id, namespace, workflow_name, workflow_version, run_id, state, input, sequence_number)
-      SELECT * FROM unnest(
-        ${instances.map((i) => i.instanceId)}::uuid[], ${instances.map((i) => i.namespace)}::text[],
-        ${instances.map((i) => i.workflowName)}::text[], ${instances.map((i) => i.workflowVersion)}::int[],
-        ${instances.map((i) => i.runId)}::text[], ${instances.map((i) => i.state)}::text[],
-        ${instances.map((i) => JSON.stringify(i.input))}::jsonb[], ${instances.map((i) => i.sequenceNumber)}::bigint[])
+      SELECT v.instance_id, v.namespace, v.workflow_name, v.workflow_version, v.run_id, v.state, coalesce(v.input, 'null'), v.sequence_number
+      FROM ${jsonRows(
+        instances.map((i) => ({
+          instance_id: i.instanceId,
+          namespace: i.namespace,
+          workflow_name: i.workflowName,
+          workflow_version: i.workflowVersion,
+          run_id: i.runId,
+          state: i.state,
+          input: i.input,
+          sequence_number: i.sequenceNumber,
+        })),
+        "instance_id uuid, namespace text, workflow_name text, workflow_version int, run_id text, state text, input jsonb, sequence_number bigint",
+      )}
       ON CONFLICT (namespace, workflow_name, run_id) DO NOTHING
       RETURNING instance_id
     )`;
@@ -142,18 +152,21 @@ export interface InstanceWrite {
  * it returns the ids it wrote, so the caller can tell that none moved meanwhile.
  */
 export function instanceUpdateCte(writes: InstanceWrite[]) {
-  const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
+  const rows = writes.map((w) => ({
+    instance_id: w.instanceId,
+    expected: w.expectedSequence,
+    sequence_number: w.sequenceNumber,
+    state: w.state,
+    output: w.output ?? null,
+    error: w.error,
+    compensate_from: w.compensateFrom,
+  }));
   return sql`
     inst_write AS (
       UPDATE workflow_instances i
-      SET state = v.state, output = v.output::jsonb, error = v.error::jsonb, compensate_from = v.compensate_from,
+      SET state = v.state, output = v.output, error = v.error, compensate_from = v.compensate_from,
           sequence_number = v.sequence_number, updated_at = now()
-      FROM unnest(
-        ${writes.map((w) => w.instanceId)}::uuid[], ${writes.map((w) => w.expectedSequence)}::bigint[],
-        ${writes.map((w) => w.sequenceNumber)}::bigint[], ${writes.map((w) => w.state)}::text[],
-        ${writes.map((w) => json(w.output))}::text[], ${writes.map((w) => json(w.error))}::text[],
-        ${writes.map((w) => w.compensateFrom)}::text[]
-      ) AS v(instance_id, expected, sequence_number, state, output, error, compensate_from)
+      FROM ${jsonRows(rows, "instance_id uuid, expected bigint, sequence_number bigint, state text, output jsonb, error jsonb, compensate_from text")}
       WHERE i.instance_id = ANY(${idList(writes.map((w) => w.instanceId))})
         AND i.instance_id = v.instance_id AND i.sequence_number = v.expected
       RETURNING i.instance_id

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
+import { jsonRows } from "./json-rows.ts";
 import { ATTEMPT_COLUMNS, type AttemptColumns, RECORD_COLUMNS, type TaskRow, toTaskRow } from "./tasks.ts";
 
 /*
@@ -125,15 +126,22 @@ export interface ClosingReport extends LeaseRef {
  */
 export async function taskCloseIfLeased(db: DbOrTrx, reports: ClosingReport[]): Promise<FencedAnswer[]> {
   if (reports.length === 0) return [];
-  const ids = reports.map((r) => r.executionId);
-  const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+  const rows = reports.map((r, i) => ({
+    execution_id: r.executionId,
+    worker_id: r.workerId,
+    fence_token: r.fenceToken,
+    state: r.state,
+    output: r.output ?? null,
+    error: r.error ?? null,
+    exhaust: r.exhaust === true,
+    require_unexpired: r.requireUnexpired,
+    ord: i + 1,
+  }));
+  const columns =
+    "execution_id uuid, worker_id text, fence_token bigint, state text, output jsonb, error jsonb, exhaust boolean, require_unexpired boolean, ord int";
   const result = await sql<AttemptColumns & { ord: string; applied: boolean }>`
     WITH v AS (
-      SELECT * FROM unnest(
-        ${ids}::uuid[], ${reports.map((r) => r.workerId)}::text[], ${reports.map((r) => r.fenceToken)}::bigint[],
-        ${reports.map((r) => r.state)}::text[], ${reports.map((r) => json(r.output))}::text[], ${reports.map((r) => json(r.error))}::text[],
-        ${reports.map((r) => r.exhaust === true)}::boolean[], ${reports.map((r) => r.requireUnexpired)}::boolean[]
-      ) WITH ORDINALITY AS v(execution_id, worker_id, fence_token, state, output, error, exhaust, require_unexpired, ord)
+      SELECT * FROM ${jsonRows(rows, columns)}
     ), closed AS (
       DELETE FROM task_leases l
       USING v
@@ -143,7 +151,7 @@ export async function taskCloseIfLeased(db: DbOrTrx, reports: ClosingReport[]): 
       RETURNING l.*, v.ord, v.state AS new_state, v.output AS new_output, v.error AS new_error, v.exhaust
     ), recorded AS (
       UPDATE task_executions t
-      SET state = c.new_state, output = c.new_output::jsonb, error = c.new_error::jsonb, finished_at = now(),
+      SET state = c.new_state, output = c.new_output, error = c.new_error, finished_at = now(),
           lease_holder = c.lease_holder, lease_expires_at = c.lease_expires_at, fence_token = c.fence_token,
           started_at = c.started_at, max_attempts = CASE WHEN c.exhaust THEN t.attempt_number ELSE t.max_attempts END
       FROM closed c

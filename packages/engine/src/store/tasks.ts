@@ -4,6 +4,7 @@ import type { TaskExecutionsTable } from "../db/schema.ts";
 import type { TaskToSchedule } from "../domain/reconcile.ts";
 import type { TaskKind, TaskState } from "../domain/states.ts";
 import { idList } from "./id-list.ts";
+import { jsonRows } from "./json-rows.ts";
 
 /**
  * One attempt, as the engine sees it: its record in `task_executions`, with the lease columns of
@@ -130,14 +131,23 @@ export function taskInsertCtes(tasks: NewTaskRow[], onlyFor?: string) {
     attempt AS (
       INSERT INTO task_executions (execution_id, workflow_instance_id, task_id, kind, queue, attempt_number, max_attempts,
                                    state, input, lease_ms, available_at)
-      SELECT v.execution_id, v.instance_id, v.task_id, v.kind, v.queue, v.attempt, v.max_attempts, 'PENDING', v.input::jsonb,
-             v.lease_ms, now() + v.delay_ms * interval '1 millisecond'
-      FROM unnest(
-        ${tasks.map((t) => t.executionId)}::uuid[], ${tasks.map((t) => t.instanceId)}::uuid[], ${tasks.map((t) => t.taskId)}::text[],
-        ${tasks.map((t) => t.kind)}::text[], ${tasks.map((t) => t.queue)}::text[], ${tasks.map((t) => t.attempt)}::int[],
-        ${tasks.map((t) => t.maxAttempts)}::int[], ${tasks.map((t) => JSON.stringify(t.input ?? null))}::text[],
-        ${tasks.map((t) => t.leaseMs)}::int[], ${tasks.map((t) => t.delayMs)}::bigint[]
-      ) AS v(execution_id, instance_id, task_id, kind, queue, attempt, max_attempts, input, lease_ms, delay_ms)
+      SELECT v.execution_id, v.instance_id, v.task_id, v.kind, v.queue, v.attempt, v.max_attempts, 'PENDING',
+             coalesce(v.input, 'null'), v.lease_ms, now() + v.delay_ms * interval '1 millisecond'
+      FROM ${jsonRows(
+        tasks.map((t) => ({
+          execution_id: t.executionId,
+          instance_id: t.instanceId,
+          task_id: t.taskId,
+          kind: t.kind,
+          queue: t.queue,
+          attempt: t.attempt,
+          max_attempts: t.maxAttempts,
+          input: t.input ?? null,
+          lease_ms: t.leaseMs,
+          delay_ms: t.delayMs,
+        })),
+        "execution_id uuid, instance_id uuid, task_id text, kind text, queue text, attempt int, max_attempts int, input jsonb, lease_ms int, delay_ms bigint",
+      )}
       ${filter}
       RETURNING execution_id, workflow_instance_id, queue, available_at, lease_ms
     ), attempt_lease AS (
