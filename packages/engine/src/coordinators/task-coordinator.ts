@@ -48,6 +48,7 @@ const MAX_ACQUIRE_CALLERS = 64;
 /** An attempt that ended, told to `onFinished` listeners once its transaction committed. */
 export interface TaskFinished {
   executionId: string;
+  instanceId: string;
   queue: string;
   state: "COMPLETED" | "FAILED" | "TIMED_OUT";
 }
@@ -87,7 +88,7 @@ export class TaskCoordinator {
   private tellFinished(tasks: TaskRow[]): void {
     for (const task of tasks) {
       if (task.state !== "COMPLETED" && task.state !== "FAILED" && task.state !== "TIMED_OUT") continue;
-      const finished = { executionId: task.executionId, queue: task.queue, state: task.state };
+      const finished = { executionId: task.executionId, instanceId: task.instanceId, queue: task.queue, state: task.state };
       for (const listener of this.finishedListeners) listener(finished);
     }
   }
