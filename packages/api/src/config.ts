@@ -21,6 +21,11 @@ export interface Config {
   kafkaUnfencedReplies: UnfencedReplies;
   /** Failed deliveries of an inbound Kafka message before it is dead-lettered. */
   kafkaMaxRedeliveries: number;
+  /**
+   * How long a bridge replica may go silent before the broker gives its partitions (the reply
+   * topic's among them) to another replica. Every replica stops consuming while that happens.
+   */
+  kafkaSessionTimeoutMs: number;
   /** SASL authentication with the brokers; undefined: none. */
   kafkaSasl: KafkaSasl | undefined;
   /** TLS to the brokers. */
@@ -79,6 +84,8 @@ const EnvSchema = z
       z.enum(UNFENCED_REPLIES).default("match"),
     ),
     KAFKA_MAX_REDELIVERIES: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1).max(1000).default(5)),
+    // kafkajs's default; the broker must allow it (group.min/max.session.timeout.ms, 6 s to 30 min by default).
+    KAFKA_SESSION_TIMEOUT_MS: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1000).max(3_600_000).default(30_000)),
     KAFKA_SASL_MECHANISM: z.preprocess(
       (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
       z.enum(KAFKA_SASL_MECHANISMS).optional(),
@@ -152,6 +159,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaBrokers: e.KAFKA_BROKERS,
     kafkaUnfencedReplies: e.KAFKA_UNFENCED_REPLIES,
     kafkaMaxRedeliveries: e.KAFKA_MAX_REDELIVERIES,
+    kafkaSessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
     kafkaSasl:
       e.KAFKA_SASL_MECHANISM && e.KAFKA_SASL_USERNAME !== undefined && e.KAFKA_SASL_PASSWORD !== undefined
         ? { mechanism: e.KAFKA_SASL_MECHANISM, username: e.KAFKA_SASL_USERNAME, password: e.KAFKA_SASL_PASSWORD }

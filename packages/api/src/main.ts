@@ -25,6 +25,8 @@ try {
           brokers: config.kafkaBrokers,
           unfencedReplies: config.kafkaUnfencedReplies,
           maxRedeliveries: config.kafkaMaxRedeliveries,
+          // Heartbeats well inside the session, so a live replica is never taken for a dead one.
+          consumer: { sessionTimeout: config.kafkaSessionTimeoutMs, heartbeatInterval: Math.min(3000, Math.floor(config.kafkaSessionTimeoutMs / 3)) },
           kafka: { ssl: config.kafkaSsl, ...(config.kafkaSasl ? { sasl: config.kafkaSasl } : {}) },
           logger: logger.child({ component: "kafka" }),
         })

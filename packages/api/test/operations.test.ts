@@ -134,6 +134,7 @@ describe("config", () => {
       kafkaBrokers: [],
       kafkaUnfencedReplies: "match",
       kafkaMaxRedeliveries: 5,
+      kafkaSessionTimeoutMs: 30_000,
       kafkaSasl: undefined,
       kafkaSsl: false,
       logLevel: "info",
@@ -159,6 +160,8 @@ describe("config", () => {
     expect(() => loadConfig({ RETENTION_DAYS: "0" })).toThrow(/RETENTION_DAYS="0"/);
     expect(loadConfig({ RETENTION_DAYS: "0.5" }).retentionDays).toBe(0.5);
     expect(() => loadConfig({ KAFKA_MAX_REDELIVERIES: "0" })).toThrow(/KAFKA_MAX_REDELIVERIES="0"/);
+    expect(() => loadConfig({ KAFKA_SESSION_TIMEOUT_MS: "500" })).toThrow(/KAFKA_SESSION_TIMEOUT_MS="500"/);
+    expect(loadConfig({ KAFKA_SESSION_TIMEOUT_MS: "6000" }).kafkaSessionTimeoutMs).toBe(6000);
   });
 
   it("reads Kafka SASL and TLS settings, all three SASL variables or none, and never echoes the password", () => {
