@@ -25,8 +25,7 @@ try {
           brokers: config.kafkaBrokers,
           unfencedReplies: config.kafkaUnfencedReplies,
           maxRedeliveries: config.kafkaMaxRedeliveries,
-          // Heartbeats well inside the session, so a live replica is never taken for a dead one.
-          consumer: { sessionTimeout: config.kafkaSessionTimeoutMs, heartbeatInterval: Math.min(3000, Math.floor(config.kafkaSessionTimeoutMs / 3)) },
+          sessionTimeoutMs: config.kafkaSessionTimeoutMs,
           kafka: { ssl: config.kafkaSsl, ...(config.kafkaSasl ? { sasl: config.kafkaSasl } : {}) },
           logger: logger.child({ component: "kafka" }),
         })

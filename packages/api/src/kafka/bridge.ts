@@ -37,7 +37,13 @@ export interface KafkaBridgeOptions {
   relay?: Partial<EventsRelayOptions> | false;
   /** Extra kafkajs client settings (ssl, sasl, timeouts). */
   kafka?: Partial<KafkaConfig>;
-  /** Extra kafkajs consumer settings (session timeout, heartbeat interval, ...). */
+  /**
+   * How long this replica may go silent before the broker gives its inbound partitions to another
+   * (kafkajs's default: 30 s). Heartbeats and fetch waits are set to a third of it (at most 3 s and
+   * 5 s): kafkajs heartbeats only between fetches and messages.
+   */
+  sessionTimeoutMs?: number;
+  /** Extra kafkajs consumer settings (they win over those derived from `sessionTimeoutMs`). */
   consumer?: Partial<ConsumerConfig>;
   /**
    * A reply that names no fence (no `executionId`/`fenceToken`): `match` (default) applies it to
@@ -86,15 +92,28 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
   if (!Number.isSafeInteger(maxRedeliveries) || maxRedeliveries < 1) {
     throw new TypeError(`maxRedeliveries: expected a whole number from 1, got ${JSON.stringify(options.maxRedeliveries)}`);
   }
+  if (options.sessionTimeoutMs !== undefined && (!Number.isSafeInteger(options.sessionTimeoutMs) || options.sessionTimeoutMs < 1000)) {
+    throw new TypeError(
+      `sessionTimeoutMs: expected a whole number of milliseconds from 1000, got ${JSON.stringify(options.sessionTimeoutMs)}`,
+    );
+  }
   const topics = bridgeTopics(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
   const kafka = createKafkaClient(options.brokers, options.clientId ?? "baton", logger, options.kafka);
   const numPartitions = options.createTopics === false ? 0 : (options.createTopics?.numPartitions ?? 1);
 
   const admin = kafka.admin();
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, maxInFlightRequests: 1 });
+  const session = options.sessionTimeoutMs;
   const consumer = kafka.consumer({
     groupId: options.groupId ?? "baton-bridge",
     allowAutoTopicCreation: false,
+    ...(session === undefined
+      ? {}
+      : {
+          sessionTimeout: session,
+          heartbeatInterval: Math.min(3000, Math.floor(session / 3)),
+          maxWaitTimeInMs: Math.min(5000, Math.floor(session / 3)),
+        }),
     ...options.consumer,
   });
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
