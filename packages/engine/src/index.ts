@@ -1,12 +1,12 @@
 export * from "./contract/errors.ts";
 export * from "./contract/field-hints.ts";
 export { checkJsonValue, jsonValueIssue, LIMITS } from "./contract/limits.ts";
-export type * from "./contract/types.ts";
 export * from "./contract/strict-fields.ts";
+export type * from "./contract/types.ts";
 export * from "./contract/wire.ts";
 export { AccessCoordinator, type ApiKeyView, type NewApiKey } from "./coordinators/access-coordinator.ts";
 export { createEngine, type Engine, type EngineOptions } from "./coordinators/engine.ts";
-export { MAX_RUN_WAIT_MS, type WaitForEndOptions } from "./coordinators/instance-wait.ts";
+export { InstanceEndWaiter, MAX_END_WAITERS, type WaitForEndOptions } from "./coordinators/instance-end-waiter.ts";
 export { type PassLogger, type PeriodicPass, startPeriodicPass } from "./coordinators/periodic-pass.ts";
 export { type LeaseWrite, MAX_ACQUIRE, type OutcomeReport, TaskCoordinator, type TaskFinished } from "./coordinators/task-coordinator.ts";
 export { TaskDispatcher, type WaitingAcquire } from "./coordinators/task-dispatcher.ts";
@@ -52,7 +52,7 @@ export {
 } from "./domain/states.ts";
 export type { DefinitionRow } from "./store/definitions.ts";
 export { eventListForRelay, eventRelayHorizon, type RelayBatch, type RelayEventRow } from "./store/events-relay.ts";
-export { instanceCountByState } from "./store/instances.ts";
+export { type InstanceStanding, instanceCountByState } from "./store/instances.ts";
 export { leaseAcquireOrRenew, leaseGet, leaseRelease, leaseWriteCursorIfHeld, type NamedLease } from "./store/leases.ts";
 export { taskGetLeasedByStep } from "./store/tasks.ts";
 export { type WorkerPollRow, workerList, workerPage, workerRecordPoll } from "./store/workers.ts";

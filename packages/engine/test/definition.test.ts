@@ -72,6 +72,20 @@ describe("workflow definitions", () => {
     expect(invalidFields({ name: "x", type: "diagonal", steps: [{ name: "a" }] })).toEqual(["type"]);
     expect(invalidFields({ name: "x", steps: [] })).toEqual(["steps"]);
     expect(invalidFields({ steps: [{ name: "a" }] })).toEqual(["name"]);
-    expect(invalidFields({ name: "x", steps: [{ name: "a", colour: "red" }] })).toEqual(["steps.0"]);
+    // An unknown field is named itself, and a known mistake says what to write instead.
+    expect(invalidFields({ name: "x", steps: [{ name: "a", colour: "red" }] })).toEqual(["steps.0.colour"]);
+    expect(invalidFields({ name: "x", retries: 3, steps: [{ name: "a", timeout: 5, dependencies: [] }] })).toEqual([
+      "steps.0.timeout",
+      "steps.0.dependencies",
+      "retries",
+    ]);
+    const hinted = (() => {
+      try {
+        parseDefinition({ name: "x", steps: [{ name: "a", maxRetries: 5 }] });
+      } catch (error) {
+        return (error as BatonError).message;
+      }
+    })();
+    expect(hinted).toContain("unknown field `maxRetries`: use `retry: { maxAttempts }`");
   });
 });

@@ -1,4 +1,13 @@
-import { BatonError, type ErrorBody, type ErrorCode, httpStatusOf, OPEN_CALLER } from "@baton/engine";
+import {
+  BatonError,
+  type ErrorBody,
+  type ErrorCode,
+  fieldIssues,
+  httpStatusOf,
+  type IssueLike,
+  issuesSummary,
+  OPEN_CALLER,
+} from "@baton/engine";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -47,23 +56,22 @@ export function onError(error: Error, c: Context<AppEnv>): Response {
 interface ValidationResult {
   success: boolean;
   target: string;
-  error?: { issues: { path: PropertyKey[]; message: string }[] };
+  error?: { issues: IssueLike[] };
 }
 
 /**
  * The zod-openapi `defaultHook`: a failed validation becomes a 400 VALIDATION_ERROR whose
- * `details.fields` names each field at fault.
+ * `details.fields` names each field at fault (each unknown field by name).
  */
 export function validationHook(result: ValidationResult): void {
   if (result.success || !result.error) return;
   throw validationError(result.error.issues, result.target);
 }
 
-export function validationError(issues: { path: PropertyKey[]; message: string }[], target: string): BatonError {
-  const fields = issues.map((i) => ({ field: i.path.map(String).join(".") || "(body)", message: i.message }));
-  const summary = fields.map((f) => `${f.field}: ${f.message}`).join("; ");
-  return new BatonError("VALIDATION_ERROR", `Invalid request ${target === "json" ? "body" : target}: ${summary}`, {
-    in: target === "json" ? "body" : target,
-    fields,
+export function validationError(issues: readonly IssueLike[], target: string): BatonError {
+  const where = target === "json" ? "body" : target;
+  return new BatonError("VALIDATION_ERROR", `Invalid request ${where}: ${issuesSummary(issues, `(${where})`)}`, {
+    in: where,
+    fields: fieldIssues(issues, `(${where})`),
   });
 }

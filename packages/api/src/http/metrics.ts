@@ -43,6 +43,14 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
+  readonly runWait = new Histogram({
+    name: "baton_run_wait_seconds",
+    help: "How long a start with waitMs waited for its run to end, by outcome (ended, deadline, aborted)",
+    labelNames: ["outcome"] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
   readonly httpDuration = new Histogram({
     name: "baton_http_request_duration_seconds",
     help: "HTTP request latency by method, matched route pattern and status",

@@ -2,7 +2,21 @@ import { z } from "zod";
 import { WorkflowDefinitionSchema } from "../domain/definition.ts";
 import { INSTANCE_STATES, TASK_STATES } from "../domain/states.ts";
 import { ERROR_STATUS } from "./errors.ts";
+import {
+  ACQUIRE_HINTS,
+  BATCH_HINTS,
+  BATCH_RUN_HINTS,
+  COMPENSATE_HINTS,
+  COMPLETE_HINTS,
+  FAIL_HINTS,
+  HEARTBEAT_HINTS,
+  ITEM_HINTS,
+  RETRY_HINTS,
+  START_BATCH_HINTS,
+  START_HINTS,
+} from "./field-hints.ts";
 import { jsonValueIssue, LIMITS } from "./limits.ts";
+import { strictFields } from "./strict-fields.ts";
 import type {
   AcquiredTask,
   EventView,
@@ -20,6 +34,7 @@ import type {
  * responses with them, and the worker SDK can validate what it receives. `.meta({ id })` names a
  * schema in the OpenAPI document. The plain TypeScript types in types.ts must stay identical to
  * what these schemas infer; the checks at the bottom of this file fail to compile otherwise.
+ * Every object a caller sends is strict (`strictFields`): an unknown field is refused by name.
  */
 
 /**
@@ -30,6 +45,9 @@ export const ACQUIRE_LIMITS = { maxTasks: 1000, maxQueues: 100, maxWaitMs: 30_00
 
 /** Most items one batch request (batch complete, fail, heartbeat, start) may carry. */
 export const MAX_BATCH_ITEMS = 1000;
+
+/** The longest a caller may wait for a run to end (`waitMs` of a start; the FastAPI direct route). */
+export const MAX_RUN_WAIT_MS = 60_000;
 
 /**
  * The response header in which every /v1 answer states the server's request body limit in bytes,
@@ -158,8 +176,8 @@ export const WorkerListSchema = z.object({ items: z.array(WorkerViewSchema), nex
 
 // --- Instances ---
 
-export const StartRequestSchema = z
-  .object({
+export const StartRequestSchema = strictFields(
+  {
     runId: z.string().min(1).max(200).optional().meta({ description: "Makes the start idempotent; generated when absent" }),
     input: z
       .record(z.string(), z.unknown())
@@ -171,19 +189,38 @@ export const StartRequestSchema = z
           `steps may be at most ${LIMITS.maxFanOutBytes} bytes`,
       }),
     namespace: z.string().min(1).max(128).optional(),
-  })
-  .meta({ id: "StartRequest" });
+    waitMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_RUN_WAIT_MS, `at most ${MAX_RUN_WAIT_MS} ms (MAX_RUN_WAIT_MS)`)
+      .optional()
+      .meta({
+        description:
+          `Wait up to this long (0 to ${MAX_RUN_WAIT_MS} ms) for the run to end: the answer is 200 with its final state, output ` +
+          "and error once it is COMPLETED, FAILED, COMPENSATED, COMPENSATION_FAILED or CANCELLED, else 202 with its state at the " +
+          "deadline. Without it the answer comes at once (201, or 200 for an existing runId).",
+      }),
+  },
+  START_HINTS,
+).meta({ id: "StartRequest" });
 
 export const StartResultSchema = z
   .object({ instanceId: uuid, runId: z.string(), state: instanceState, created: z.boolean() })
   .meta({ id: "StartResult" });
 
-export const StartBatchRequestSchema = z
-  .object({
+export const StartWaitResultSchema = StartResultSchema.extend({
+  output: json.meta({ description: "The run's output (the map of step outputs) once COMPLETED; else null" }),
+  error: json.meta({ description: "Why the run failed or was compensated; else null" }),
+}).meta({ id: "StartWaitResult", description: "A start that waited (`waitMs`): the run's state when the answer was given" });
+
+export const StartBatchRequestSchema = strictFields(
+  {
     namespace: StartRequestSchema.shape.namespace,
-    runs: batchOf(StartRequestSchema.pick({ runId: true, input: true })),
-  })
-  .meta({ id: "StartBatchRequest" });
+    runs: batchOf(strictFields({ runId: StartRequestSchema.shape.runId, input: StartRequestSchema.shape.input }, BATCH_RUN_HINTS)),
+  },
+  START_BATCH_HINTS,
+).meta({ id: "StartBatchRequest" });
 
 export const RunRefusalSchema = z
   .object({ runId: z.string(), error: errorDetail })
@@ -263,13 +300,15 @@ export const InstanceListQuerySchema = z.object({
 
 export const InstanceStateResultSchema = z.object({ state: instanceState }).meta({ id: "InstanceStateResult" });
 
-export const CompensateRequestSchema = z
-  .object({ fromTaskId: z.string().min(1).max(128).optional().meta({ description: "Undo only this step and the steps it depends on" }) })
-  .meta({ id: "CompensateRequest" });
+export const CompensateRequestSchema = strictFields(
+  { fromTaskId: z.string().min(1).max(128).optional().meta({ description: "Undo only this step and the steps it depends on" }) },
+  COMPENSATE_HINTS,
+).meta({ id: "CompensateRequest" });
 
-export const RetryTaskRequestSchema = z
-  .object({ input: jsonIn("New input for the step; the last attempt's input when absent").optional() })
-  .meta({ id: "RetryTaskRequest" });
+export const RetryTaskRequestSchema = strictFields(
+  { input: jsonIn("New input for the step; the last attempt's input when absent").optional() },
+  RETRY_HINTS,
+).meta({ id: "RetryTaskRequest" });
 
 export const RetryTaskResultSchema = z
   .object({ executionId: uuid, taskId: z.string(), kind: taskKind, attempt: z.number().int() })
@@ -277,8 +316,8 @@ export const RetryTaskResultSchema = z
 
 // --- Tasks: acquire and fenced writes ---
 
-export const AcquireRequestSchema = z
-  .object({
+export const AcquireRequestSchema = strictFields(
+  {
     workerId,
     queues: z.array(z.string().min(1).max(200)).min(1).max(ACQUIRE_LIMITS.maxQueues),
     max: z.number().int().min(1).max(ACQUIRE_LIMITS.maxTasks).default(1).meta({ description: "Hand out at most this many tasks" }),
@@ -289,8 +328,9 @@ export const AcquireRequestSchema = z
       .max(ACQUIRE_LIMITS.maxWaitMs)
       .default(0)
       .meta({ description: "Long-poll: how long to wait when no task is available now (0 answers at once)" }),
-  })
-  .meta({ id: "AcquireRequest" });
+  },
+  ACQUIRE_HINTS,
+).meta({ id: "AcquireRequest" });
 
 export const AcquiredTaskSchema = z
   .object({
@@ -309,22 +349,24 @@ export const AcquiredTaskSchema = z
 
 export const AcquireResponseSchema = z.object({ tasks: z.array(AcquiredTaskSchema) }).meta({ id: "AcquireResponse" });
 
-export const HeartbeatRequestSchema = z.object({ workerId, fenceToken }).meta({ id: "HeartbeatRequest" });
+export const HeartbeatRequestSchema = strictFields({ workerId, fenceToken }, HEARTBEAT_HINTS).meta({ id: "HeartbeatRequest" });
 
 export const HeartbeatResultSchema = z.object({ leaseExpiresAt: isoTime }).meta({ id: "HeartbeatResult" });
 
-export const CompleteRequestSchema = z
-  .object({ workerId, fenceToken, output: jsonIn("The step's output (null when absent)").optional() })
-  .meta({ id: "CompleteRequest" });
+export const CompleteRequestSchema = strictFields(
+  { workerId, fenceToken, output: jsonIn("The step's output (null when absent)").optional() },
+  COMPLETE_HINTS,
+).meta({ id: "CompleteRequest" });
 
-export const FailRequestSchema = z
-  .object({
+export const FailRequestSchema = strictFields(
+  {
     workerId,
     fenceToken,
     error: jsonIn("What went wrong, stored with the attempt").optional(),
     retryable: z.boolean().optional().meta({ description: "false makes this the last attempt (no retry)" }),
-  })
-  .meta({ id: "FailRequest" });
+  },
+  FAIL_HINTS,
+).meta({ id: "FailRequest" });
 
 export const TaskOutcomeSchema = z
   .object({
@@ -344,16 +386,34 @@ const idempotencyKey = z
   .optional()
   .meta({ description: "Names this report: a key already applied answers `duplicate` and changes nothing" });
 
-export const HeartbeatItemSchema = HeartbeatRequestSchema.extend({ executionId }).meta({ id: "HeartbeatItem" });
-export const CompleteItemSchema = CompleteRequestSchema.extend({ executionId, idempotencyKey }).meta({ id: "CompleteItem" });
-export const FailItemSchema = FailRequestSchema.extend({ executionId, idempotencyKey }).meta({ id: "FailItem" });
+export const HeartbeatItemSchema = strictFields(
+  { ...HeartbeatRequestSchema.shape, executionId },
+  { ...HEARTBEAT_HINTS, ...ITEM_HINTS },
+).meta({
+  id: "HeartbeatItem",
+});
+export const CompleteItemSchema = strictFields(
+  { ...CompleteRequestSchema.shape, executionId, idempotencyKey },
+  { ...COMPLETE_HINTS, ...ITEM_HINTS },
+).meta({ id: "CompleteItem" });
+export const FailItemSchema = strictFields(
+  { ...FailRequestSchema.shape, executionId, idempotencyKey },
+  { ...FAIL_HINTS, ...ITEM_HINTS },
+).meta({
+  id: "FailItem",
+});
 
-export const ReleaseItemSchema = HeartbeatRequestSchema.extend({ executionId }).meta({ id: "ReleaseItem" });
+export const ReleaseItemSchema = strictFields({ ...HeartbeatRequestSchema.shape, executionId }, { ...HEARTBEAT_HINTS, ...ITEM_HINTS }).meta(
+  {
+    id: "ReleaseItem",
+  },
+);
 
-export const HeartbeatBatchRequestSchema = z.object({ items: batchOf(HeartbeatItemSchema) }).meta({ id: "HeartbeatBatchRequest" });
-export const CompleteBatchRequestSchema = z.object({ items: batchOf(CompleteItemSchema) }).meta({ id: "CompleteBatchRequest" });
-export const FailBatchRequestSchema = z.object({ items: batchOf(FailItemSchema) }).meta({ id: "FailBatchRequest" });
-export const ReleaseBatchRequestSchema = z.object({ items: batchOf(ReleaseItemSchema) }).meta({ id: "ReleaseBatchRequest" });
+const batchRequest = <T extends z.ZodType>(item: T) => strictFields({ items: batchOf(item) }, BATCH_HINTS);
+export const HeartbeatBatchRequestSchema = batchRequest(HeartbeatItemSchema).meta({ id: "HeartbeatBatchRequest" });
+export const CompleteBatchRequestSchema = batchRequest(CompleteItemSchema).meta({ id: "CompleteBatchRequest" });
+export const FailBatchRequestSchema = batchRequest(FailItemSchema).meta({ id: "FailBatchRequest" });
+export const ReleaseBatchRequestSchema = batchRequest(ReleaseItemSchema).meta({ id: "ReleaseBatchRequest" });
 
 export const TaskRefusalSchema = z
   .object({ executionId: uuid, error: errorDetail })

@@ -6,6 +6,7 @@ import { SECRET_SAFE_LOGGING } from "../domain/secrets.ts";
 import { AccessCoordinator } from "./access-coordinator.ts";
 import { DefinitionCache } from "./definition-cache.ts";
 import { startHousekeeping } from "./housekeeping.ts";
+import { InstanceEndWaiter } from "./instance-end-waiter.ts";
 import { startPeriodicPass } from "./periodic-pass.ts";
 import { PollRecorder } from "./poll-recorder.ts";
 import { TaskCoordinator } from "./task-coordinator.ts";
@@ -17,7 +18,10 @@ export interface EngineOptions {
   database: Database | DatabaseConfig;
   /** Apply pending migrations before starting (default true). */
   migrate?: boolean;
-  /** How often parked acquirers look again without a NOTIFY (default 1000 ms). */
+  /**
+   * How often parked acquirers look again without a NOTIFY, and waits for a run's end look at
+   * their instances without a commit of this process to wake them (default 1000 ms).
+   */
   pollIntervalMs?: number;
   /** How often this process reaps expired leases; 0 turns the reaper off (default 1000 ms). */
   reapIntervalMs?: number;
@@ -48,6 +52,8 @@ export interface Engine {
   readonly access: AccessCoordinator;
   readonly tasks: TaskCoordinator;
   readonly dispatcher: TaskDispatcher;
+  /** Waits for instances to end without holding a database connection (see `workflows.waitForEnd`). */
+  readonly instanceEnds: InstanceEndWaiter;
   close(): Promise<void>;
 }
 
@@ -64,9 +70,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   if (options.migrate !== false) await migrate(database);
   const definitions = new DefinitionCache();
   const tasks = new TaskCoordinator(database.db, definitions, logger);
-  const workflows = new WorkflowCoordinator(database.db, definitions);
   const polls = new PollRecorder(database.db, options.pollRecordIntervalMs ?? 5000, logger);
   const dispatcher = new TaskDispatcher(database, tasks, polls, options.pollIntervalMs ?? 1000, logger);
+  const instanceEnds = new InstanceEndWaiter(database.db, tasks, options.pollIntervalMs ?? 1000, logger);
+  const workflows = new WorkflowCoordinator(database.db, definitions, instanceEnds);
   await dispatcher.start();
   const reapIntervalMs = options.reapIntervalMs ?? 1000;
   const reaper = reapIntervalMs > 0 ? startPeriodicPass("lease reaper", reapIntervalMs, () => tasks.reapExpiredLeases(), logger) : null;
@@ -85,7 +92,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     access: new AccessCoordinator(database.db),
     tasks,
     dispatcher,
+    instanceEnds,
     async close() {
+      instanceEnds.stop();
       await reaper?.stop();
       await housekeeping?.stop();
       await dispatcher.stop();

@@ -31,7 +31,7 @@ import { type NewTaskRow, type QueueWake, taskListByInstances, taskParkPending }
 import type { DefinitionCache } from "./definition-cache.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { InstanceChange } from "./instance-change.ts";
-import { type WaitForEndOptions, waitForInstanceEnd } from "./instance-wait.ts";
+import { checkRunWait, type InstanceEndWaiter, type WaitForEndOptions } from "./instance-end-waiter.ts";
 import { eventView, instanceSummary, taskView } from "./views.ts";
 
 export interface StartParams {
@@ -75,6 +75,7 @@ export class WorkflowCoordinator {
   constructor(
     private readonly db: Db,
     private readonly definitions: DefinitionCache,
+    private readonly instanceEnds: InstanceEndWaiter,
   ) {}
 
   /**
@@ -238,10 +239,16 @@ export class WorkflowCoordinator {
 
   /**
    * The instance once it has ended (a terminal state), or as it is when `waitMs` runs out or the
-   * signal aborts; no database session is held while waiting (see `waitForInstanceEnd`).
+   * signal aborts; no database session is held while waiting (see InstanceEndWaiter). Throws
+   * NOT_FOUND for an unknown instance, VALIDATION_ERROR for a wait out of bounds.
+   * @example const run = await engine.workflows.waitForEnd(instanceId, { waitMs: 30_000 });
    */
   async waitForEnd(instanceId: string, options: WaitForEndOptions): Promise<InstanceSummary> {
-    return instanceSummary(await waitForInstanceEnd(this.db, instanceId, options));
+    checkRunWait(options.waitMs);
+    await this.instanceEnds.wait(instanceId, options);
+    const row = await instanceGet(this.db, instanceId);
+    if (!row) throw new BatonError("NOT_FOUND", `Instance ${instanceId} not found`, { instanceId });
+    return instanceSummary(row);
   }
 
   /** Instances newest first; pass `nextCursor` back as `cursor` for the next page. */

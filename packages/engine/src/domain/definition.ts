@@ -1,14 +1,19 @@
 import { z } from "zod";
 import { BatonError } from "../contract/errors.ts";
+import { DEFAULTS_HINTS, DEFINITION_HINTS, RETRY_POLICY_HINTS, STEP_HINTS } from "../contract/field-hints.ts";
 import { LIMITS } from "../contract/limits.ts";
+import { fieldIssues, type IssueLike, issuesSummary, strictFields } from "../contract/strict-fields.ts";
 
 /** Retry policy of a step: attempts in all (1 = no retry) and exponential backoff between them. */
-export const RetryPolicySchema = z.strictObject({
-  maxAttempts: z.number().int().min(1).max(1000).optional(),
-  backoffMs: z.number().int().min(0).max(LIMITS.maxBackoffMs).optional(),
-  backoffMultiplier: z.number().min(1).max(LIMITS.maxBackoffMultiplier).optional(),
-  maxBackoffMs: z.number().int().min(0).max(LIMITS.maxBackoffMs).optional(),
-});
+export const RetryPolicySchema = strictFields(
+  {
+    maxAttempts: z.number().int().min(1).max(1000).optional(),
+    backoffMs: z.number().int().min(0).max(LIMITS.maxBackoffMs).optional(),
+    backoffMultiplier: z.number().min(1).max(LIMITS.maxBackoffMultiplier).optional(),
+    maxBackoffMs: z.number().int().min(0).max(LIMITS.maxBackoffMs).optional(),
+  },
+  RETRY_POLICY_HINTS,
+);
 
 const leaseMs = z.number().int().min(100).max(LIMITS.maxLeaseMs);
 
@@ -16,35 +21,42 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const nameField = (what: string) =>
   z.string().regex(NAME, `${what} must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit`);
 
-const StepSchema = z.strictObject({
-  name: nameField("step name"),
-  queue: nameField("queue").optional(),
-  transport: z.enum(["worker", "kafka"]).optional(),
-  leaseMs: leaseMs.optional(),
-  retry: RetryPolicySchema.optional(),
-  /** `true`: the step has an UNDO on `<queue>.undo`; an object names its own queue or lease. */
-  undo: z.union([z.boolean(), z.strictObject({ queue: nameField("undo queue").optional(), leaseMs: leaseMs.optional() })]).optional(),
-  dependsOn: z.array(nameField("dependsOn entry")).max(LIMITS.maxDependsOn).optional(),
-  // Accepted from the legacy registration format and kept only for ordering / documentation.
-  seq: z.number().int().min(-1_000_000).max(1_000_000).optional(),
-  objectType: z.string().max(LIMITS.maxNameLength).optional(),
-});
+const StepSchema = strictFields(
+  {
+    name: nameField("step name"),
+    queue: nameField("queue").optional(),
+    transport: z.enum(["worker", "kafka"]).optional(),
+    leaseMs: leaseMs.optional(),
+    retry: RetryPolicySchema.optional(),
+    /** `true`: the step has an UNDO on `<queue>.undo`; an object names its own queue or lease. */
+    undo: z.union([z.boolean(), z.strictObject({ queue: nameField("undo queue").optional(), leaseMs: leaseMs.optional() })]).optional(),
+    dependsOn: z.array(nameField("dependsOn entry")).max(LIMITS.maxDependsOn).optional(),
+    // Accepted from the legacy registration format and kept only for ordering / documentation.
+    seq: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+    objectType: z.string().max(LIMITS.maxNameLength).optional(),
+  },
+  STEP_HINTS,
+);
 
 /** A workflow definition as users write it (JSON or YAML). */
-export const WorkflowDefinitionSchema = z.strictObject({
-  name: nameField("workflow name"),
-  namespace: nameField("namespace").optional(),
-  description: z.string().max(2000).optional(),
-  type: z.enum(["sequential", "parallel", "simultaneous", "dag"]).optional(),
-  defaults: z
-    .strictObject({
-      leaseMs: leaseMs.optional(),
-      retry: RetryPolicySchema.optional(),
-      transport: z.enum(["worker", "kafka"]).optional(),
-    })
-    .optional(),
-  steps: z.array(StepSchema).min(1, "a workflow needs at least one step").max(LIMITS.maxSteps),
-});
+export const WorkflowDefinitionSchema = strictFields(
+  {
+    name: nameField("workflow name"),
+    namespace: nameField("namespace").optional(),
+    description: z.string().max(2000).optional(),
+    type: z.enum(["sequential", "parallel", "simultaneous", "dag"]).optional(),
+    defaults: strictFields(
+      {
+        leaseMs: leaseMs.optional(),
+        retry: RetryPolicySchema.optional(),
+        transport: z.enum(["worker", "kafka"]).optional(),
+      },
+      DEFAULTS_HINTS,
+    ).optional(),
+    steps: z.array(StepSchema).min(1, "a workflow needs at least one step").max(LIMITS.maxSteps),
+  },
+  DEFINITION_HINTS,
+);
 
 export type WorkflowDefinitionInput = z.input<typeof WorkflowDefinitionSchema>;
 
@@ -79,10 +91,10 @@ export const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, backoffMs: 1000, backoffMultiplier: 2, maxBackoffMs: 60_000 };
 
 /** Turns zod issues into one INVALID_DEFINITION error whose details name each failing field. */
-function invalid(issues: { path: PropertyKey[]; message: string }[]): BatonError {
-  const fields = issues.map((i) => ({ field: i.path.map(String).join(".") || "(root)", message: i.message }));
-  const summary = fields.map((f) => `${f.field}: ${f.message}`).join("; ");
-  return new BatonError("INVALID_DEFINITION", `Invalid workflow definition: ${summary}`, { fields });
+function invalid(issues: readonly IssueLike[]): BatonError {
+  return new BatonError("INVALID_DEFINITION", `Invalid workflow definition: ${issuesSummary(issues, "(root)")}`, {
+    fields: fieldIssues(issues, "(root)"),
+  });
 }
 
 /**

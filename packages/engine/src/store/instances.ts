@@ -217,3 +217,22 @@ export async function instanceNamespace(db: DbOrTrx, instanceId: string): Promis
   const row = await db.selectFrom("workflow_instances").select("namespace").where("instance_id", "=", instanceId).executeTakeFirst();
   return row?.namespace ?? null;
 }
+
+/** Where an instance stands: its state, and its output and error once it has them. */
+export type InstanceStanding = Pick<InstanceRow, "instanceId" | "state" | "output" | "error">;
+
+/** The standing of each of these instances (one statement; ids not found are left out). */
+export async function instanceListStanding(db: DbOrTrx, instanceIds: string[]): Promise<InstanceStanding[]> {
+  if (instanceIds.length === 0) return [];
+  const rows = await db
+    .selectFrom("workflow_instances")
+    .select(["instance_id", "state", "output", "error"])
+    .where("instance_id", "=", sql<string>`ANY(${idList(instanceIds)})`)
+    .execute();
+  return rows.map((r) => ({
+    instanceId: r.instance_id,
+    state: r.state as InstanceState,
+    output: r.output ?? null,
+    error: (r.error as InstanceError | null) ?? null,
+  }));
+}

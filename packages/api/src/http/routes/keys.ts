@@ -1,4 +1,4 @@
-import { ROLES } from "@baton/engine";
+import { API_KEY_HINTS, ROLES, strictFields } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireAccess } from "../auth.ts";
 import type { ApiDeps } from "../env.ts";
@@ -20,8 +20,8 @@ const ApiKeySchema = z
   })
   .meta({ id: "ApiKey" });
 
-const CreateKeySchema = z
-  .strictObject({
+const CreateKeySchema = strictFields(
+  {
     name: z.string().min(1).max(200).meta({ description: "Who the key is for", example: "billing-workers" }),
     role: z.enum(ROLES).meta({
       description:
@@ -40,8 +40,9 @@ const CreateKeySchema = z
       .max(100)
       .optional()
       .meta({ description: 'Worker keys: queue patterns the key may work (default ["*"]: every queue of its namespaces)' }),
-  })
-  .meta({ id: "CreateApiKey" });
+  },
+  API_KEY_HINTS,
+).meta({ id: "CreateApiKey" });
 
 const KeyParams = z.object({
   keyId: z

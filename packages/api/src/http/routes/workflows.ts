@@ -1,8 +1,11 @@
 import {
   BatonError,
+  fieldIssues,
   isLegacyRegistration,
+  issuesSummary,
   LIMITS,
   MAX_BATCH_ITEMS,
+  MAX_RUN_WAIT_MS,
   RegisterResultSchema,
   type RunRefusal,
   StartBatchRequestSchema,
@@ -10,6 +13,10 @@ import {
   StartRequestSchema,
   type StartResult,
   StartResultSchema,
+  StartWaitResultSchema,
+  strictFields,
+  WORKER_REGISTRATION_HINTS,
+  WORKER_STEP_HINTS,
   WorkerRegistrationResultSchema,
   WorkflowDefinitionSchema,
   WorkflowListSchema,
@@ -24,6 +31,7 @@ import { readDefinitionBody } from "../definition-body.ts";
 import type { ApiDeps } from "../env.ts";
 import { recentWorkersByQueue, workflowView } from "../readiness.ts";
 import { createRouter, errorResponses, jsonContent } from "../router.ts";
+import { waitForRunEnd } from "../run-end.ts";
 
 const NamespaceQuery = z.object({
   namespace: z.string().min(1).max(128).optional().meta({ description: "Namespace (default: default; for listing: all)" }),
@@ -94,11 +102,21 @@ const start = createRoute({
   method: "post",
   path: "/{name}/runs",
   tags: ["workflows"],
-  summary: "Start a run (idempotent by runId)",
+  summary: "Start a run (idempotent by runId); with `waitMs`, answer when it has ended",
+  description:
+    "Without `waitMs` the answer comes at once: 201 for a new instance, 200 when one with this runId already existed. " +
+    `With \`waitMs\` (0 to ${MAX_RUN_WAIT_MS}) the answer comes when the run reaches a terminal state (COMPLETED, FAILED, ` +
+    "COMPENSATED, COMPENSATION_FAILED, CANCELLED): 200 with its output and error; or, when `waitMs` runs out first, 202 with " +
+    "its state then (look it up later with GET /v1/instances/{instanceId}). No database connection is held while waiting. " +
+    "A client that disconnects ends its wait; the run goes on. Every field is checked: an unknown one is a 400 naming it.",
   request: { params: NameParams, body: { required: true, content: { "application/json": { schema: StartRequestSchema } } } },
   responses: {
-    201: jsonContent(StartResultSchema, "A new instance was started"),
-    200: jsonContent(StartResultSchema, "An instance with this runId already existed (same input)"),
+    201: jsonContent(StartResultSchema, "A new instance was started (no `waitMs`)"),
+    200: jsonContent(
+      z.union([StartWaitResultSchema, StartResultSchema]),
+      "With `waitMs`: the run ended (StartWaitResult). Without: an instance with this runId already existed (same input)",
+    ),
+    202: jsonContent(StartWaitResultSchema, "With `waitMs`: the run had not ended when the wait ran out; `state` is its state then"),
     ...errorResponses(400, 404, 409, 413),
   },
 });
@@ -120,16 +138,34 @@ const startBatch = createRoute({
   },
 });
 
-const LegacyWorkerSchema = z.object({
-  orchName: z.string().min(1).max(LIMITS.maxNameLength),
-  as: z.literal("worker"),
-  namespace: z.string().min(1).max(LIMITS.maxNameLength).optional(),
-  service: z.string().min(1).max(LIMITS.maxIdLength).optional(),
-  steps: z
-    .array(z.looseObject({ name: z.string().min(1).max(LIMITS.maxNameLength) }))
-    .min(1)
-    .max(LIMITS.maxSteps),
-});
+/**
+ * A legacy `as: worker` registration (reference/orchestrator-service-spring.md). `type` and the
+ * steps' `seq` and `objectType` belong to the initiator's registration; a worker that copies them
+ * is accepted, and they are checked but not used.
+ */
+const LegacyWorkerSchema = strictFields(
+  {
+    orchName: z.string().min(1).max(LIMITS.maxNameLength),
+    as: z.literal("worker"),
+    namespace: z.string().min(1).max(LIMITS.maxNameLength).optional(),
+    service: z.string().min(1).max(LIMITS.maxIdLength).optional(),
+    type: z.enum(["sequential", "parallel", "simultaneous", "dag"]).optional(),
+    steps: z
+      .array(
+        strictFields(
+          {
+            name: z.string().min(1).max(LIMITS.maxNameLength),
+            seq: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+            objectType: z.string().max(LIMITS.maxNameLength).optional(),
+          },
+          WORKER_STEP_HINTS,
+        ),
+      )
+      .min(1)
+      .max(LIMITS.maxSteps),
+  },
+  WORKER_REGISTRATION_HINTS,
+);
 const ServiceHeader = z.string().min(1).max(LIMITS.maxIdLength);
 
 /** Workflow definitions: registration, readiness, and starting runs. */
@@ -173,10 +209,12 @@ export function workflowRoutes(deps: ApiDeps) {
 
   router.openapi(start, async (c) => {
     const { name } = c.req.valid("param");
-    const body = c.req.valid("json");
+    const { waitMs, ...body } = c.req.valid("json");
     requireAccess(c, "runs.start", body.namespace ?? "default");
     const result = await engine.workflows.startWorkflow({ workflow: name, ...body });
-    return c.json(result, result.created ? 201 : 200);
+    if (waitMs === undefined) return c.json(result, result.created ? 201 : 200);
+    const answer = await waitForRunEnd(deps, c, result, waitMs);
+    return c.json(answer.body, answer.status);
   });
 
   router.openapi(startBatch, async (c) => {
@@ -210,9 +248,9 @@ function namespaceNamedBy(body: unknown): string {
 async function registerLegacyWorker(deps: ApiDeps, raw: unknown, c: Context) {
   const parsed = LegacyWorkerSchema.safeParse(raw);
   if (!parsed.success) {
-    const fields = parsed.error.issues.map((i) => ({ field: i.path.map(String).join(".") || "(body)", message: i.message }));
-    throw new BatonError("INVALID_DEFINITION", `Invalid worker registration: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}`, {
-      fields,
+    const { issues } = parsed.error;
+    throw new BatonError("INVALID_DEFINITION", `Invalid worker registration: ${issuesSummary(issues, "(body)")}`, {
+      fields: fieldIssues(issues, "(body)"),
     });
   }
   const reg = parsed.data;

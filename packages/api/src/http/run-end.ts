@@ -1,0 +1,30 @@
+import { isTerminalInstanceState, type StartResult, type StartWaitResultSchema } from "@baton/engine";
+import type { Context } from "hono";
+import type { z } from "zod";
+import type { ApiDeps, AppEnv } from "./env.ts";
+import { linkedSignal } from "./linked-signal.ts";
+
+export type StartWaitResult = z.infer<typeof StartWaitResultSchema>;
+
+/**
+ * A synchronous start's answer: waits up to `waitMs` for the started run to end, holding no
+ * database connection (WorkflowCoordinator.waitForEnd), then answers 200 with its final state,
+ * output and error, or 202 with its state at the deadline. A client that disconnects ends the
+ * wait, and so does the server shutting down (answered 202 with the state then).
+ * @example
+ * const { status, body } = await waitForRunEnd(deps, c, await engine.workflows.startWorkflow(params), 30_000);
+ */
+export async function waitForRunEnd(
+  { engine, metrics, shutdown }: Pick<ApiDeps, "engine" | "metrics" | "shutdown">,
+  c: Context<AppEnv>,
+  started: StartResult,
+  waitMs: number,
+): Promise<{ status: 200 | 202; body: StartWaitResult }> {
+  const begun = performance.now();
+  const wait = linkedSignal([c.req.raw.signal, shutdown]);
+  const run = await engine.workflows.waitForEnd(started.instanceId, { waitMs, signal: wait.signal }).finally(wait.dispose);
+  const ended = isTerminalInstanceState(run.state);
+  const outcome = c.req.raw.signal.aborted ? "aborted" : ended ? "ended" : "deadline";
+  metrics.runWait.observe({ outcome }, (performance.now() - begun) / 1000);
+  return { status: ended ? 200 : 202, body: { ...started, state: run.state, output: run.output, error: run.error } };
+}

@@ -1,0 +1,105 @@
+import { z } from "zod";
+
+/**
+ * Objects that refuse what they do not know. A field a caller sends that the object does not
+ * take would otherwise be dropped without a word (a run started with `payload` instead of `input`
+ * ran with no input at all), so every object a caller sends is strict: an unknown field is an
+ * issue naming it, with a hint where the name is a known mistake (most often a field of the
+ * orchestrators Baton replaces).
+ */
+
+/** Unknown field name -> what to send instead. */
+export type FieldHints = Readonly<Record<string, string>>;
+
+/**
+ * `z.strictObject` whose unknown-field issue names each unknown field, says what to use instead
+ * for the names in `hints`, and otherwise lists the fields the object takes. A value that is not
+ * an object at all is refused with the same list. Derived objects (`extend`, `pick`) keep the
+ * hints and list their own fields.
+ * @example
+ * const Start = strictFields({ input: z.record(z.string(), z.unknown()) }, { payload: "use `input`" });
+ * Start.safeParse({ payload: {} }).error?.issues[0]?.message; // "unknown field `payload`: use `input`"
+ */
+export function strictFields<S extends z.ZodRawShape>(shape: S, hints: FieldHints = {}) {
+  return z.strictObject(shape, {
+    error: (issue) => {
+      const fields = Object.keys((issue.inst as { shape?: object } | undefined)?.shape ?? shape);
+      if (issue.code === "unrecognized_keys") return unknownFieldsMessage(issue.keys, fields, hints);
+      if (issue.code === "invalid_type" && issue.expected === "object") {
+        return `expected a JSON object (with ${takes(fields)}), got ${jsonTypeOf(issue.input)}`;
+      }
+      return undefined;
+    },
+  });
+}
+
+/**
+ * One line per unknown field, in the order of `keys`, so `fieldIssues` can give each field its
+ * own line and `issuesSummary` can join them.
+ */
+function unknownFieldsMessage(keys: string[], fields: string[], hints: FieldHints): string {
+  return keys
+    .map((key) => `unknown field \`${key}\`${Object.hasOwn(hints, key) ? `: ${hints[key]}` : ` (this object takes ${takes(fields)})`}`)
+    .join("\n");
+}
+
+const takes = (fields: string[]) => (fields.length === 0 ? "no fields" : fields.map((f) => `\`${f}\``).join(", "));
+
+/** The JSON type of a value, as a caller would name it. */
+export function jsonTypeOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return "a string";
+  if (typeof value === "number") return "a number";
+  if (typeof value === "boolean") return "a boolean";
+  if (value === undefined) return "nothing";
+  return typeof value === "object" ? "an object" : typeof value;
+}
+
+/** One entry of `details.fields` in a VALIDATION_ERROR or INVALID_DEFINITION: a field and what is wrong with it. */
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+/** What the issue helpers read of a zod issue (hand-made issues fit too). */
+export interface IssueLike {
+  code?: string;
+  path: readonly PropertyKey[];
+  message: string;
+  /** The unknown fields of an `unrecognized_keys` issue. */
+  keys?: readonly string[];
+}
+
+/**
+ * Zod issues as `details.fields` entries, one per field at fault: an unknown-field issue becomes
+ * one entry per unknown field (its path ending in the field's name), so every field a caller
+ * must change is named. `root` names the value itself (a path of length 0).
+ */
+export function fieldIssues(issues: readonly IssueLike[], root: string): FieldIssue[] {
+  return issues.flatMap((issue) => {
+    const path = issue.path.map(String);
+    if (issue.code === "unrecognized_keys" && issue.keys) {
+      // strictFields writes one line per field; zod's own message is one line for all of them.
+      const lines = issue.message.split("\n");
+      const messageOf = (i: number) => (lines.length === issue.keys?.length ? (lines[i] as string) : issue.message);
+      return issue.keys.map((key, i) => ({ field: [...path, key].join("."), message: messageOf(i) }));
+    }
+    return [{ field: path.join(".") || root, message: issue.message }];
+  });
+}
+
+/**
+ * The summary of zod issues for an error message: `field: message` per issue. An unknown-field
+ * issue names its fields itself, so only its path (when not the root) is put in front.
+ */
+export function issuesSummary(issues: readonly IssueLike[], root: string): string {
+  return issues
+    .map((issue) => {
+      const path = issue.path.map(String).join(".");
+      const message = issue.message.replaceAll("\n", "; ");
+      if (issue.code === "unrecognized_keys") return path ? `${path}: ${message}` : message;
+      return `${path || root}: ${message}`;
+    })
+    .join("; ");
+}
