@@ -2,6 +2,7 @@ import { redactSecrets } from "@baton/engine";
 import { z } from "zod";
 import { DEFAULT_BODY_LIMIT_BYTES } from "./http/body-limit.ts";
 import { UNFENCED_REPLIES, type UnfencedReplies } from "./kafka/inbound.ts";
+import { parseNamespacePrefixes } from "./kafka/topics.ts";
 
 export const KAFKA_SASL_MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const;
 type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
@@ -21,6 +22,8 @@ export interface Config {
   kafkaUnfencedReplies: UnfencedReplies;
   /** Failed deliveries of an inbound Kafka message before it is dead-lettered. */
   kafkaMaxRedeliveries: number;
+  /** The namespaces the Kafka bridge serves, each with its topic prefix (`default` always, as `orchestrator`). */
+  kafkaNamespaces: Map<string, string>;
   /**
    * How long a bridge replica may go silent before the broker gives its partitions (the reply
    * topic's among them) to another replica. Every replica stops consuming while that happens.
@@ -84,6 +87,21 @@ const EnvSchema = z
       z.enum(UNFENCED_REPLIES).default("match"),
     ),
     KAFKA_MAX_REDELIVERIES: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1).max(1000).default(5)),
+    KAFKA_NAMESPACES: z.preprocess(
+      emptyAsUnset,
+      z
+        .string()
+        .max(10_000)
+        .optional()
+        .transform((spec, ctx) => {
+          try {
+            return parseNamespacePrefixes(spec);
+          } catch (error) {
+            ctx.addIssue({ code: "custom", message: (error as Error).message });
+            return z.NEVER;
+          }
+        }),
+    ),
     // kafkajs's default; the broker must allow it (group.min/max.session.timeout.ms, 6 s to 30 min by default).
     KAFKA_SESSION_TIMEOUT_MS: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1000).max(3_600_000).default(30_000)),
     KAFKA_SASL_MECHANISM: z.preprocess(
@@ -159,6 +177,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaBrokers: e.KAFKA_BROKERS,
     kafkaUnfencedReplies: e.KAFKA_UNFENCED_REPLIES,
     kafkaMaxRedeliveries: e.KAFKA_MAX_REDELIVERIES,
+    kafkaNamespaces: e.KAFKA_NAMESPACES,
     kafkaSessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
     kafkaSasl:
       e.KAFKA_SASL_MECHANISM && e.KAFKA_SASL_USERNAME !== undefined && e.KAFKA_SASL_PASSWORD !== undefined

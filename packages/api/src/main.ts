@@ -25,6 +25,7 @@ try {
           brokers: config.kafkaBrokers,
           unfencedReplies: config.kafkaUnfencedReplies,
           maxRedeliveries: config.kafkaMaxRedeliveries,
+          namespaces: config.kafkaNamespaces,
           sessionTimeoutMs: config.kafkaSessionTimeoutMs,
           kafka: { ssl: config.kafkaSsl, ...(config.kafkaSasl ? { sasl: config.kafkaSasl } : {}) },
           logger: logger.child({ component: "kafka" }),

@@ -134,6 +134,7 @@ describe("config", () => {
       kafkaBrokers: [],
       kafkaUnfencedReplies: "match",
       kafkaMaxRedeliveries: 5,
+      kafkaNamespaces: new Map([["default", "orchestrator"]]),
       kafkaSessionTimeoutMs: 30_000,
       kafkaSasl: undefined,
       kafkaSsl: false,
@@ -162,6 +163,18 @@ describe("config", () => {
     expect(() => loadConfig({ KAFKA_MAX_REDELIVERIES: "0" })).toThrow(/KAFKA_MAX_REDELIVERIES="0"/);
     expect(() => loadConfig({ KAFKA_SESSION_TIMEOUT_MS: "500" })).toThrow(/KAFKA_SESSION_TIMEOUT_MS="500"/);
     expect(loadConfig({ KAFKA_SESSION_TIMEOUT_MS: "6000" }).kafkaSessionTimeoutMs).toBe(6000);
+  });
+
+  it("reads the Kafka namespaces and their topic prefixes; default is always served, under orchestrator", () => {
+    expect([...loadConfig({}).kafkaNamespaces]).toEqual([["default", "orchestrator"]]);
+    expect([...loadConfig({ KAFKA_NAMESPACES: " acme , beta=beta.orch " }).kafkaNamespaces]).toEqual([
+      ["default", "orchestrator"],
+      ["acme", "orchestrator.acme"],
+      ["beta", "beta.orch"],
+    ]);
+    expect(() => loadConfig({ KAFKA_NAMESPACES: "acme=a=b" })).toThrow(/KAFKA_NAMESPACES.*'acme=a=b' is not a namespace/s);
+    expect(() => loadConfig({ KAFKA_NAMESPACES: "acme=topic with spaces" })).toThrow(/may use only letters/);
+    expect(() => loadConfig({ KAFKA_NAMESPACES: "../x" })).toThrow(/'..\/x' is not a namespace/);
   });
 
   it("reads Kafka SASL and TLS settings, all three SASL variables or none, and never echoes the password", () => {

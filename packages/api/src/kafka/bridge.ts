@@ -1,11 +1,11 @@
-import { type Engine, startPeriodicPass } from "@baton/engine";
+import { type DefinitionRow, type Engine, startPeriodicPass } from "@baton/engine";
 import { type ConsumerConfig, type KafkaConfig, Partitioners } from "kafkajs";
 import { CommandPublisher, type KafkaQueue } from "./command-publisher.ts";
 import { DEFAULT_DEAD_LETTER_MAX_BYTES } from "./dead-letter.ts";
 import { EventsRelay, type EventsRelayOptions } from "./events-relay.ts";
 import { InboundHandler, type InboundOutcome, UNFENCED_REPLIES, type UnfencedReplies } from "./inbound.ts";
 import { type BridgeLogger, createKafkaClient, ensureTopics, silentBridgeLogger } from "./kafka-client.ts";
-import { bridgeTopics, DEFAULT_TOPIC_PREFIX } from "./topics.ts";
+import { type BridgeTopics, DEFAULT_TOPIC_PREFIX, NamespaceTopics } from "./topics.ts";
 
 /**
  * The worker id under which every bridge replica leases Kafka commands. It is the same on every
@@ -18,8 +18,15 @@ export interface KafkaBridgeOptions {
   /** Bootstrap brokers, `host:port`. */
   brokers: string[];
   logger?: BridgeLogger;
-  /** Topic prefix (default `orchestrator`, the layout existing services use). */
+  /** Topic prefix of the `default` namespace (default `orchestrator`, the layout existing services use). */
   topicPrefix?: string;
+  /**
+   * Other namespaces the bridge serves, each with its topic prefix (see `parseNamespacePrefixes`
+   * for `KAFKA_NAMESPACES`). Each gets its own command, reply, start, registration, dead-letter
+   * and events topics; a message on one namespace's topic acts only in that namespace. Default:
+   * only `default`.
+   */
+  namespaces?: ReadonlyMap<string, string>;
   /** Consumer group shared by every replica (default `baton-bridge`). */
   groupId?: string;
   clientId?: string;
@@ -97,7 +104,7 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
       `sessionTimeoutMs: expected a whole number of milliseconds from 1000, got ${JSON.stringify(options.sessionTimeoutMs)}`,
     );
   }
-  const topics = bridgeTopics(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
+  const topics = new NamespaceTopics(new Map([["default", options.topicPrefix ?? DEFAULT_TOPIC_PREFIX], ...(options.namespaces ?? [])]));
   const kafka = createKafkaClient(options.brokers, options.clientId ?? "baton", logger, options.kafka);
   const numPartitions = options.createTopics === false ? 0 : (options.createTopics?.numPartitions ?? 1);
 
@@ -135,17 +142,10 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
   });
   let current: KafkaQueue[] = [];
   const refresh = async () => {
-    const next: KafkaQueue[] = [];
-    for (const row of await engine.workflows.listDefinitions()) {
-      for (const step of row.definition.steps) {
-        if (step.transport !== "kafka") continue;
-        next.push({ queue: step.queue, workflow: row.name, step: step.name, kind: "DO" });
-        if (step.undo) next.push({ queue: step.undo.queue, workflow: row.name, step: step.name, kind: "UNDO" });
-      }
-    }
+    const next = kafkaQueues(topics, await Promise.all(topics.namespaces().map((ns) => engine.workflows.listDefinitions(ns))), logger);
     // Serve the queues even if the topics cannot be created here (no permission, say): they may
     // exist already, or the broker creates them on the first publish.
-    await createMissing(next.map((q) => topics.command(q.workflow, q.step, q.kind))).catch((error: unknown) =>
+    await createMissing(next.map((q) => q.topic)).catch((error: unknown) =>
       logger.warn({ err: error }, "kafka bridge: could not create command topics; publishing anyway"),
     );
     current = next;
@@ -165,13 +165,13 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
     ...(options.onInbound ? { onOutcome: options.onInbound } : {}),
   });
   const relayOptions = options.relay === false ? null : { leaseMs: 10_000, intervalMs: 500, batchSize: 200, ...options.relay };
-  const relay = relayOptions ? new EventsRelay(engine, producer, topics.events, logger, relayOptions) : null;
+  const relay = relayOptions ? new EventsRelay(engine, producer, (ns) => topics.of(ns)?.events, logger, relayOptions) : null;
 
   try {
-    await createMissing([topics.response, topics.registration, topics.start, topics.deadLetter, ...(relay ? [topics.events] : [])]);
+    await createMissing(topics.fixedTopics(relay !== null));
     await consumer.connect();
     await consumer.subscribe({
-      topics: [topics.response, topics.registration, topics.start],
+      topics: topics.inboundTopics(),
       fromBeginning: options.fromBeginning ?? false,
     });
     await inbound.run(consumer);
@@ -184,7 +184,10 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
   await firstLookUp;
   publisher.start();
   relay?.start();
-  logger.info({ brokers: options.brokers, prefix: options.topicPrefix ?? DEFAULT_TOPIC_PREFIX }, "kafka bridge started");
+  logger.info(
+    { brokers: options.brokers, prefix: options.topicPrefix ?? DEFAULT_TOPIC_PREFIX, namespaces: topics.namespaces() },
+    "kafka bridge started",
+  );
 
   let stopping: Promise<void> | undefined;
   return {
@@ -203,4 +206,43 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
       return stopping;
     },
   };
+}
+
+/**
+ * The DO and UNDO queues of the `transport: kafka` steps of each served namespace's definitions
+ * (`definitions` in the order of `topics.namespaces()`), with their command topics. Names may
+ * contain dots, so two steps can map to one topic (`a` + `b.c` and `a.b` + `c`; or `default`'s
+ * workflow `acme` and namespace `acme`'s topics): the first keeps it, the other is not served and
+ * said so, since its commands would reach the wrong services.
+ */
+function kafkaQueues(topics: NamespaceTopics, definitions: DefinitionRow[][], logger: BridgeLogger): KafkaQueue[] {
+  const queues: KafkaQueue[] = [];
+  const owners = new Map<string, string>();
+  for (const [i, namespace] of topics.namespaces().entries()) {
+    const nsTopics = topics.of(namespace) as BridgeTopics;
+    for (const row of definitions[i] ?? []) {
+      for (const step of row.definition.steps) {
+        if (step.transport !== "kafka") continue;
+        const sides = [
+          { kind: "DO" as const, queue: step.queue },
+          ...(step.undo ? [{ kind: "UNDO" as const, queue: step.undo.queue }] : []),
+        ];
+        for (const { kind, queue } of sides) {
+          const topic = nsTopics.command(row.name, step.name, kind);
+          const owner = `${namespace}/${row.name}/${step.name}/${kind}`;
+          const taken = owners.get(topic);
+          if (taken !== undefined && taken !== owner) {
+            logger.error(
+              { topic, servedFor: taken, refusedFor: owner },
+              "kafka bridge: two steps map to one command topic; the second is not served",
+            );
+            continue;
+          }
+          owners.set(topic, owner);
+          queues.push({ queue, namespace, topic, workflow: row.name, step: step.name, kind });
+        }
+      }
+    }
+  }
+  return queues;
 }

@@ -2,11 +2,14 @@ import type { AcquiredTask, Engine, TaskKind } from "@baton/engine";
 import type { Producer } from "kafkajs";
 import type { BridgeLogger } from "./kafka-client.ts";
 import { commandMessage } from "./messages.ts";
-import type { BridgeTopics } from "./topics.ts";
+import type { NamespaceTopics } from "./topics.ts";
 
 /** One queue served over Kafka: the DO or UNDO of one step. */
 export interface KafkaQueue {
   queue: string;
+  namespace: string;
+  /** Where its commands go. */
+  topic: string;
   workflow: string;
   step: string;
   kind: TaskKind;
@@ -29,7 +32,7 @@ export class CommandPublisher {
   constructor(
     private readonly engine: Engine,
     private readonly producer: Producer,
-    private readonly topics: BridgeTopics,
+    private readonly topics: NamespaceTopics,
     private readonly logger: BridgeLogger,
     private readonly options: { workerId: string; maxBatch: number; acquireWaitMs: number },
   ) {}
@@ -92,7 +95,16 @@ export class CommandPublisher {
   private async publish(tasks: AcquiredTask[]): Promise<void> {
     const byTopic = new Map<string, AcquiredTask[]>();
     for (const task of tasks) {
-      const topic = this.topics.command(task.workflowName, task.taskId, task.kind);
+      // Served queues belong to served namespaces, so this misses only if a queue changed hands
+      // meanwhile; the lease then runs out and the attempt is retried.
+      const topic = this.topics.of(task.namespace)?.command(task.workflowName, task.taskId, task.kind);
+      if (topic === undefined) {
+        this.logger.error(
+          { namespace: task.namespace, executionId: task.executionId },
+          "kafka bridge: leased a command of a namespace it does not serve; not published",
+        );
+        continue;
+      }
       byTopic.set(topic, [...(byTopic.get(topic) ?? []), task]);
     }
     try {

@@ -23,8 +23,9 @@ export interface EventsRelayOptions {
 }
 
 /**
- * Publishes the `events` table to the lifecycle-events topic, keyed by instance id, each
- * instance's events in sequence order. Every replica runs one; only the holder of the
+ * Publishes the `events` table to the lifecycle-events topic of each instance's namespace, keyed
+ * by instance id, each instance's events in sequence order (events of namespaces the bridge does
+ * not serve are passed over). Every replica runs one; only the holder of the
  * `events-relay` lease publishes. The cursor is written after each batch is acknowledged and only
  * with the lease's fence token, so a relay that was deposed (paused past its lease) cannot move
  * it: the worst it does is publish a batch twice (consumers deduplicate by instance id and
@@ -44,7 +45,8 @@ export class EventsRelay {
   constructor(
     private readonly engine: Engine,
     private readonly producer: Producer,
-    private readonly topic: string,
+    /** The events topic of a namespace; undefined: its events are not relayed (not served). */
+    private readonly topicOf: (namespace: string) => string | undefined,
     private readonly logger: BridgeLogger,
     private readonly options: EventsRelayOptions,
   ) {}
@@ -124,23 +126,30 @@ export class EventsRelay {
         limit: this.options.batchSize,
       });
       const next = advanceCursor(cursor, batch, horizon);
-      if (batch.events.length > 0) {
-        await this.producer.send({
-          topic: this.topic,
+      const byTopic = new Map<string, typeof batch.events>();
+      for (const e of batch.events) {
+        const topic = this.topicOf(e.namespace);
+        if (topic !== undefined) byTopic.set(topic, [...(byTopic.get(topic) ?? []), e]);
+      }
+      if (byTopic.size > 0) {
+        await this.producer.sendBatch({
           acks: -1,
-          messages: batch.events.map((e) => ({
-            key: e.instanceId,
-            value: JSON.stringify({
-              instanceId: e.instanceId,
-              namespace: e.namespace,
-              workflowName: e.workflowName,
-              runId: e.runId,
-              sequenceNumber: e.sequenceNumber,
-              eventType: e.eventType,
-              payload: e.payload,
-              createdAt: e.createdAt.toISOString(),
-            }),
-            headers: { eventType: e.eventType, instanceId: e.instanceId, sequenceNumber: String(e.sequenceNumber) },
+          topicMessages: [...byTopic].map(([topic, events]) => ({
+            topic,
+            messages: events.map((e) => ({
+              key: e.instanceId,
+              value: JSON.stringify({
+                instanceId: e.instanceId,
+                namespace: e.namespace,
+                workflowName: e.workflowName,
+                runId: e.runId,
+                sequenceNumber: e.sequenceNumber,
+                eventType: e.eventType,
+                payload: e.payload,
+                createdAt: e.createdAt.toISOString(),
+              }),
+              headers: { eventType: e.eventType, instanceId: e.instanceId, sequenceNumber: String(e.sequenceNumber) },
+            })),
           })),
         });
       }

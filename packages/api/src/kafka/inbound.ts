@@ -5,6 +5,7 @@ import {
   redactSecrets,
   type TaskOutcome,
   taskGetLeasedByStep,
+  taskNamespace,
   type WorkflowDefinition,
   workerRecordPoll,
 } from "@baton/engine";
@@ -12,7 +13,7 @@ import type { Consumer, KafkaMessage, Producer } from "kafkajs";
 import { deadLetterValue } from "./dead-letter.ts";
 import type { BridgeLogger } from "./kafka-client.ts";
 import { parseRegistration, parseReply, parseStart, type Reply, UnusableMessage } from "./messages.ts";
-import type { BridgeTopics } from "./topics.ts";
+import type { NamespaceTopics } from "./topics.ts";
 
 /**
  * What the bridge does with a reply that names no fence (no `executionId`/`fenceToken`, as the
@@ -48,7 +49,7 @@ export class InboundHandler {
   constructor(
     private readonly engine: Engine,
     private readonly producer: Producer,
-    private readonly topics: BridgeTopics,
+    private readonly topics: NamespaceTopics,
     private readonly logger: BridgeLogger,
     private readonly options: {
       workerId: string;
@@ -78,13 +79,16 @@ export class InboundHandler {
 
   /** Applies one message; throws only for failures worth redelivering the message for. */
   async handle(topic: string, partition: number, message: KafkaMessage): Promise<InboundOutcome> {
+    const route = this.topics.route(topic);
     try {
-      if (topic === this.topics.response) {
-        return await this.applyReply(parseReply(message.value, message.headers), `kafka:${topic}:${partition}:${message.offset}`);
+      if (!route) throw new UnusableMessage(`no handler for topic ${topic}`);
+      const { namespace } = route;
+      if (route.role === "response") {
+        const reply = parseReply(message.value, message.headers);
+        return await this.applyReply(reply, namespace, `kafka:${topic}:${partition}:${message.offset}`);
       }
-      if (topic === this.topics.registration) return await this.applyRegistration(message);
-      if (topic === this.topics.start) return await this.applyStart(topic, partition, message);
-      throw new UnusableMessage(`no handler for topic ${topic}`);
+      if (route.role === "registration") return await this.applyRegistration(message, namespace);
+      return await this.applyStart(topic, partition, message, namespace);
     } catch (error) {
       const reason =
         error instanceof UnusableMessage
@@ -105,7 +109,7 @@ export class InboundHandler {
    * expired and the step was retried, or the instance was cancelled) is logged and dropped, not
    * dead-lettered: it is the lease doing its job, and the newer attempt's reply is the one that counts.
    */
-  private async applyReply(reply: Reply, messageId: string): Promise<InboundOutcome> {
+  private async applyReply(reply: Reply, namespace: string, messageId: string): Promise<InboundOutcome> {
     const base = { instanceId: reply.flowId, taskId: reply.stepName, kind: reply.action };
     let lease =
       reply.executionId !== undefined && reply.fenceToken !== undefined
@@ -124,6 +128,12 @@ export class InboundHandler {
         return { kind: "stale", detail: { ...base, reason: "no command of this step is waiting for a reply" } };
       }
       lease = { executionId: current.executionId, fenceToken: current.fenceToken };
+    }
+    // A reply acts only in the namespace whose topic carried it. Where the execution does not
+    // exist the completion below answers NOT_FOUND as usual.
+    const owner = await taskNamespace(this.engine.database.db, lease.executionId);
+    if (owner !== null && owner !== namespace) {
+      throw new UnusableMessage(`reply: execution ${lease.executionId} is not in namespace ${namespace}, whose topic carried the reply`);
     }
     // The outcome is recorded under the message's own id: a redelivered reply is a duplicate even
     // when, matched by step (no fence echoed), it would now fit a newer attempt.
@@ -153,10 +163,12 @@ export class InboundHandler {
     return { kind: "applied", detail: { ...detail, state: outcome.state } };
   }
 
-  private async applyRegistration(message: KafkaMessage): Promise<InboundOutcome> {
+  private async applyRegistration(message: KafkaMessage, namespace: string): Promise<InboundOutcome> {
     const registration = parseRegistration(message.value, message.headers);
+    const named = registration.kind === "definition" ? registration.definition.namespace : registration.namespace;
+    sameNamespace("registration", named, namespace);
     if (registration.kind === "definition") {
-      const result = await this.engine.workflows.registerWorkflow(registration.definition);
+      const result = await this.engine.workflows.registerWorkflow({ ...registration.definition, namespace });
       this.logger.info(
         { workflow: result.name, namespace: result.namespace, version: result.version, created: result.created },
         "kafka bridge: workflow registered",
@@ -166,7 +178,7 @@ export class InboundHandler {
     }
     // A worker may register before the workflow does; its queues then follow the default naming.
     const definition = await this.engine.workflows
-      .getDefinition(registration.workflow, registration.namespace)
+      .getDefinition(registration.workflow, namespace)
       .then((row) => row.definition as WorkflowDefinition)
       .catch((error: unknown) => {
         if (isBatonError(error, "NOT_FOUND")) return null;
@@ -185,14 +197,15 @@ export class InboundHandler {
   }
 
   /** Starts a run; without a runId in the message, one derived from where the message sits in the log. */
-  private async applyStart(topic: string, partition: number, message: KafkaMessage): Promise<InboundOutcome> {
+  private async applyStart(topic: string, partition: number, message: KafkaMessage, namespace: string): Promise<InboundOutcome> {
     const start = parseStart(message.value);
+    sameNamespace("start", start.namespace, namespace);
     const runId = start.runId ?? `kafka:${topic}:${partition}:${message.offset}`;
     const result = await this.engine.workflows.startWorkflow({
       workflow: start.workflow,
       runId,
       input: start.input,
-      ...(start.namespace ? { namespace: start.namespace } : {}),
+      namespace,
     });
     this.logger.info(
       { workflow: start.workflow, runId, instanceId: result.instanceId, created: result.created },
@@ -231,8 +244,11 @@ export class InboundHandler {
   private async deadLetter(topic: string, partition: number, message: KafkaMessage, reason: string): Promise<void> {
     this.logger.warn({ topic, partition, offset: message.offset, reason }, "kafka bridge: message sent to the dead-letter topic");
     // If this send fails the handler throws, the offset stays uncommitted and the message comes back.
+    // A message on a topic of no served namespace (none arrive: the consumer subscribes only to
+    // served ones) would go to the default namespace's dead letters.
+    const owner = this.topics.of(this.topics.route(topic)?.namespace ?? "default") ?? this.topics.of("default");
     await this.producer.send({
-      topic: this.topics.deadLetter,
+      topic: (owner as NonNullable<typeof owner>).deadLetter,
       messages: [
         {
           key: message.key,
@@ -241,5 +257,14 @@ export class InboundHandler {
         },
       ],
     });
+  }
+}
+
+/** A message naming a namespace other than its topic's is refused: topics, not fields, say whose it is. */
+function sameNamespace(what: string, named: unknown, namespace: string): void {
+  if (named !== undefined && named !== namespace) {
+    throw new UnusableMessage(
+      `${what}: names namespace ${JSON.stringify(named)}, but arrived on a topic of namespace ${namespace}; send it to that namespace's topic`,
+    );
   }
 }

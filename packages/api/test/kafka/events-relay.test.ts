@@ -82,7 +82,7 @@ async function eventTopic(): Promise<{ topic: string; messages: CollectedMessage
 }
 
 const relay = (topic: string) =>
-  new EventsRelay(engine, producer, topic, silentBridgeLogger, { leaseMs: 3000, intervalMs: 50, batchSize: 5 });
+  new EventsRelay(engine, producer, () => topic, silentBridgeLogger, { leaseMs: 3000, intervalMs: 50, batchSize: 5 });
 
 /** Per instance: the sequence numbers in the order first seen (duplicates are allowed, at least once). */
 function sequencesByInstance(messages: CollectedMessage[]): Map<string, number[]> {

@@ -5,6 +5,8 @@ export interface AcquiredTask {
   executionId: string;
   instanceId: string;
   workflowName: string;
+  /** The namespace of the instance (and so of the queue): where the task's data belongs. */
+  namespace: string;
   taskId: string;
   kind: TaskKind;
   queue: string;

@@ -337,6 +337,7 @@ export const AcquiredTaskSchema = z
     executionId: uuid,
     instanceId: uuid,
     workflowName: z.string(),
+    namespace: z.string(),
     taskId: z.string(),
     kind: taskKind,
     queue: z.string(),

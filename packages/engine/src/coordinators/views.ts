@@ -11,6 +11,7 @@ export function acquiredView(row: AcquiredRow): AcquiredTask {
     executionId: row.executionId,
     instanceId: row.instanceId,
     workflowName: row.workflowName,
+    namespace: row.namespace,
     taskId: row.taskId,
     kind: row.kind,
     queue: row.queue,

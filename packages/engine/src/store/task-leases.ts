@@ -12,7 +12,7 @@ import { ATTEMPT_COLUMNS, type AttemptColumns, RECORD_COLUMNS, type TaskRow, toT
  * began, and reports first wait for the instance lock, during which a lease can run out.
  */
 
-export type AcquiredRow = TaskRow & { workflowName: string };
+export type AcquiredRow = TaskRow & { workflowName: string; namespace: string };
 
 /**
  * Leases pending, available tasks of `queues`: one statement, SKIP LOCKED, a fresh fence token
@@ -33,7 +33,7 @@ export async function taskAcquire(
   // Joins to the rows a CTE returned are on the primary key alone: the planner then looks each one
   // up (nested loop). With an "= ANY(picked ids)" beside the equality it used the list as the index
   // condition and compared every returned row with every leased one: quadratic in the batch.
-  const result = await sql<AttemptColumns & { workflow_name: string; slot: string }>`
+  const result = await sql<AttemptColumns & { workflow_name: string; namespace: string; slot: string }>`
     WITH picked AS (
       SELECT l.execution_id
       FROM task_leases l
@@ -57,12 +57,12 @@ export async function taskAcquire(
       WHERE l.execution_id = ANY(ARRAY(SELECT execution_id FROM picked)) AND l.execution_id = s.execution_id
       RETURNING l.*, s.slot
     )
-    SELECT ${ATTEMPT_COLUMNS}, l.slot, i.workflow_name
+    SELECT ${ATTEMPT_COLUMNS}, l.slot, i.workflow_name, i.namespace
     FROM leased l
     JOIN task_executions t ON t.execution_id = l.execution_id
     JOIN workflow_instances i ON i.instance_id = l.workflow_instance_id
     ORDER BY l.fence_token`.execute(db);
-  return result.rows.map((r) => ({ ...toTaskRow(r), workflowName: r.workflow_name, slot: Number(r.slot) - 1 }));
+  return result.rows.map((r) => ({ ...toTaskRow(r), workflowName: r.workflow_name, namespace: r.namespace, slot: Number(r.slot) - 1 }));
 }
 
 export interface LeaseRef {

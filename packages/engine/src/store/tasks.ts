@@ -117,6 +117,17 @@ export async function taskGetLeasedByStep(
   return row ?? null;
 }
 
+/** The namespace of the instance an execution belongs to, or null when there is no such execution. */
+export async function taskNamespace(db: DbOrTrx, executionId: string): Promise<string | null> {
+  const row = await db
+    .selectFrom("task_executions as t")
+    .innerJoin("workflow_instances as i", "i.instance_id", "t.workflow_instance_id")
+    .select("i.namespace")
+    .where("t.execution_id", "=", executionId)
+    .executeTakeFirst();
+  return row?.namespace ?? null;
+}
+
 /** A new PENDING attempt; its execution id is chosen by the caller so events can name it. */
 export type NewTaskRow = TaskToSchedule & { executionId: string; instanceId: string };
 
