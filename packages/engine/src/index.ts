@@ -41,6 +41,8 @@ export {
   type WorkflowDefinition,
 } from "./domain/definition.ts";
 export { type FoldedInstance, foldEvents } from "./domain/event-fold.ts";
+export { HTTP_METHODS, type HttpCall, type HttpMethod, type HttpStepConfig } from "./domain/http-step.ts";
+export { renderHeaders, renderUrl, SECRET_ENV_PREFIX, urlTemplateOrigin } from "./domain/http-template.ts";
 export { REDACTED, redactSecrets, SECRET_SAFE_LOGGING } from "./domain/secrets.ts";
 export {
   INSTANCE_STATES,

@@ -33,6 +33,51 @@ export type ReportLine =
       at: string;
     };
 
+/**
+ * One line of a Kafka service's log (JSON lines, `kafka-*.jsonl`), for invariant I8: every command
+ * it took off a command topic, and every reply it sent (before it goes, then where it landed).
+ */
+export type KafkaLine =
+  /** First line of a service's log. */
+  | { type: "kafka-worker"; workerId: string; at: string }
+  | {
+      type: "command";
+      workerId: string;
+      /** Where the command was read: topic, partition and offset. */
+      topic: string;
+      partition: number;
+      offset: string;
+      executionId: string;
+      fenceToken: number;
+      instanceId: string;
+      step: string;
+      kind: "DO" | "UNDO";
+      attempt: number;
+      at: string;
+    }
+  | {
+      type: "reply";
+      /** Pairs the reply with where it landed, per file. */
+      seq: number;
+      workerId: string;
+      executionId: string;
+      fenceToken: number;
+      instanceId: string;
+      step: string;
+      kind: "DO" | "UNDO";
+      status: boolean;
+      output?: unknown;
+      /** 0 for a reply, n for the n-th copy of it sent again on purpose. */
+      copy: number;
+      /** How long the reply was held back on purpose (0: not at all). */
+      delayedMs: number;
+      /** When it was handed to the producer. */
+      at: string;
+    }
+  /** The broker took the reply: the message's topic, partition and offset, as Baton names it when applied. */
+  | { type: "reply-sent"; seq: number; topic: string; partition: number; offset: string; at: string }
+  | { type: "reply-failed"; seq: number; error: string; at: string };
+
 /** A run a driver asked for, and what Baton answered (invariant I6). */
 export interface StartLine {
   workflow: string;
@@ -117,6 +162,8 @@ export interface EvidenceSource {
 export interface Evidence {
   /** Report logs, one array per file (a worker process), in file order. */
   reports: ReportLine[][];
+  /** Kafka services' logs, one array per file. */
+  kafka: KafkaLine[][];
   starts: StartLine[];
   faults: FaultLine[];
   effects?: EffectRow[];
@@ -124,21 +171,23 @@ export interface Evidence {
 }
 
 /**
- * Reads `reports-*.jsonl`, `starts*.jsonl` and `faults*.jsonl` from `dir`. A last line cut short (a
- * process killed while writing) is dropped.
+ * Reads `reports-*.jsonl`, `kafka-*.jsonl`, `starts*.jsonl` and `faults*.jsonl` from `dir`. A last
+ * line cut short (a process killed while writing) is dropped.
  */
 export async function readEvidenceFiles(dir: string): Promise<Omit<Evidence, "effects" | "effectLog">> {
   const names = (await readdir(dir)).filter((n) => n.endsWith(".jsonl")).sort();
   const read = async <T>(name: string) => parseLines<T>(await readFile(join(dir, name), "utf8"));
   const reports: ReportLine[][] = [];
+  const kafka: KafkaLine[][] = [];
   const starts: StartLine[] = [];
   const faults: FaultLine[] = [];
   for (const name of names) {
     if (name.startsWith("reports-")) reports.push(await read<ReportLine>(name));
+    else if (name.startsWith("kafka-")) kafka.push(await read<KafkaLine>(name));
     else if (name.startsWith("starts")) starts.push(...(await read<StartLine>(name)));
     else if (name.startsWith("faults")) faults.push(...(await read<FaultLine>(name)));
   }
-  return { reports, starts, faults };
+  return { reports, kafka, starts, faults };
 }
 
 function parseLines<T>(text: string): T[] {

@@ -8,7 +8,8 @@ import { printSummary, runCheck } from "./run-check.ts";
 const usage = `usage: pnpm baton-check [--evidence DIR] [--ledger URL] [--quiesced] [--quiesce-limit-ms N]
                          [--min-faults kind=n,...] [--min-stale N]
   DATABASE_URL         the Baton database (required)
-  --evidence DIR       report logs (reports-*.jsonl), start and fault logs (starts*.jsonl, faults*.jsonl)
+  --evidence DIR       report logs (reports-*.jsonl), Kafka services' logs (kafka-*.jsonl),
+                       start and fault logs (starts*.jsonl, faults*.jsonl)
   --ledger URL         a ledger database with the effects and effect_log tables
   --quiesced           every instance must be terminal
   --quiesce-limit-ms   ... within this long of the last fault logged

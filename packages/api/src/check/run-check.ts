@@ -11,6 +11,7 @@ import {
   checkTerminal,
   type Violation,
 } from "./invariants.ts";
+import { checkKafkaEvidence, checkKafkaHistory, type KafkaStats } from "./kafka-checks.ts";
 import { readSnapshot } from "./snapshot.ts";
 
 export interface CheckOptions {
@@ -36,8 +37,10 @@ export interface CheckResult {
   instances: { total: number; byState: Record<string, number>; byWorkflow: Record<string, number> };
   attempts: { total: number; byState: Record<string, number> };
   faults: Record<string, number>;
-  staleRefused: { attempts: number; byBaton: number; byLedger: number };
+  staleRefused: { attempts: number; byBaton: number; byLedger: number; byBridge: number };
   reports?: Omit<ReportStats, "staleExecutions">;
+  /** Kafka commands and replies (I8), with the Kafka services' logs. */
+  kafka?: Omit<KafkaStats, "staleExecutions">;
   ledger?: Omit<LedgerStats, "staleExecutions">;
   starts?: { runIds: number; repeats: number };
   /** From the last fault to the last instance reaching a terminal state. */
@@ -65,6 +68,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
   if (i7 === "unchecked") notes.push("I7 not checked: it needs track_commit_timestamp = on");
   if (i7 === "partial") notes.push("I7 checked on acquire start times only (install the lease_grants audit for an exact check)");
   checkCompensation(snapshot, report);
+  checkKafkaHistory(snapshot, report);
 
   const result: CheckResult = {
     ok: false,
@@ -78,7 +82,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
     },
     attempts: { total: snapshot.attempts.length, byState: countBy(snapshot.attempts.map((a) => (a.leased ? "LEASED" : a.state))) },
     faults: {},
-    staleRefused: { attempts: 0, byBaton: 0, byLedger: 0 },
+    staleRefused: { attempts: 0, byBaton: 0, byLedger: 0, byBridge: 0 },
   };
 
   if (options.evidence) {
@@ -98,6 +102,16 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
       result.staleRefused.byLedger = staleExecutions.size;
       for (const e of staleExecutions) stale.add(e);
     }
+    if (evidence.kafka.length > 0) {
+      const { staleExecutions, ...stats } = checkKafkaEvidence(snapshot, evidence.kafka, report);
+      result.kafka = stats;
+      result.staleRefused.byBridge = staleExecutions.size;
+      for (const e of staleExecutions) stale.add(e);
+      // The services' own faults: replies sent twice, and replies held back past their lease.
+      result.faults["kafka-reply-duplicate"] = stats.duplicatesSent;
+      result.faults["kafka-reply-delay"] = stats.delayedPastLease;
+    } else if (snapshot.appliedReplies.length > 0)
+      notes.push("no Kafka service logs: Kafka commands not matched to what services read (I8)");
     result.staleRefused.attempts = stale.size;
     if (evidence.starts.length > 0) result.starts = checkStarts(snapshot, evidence.starts, report);
 
@@ -178,10 +192,22 @@ export function printSummary(result: CheckResult, print: (line: string) => void 
     print(
       `  ledger             ${result.ledger.writes} writes, ${result.ledger.refused} refused (lower fence), ${result.ledger.orphanEffects} effects of attempts never accepted`,
     );
+  if (result.kafka) {
+    const k = result.kafka;
+    print(
+      `  kafka commands     ${k.commands} committed, ${k.published} read by ${k.services} services (${k.redelivered} more than once), ${k.commands - k.published} never read`,
+    );
+    print(
+      `  kafka replies      ${k.repliesSent} sent (${k.duplicatesSent} copies, ${k.delayedPastLease} held past their lease, ${k.repliesUnsent} never sent): ` +
+        `${k.applied} applied, ${k.refusedDuplicate} refused as copies, ${k.refusedStale} refused as stale, ${k.notApplied} not applied in time`,
+    );
+  }
   if (result.starts) print(`  starts             ${result.starts.runIds} runIds, ${result.starts.repeats} repeated starts`);
-  if (result.reports || result.ledger) {
+  if (result.reports || result.ledger || result.kafka) {
     const s = result.staleRefused;
-    print(`  stale attempts refused  ${s.attempts} (by Baton ${s.byBaton}, by the ledger ${s.byLedger})`);
+    print(
+      `  stale attempts refused  ${s.attempts} (by Baton ${s.byBaton}, by the ledger ${s.byLedger}, by the Kafka bridge ${s.byBridge})`,
+    );
   }
   if (result.quiesceMs !== undefined) print(`  time to quiesce    ${(result.quiesceMs / 1000).toFixed(1)} s after the last fault`);
   for (const note of result.notes) print(`  note: ${note}`);

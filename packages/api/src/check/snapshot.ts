@@ -55,6 +55,13 @@ export interface LeaseGrant {
   committedAt: Date | null;
 }
 
+/** A Kafka reply Baton applied: the message (`kafka:<topic>:<partition>:<offset>`) and the event it wrote. */
+export interface AppliedReply {
+  key: string;
+  instanceId: string;
+  sequenceNumber: number;
+}
+
 export interface Snapshot {
   instances: InstanceRecord[];
   attempts: AttemptRecord[];
@@ -63,6 +70,8 @@ export interface Snapshot {
   definitions: Map<string, WorkflowDefinition>;
   /** The lease-grant audit (see LEASE_GRANT_AUDIT), when the database has one. */
   grants: LeaseGrant[] | null;
+  /** The Kafka replies that changed something, each with the event it caused (report_keys). */
+  appliedReplies: AppliedReply[];
   commitTimestamps: boolean;
 }
 
@@ -171,8 +180,15 @@ export async function readSnapshot(databaseUrl: string): Promise<Snapshot> {
             }),
           )
         : null;
+    const appliedReplies = (
+      await client.query(
+        "SELECT idempotency_key, workflow_instance_id, sequence_number FROM report_keys WHERE idempotency_key LIKE 'kafka:%'",
+      )
+    ).rows.map(
+      (r): AppliedReply => ({ key: r.idempotency_key, instanceId: r.workflow_instance_id, sequenceNumber: Number(r.sequence_number) }),
+    );
     await client.query("COMMIT");
-    return { instances, attempts, events, definitions, grants, commitTimestamps };
+    return { instances, attempts, events, definitions, grants, appliedReplies, commitTimestamps };
   } finally {
     await client.end().catch(() => {});
   }

@@ -1,4 +1,4 @@
-import type { DefinitionRow, StepStatus, WorkerPollRow, WorkerView, WorkflowView } from "@baton/engine";
+import type { DefinitionRow, HttpCall, HttpStepConfig, StepStatus, WorkerPollRow, WorkerView, WorkflowView } from "@baton/engine";
 
 /** Workers that polled each queue within the readiness window. */
 export function recentWorkersByQueue(polls: WorkerPollRow[]): Map<string, string[]> {
@@ -23,6 +23,7 @@ export function workflowView(row: DefinitionRow, workersByQueue: Map<string, str
       dependsOn: s.dependsOn,
       ...readiness(s.queue),
       undo: s.undo ? { ...s.undo, ...readiness(s.undo.queue) } : null,
+      ...(s.http ? { http: httpStepView(s.http) } : {}),
     }),
   );
   return {
@@ -47,4 +48,10 @@ export function workerViews(polls: WorkerPollRow[]): WorkerView[] {
     lastSeenAt: new Date(Math.max(...rows.map((r) => r.lastSeenAt.getTime()))).toISOString(),
     ready: rows.some((r) => r.recent),
   }));
+}
+
+/** What a workflow's view shows of an HTTP step: its calls, with header names but never their values. */
+function httpStepView(http: HttpStepConfig): NonNullable<StepStatus["http"]> {
+  const call = ({ url, method, headers, timeoutMs }: HttpCall) => ({ url, method, headerNames: Object.keys(headers), timeoutMs });
+  return { maxInFlight: http.maxInFlight, do: call(http.do), undo: http.undo ? call(http.undo) : null };
 }

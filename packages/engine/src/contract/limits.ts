@@ -26,6 +26,16 @@ export const LIMITS = {
    * steps may reach at most this.
    */
   maxFanOutBytes: 16 * 1024 * 1024,
+  /** An HTTP step's URL template, as written. */
+  maxUrlLength: 2048,
+  /** Headers of one HTTP call of a step (DO or UNDO). */
+  maxHttpHeaders: 32,
+  /** One header value of an HTTP step, as written (secret references unresolved). */
+  maxHttpHeaderValueLength: 4096,
+  /** How long one HTTP call of a step may take, connect to last byte: 15 minutes (the lease is heartbeated meanwhile). */
+  maxHttpTimeoutMs: 900_000,
+  /** Calls of one HTTP step in flight at once, per Baton process (the worker SDK's concurrency bound). */
+  maxHttpInFlight: 1000,
 } as const;
 
 /**

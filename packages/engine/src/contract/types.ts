@@ -71,8 +71,18 @@ export interface InstanceSummary {
   updatedAt: string;
 }
 
+/** The circuit breaker of one host that HTTP steps call, as one Baton process sees it. */
+export interface HttpCircuitView {
+  host: string;
+  state: "closed" | "open" | "half-open";
+  consecutiveFailures: number;
+  steps: string[];
+}
+
 export interface InstanceView extends InstanceSummary {
   sequenceNumber: number;
+  /** The circuit breakers of the hosts its HTTP steps call; absent when it has none. */
+  httpCircuits?: HttpCircuitView[];
   tasks: TaskView[];
   events: EventView[];
 }

@@ -15,6 +15,7 @@ import {
   START_BATCH_HINTS,
   START_HINTS,
 } from "./field-hints.ts";
+import { HttpCircuitViewSchema, HttpStepViewSchema } from "./http-step-views.ts";
 import { jsonValueIssue, LIMITS } from "./limits.ts";
 import { strictFields } from "./strict-fields.ts";
 import type {
@@ -126,7 +127,7 @@ export const StepStatusSchema = z
   .object({
     name: z.string(),
     queue: z.string(),
-    transport: z.enum(["worker", "kafka"]),
+    transport: z.enum(["worker", "kafka", "http"]),
     leaseMs: z.number().int(),
     retry: z.object({
       maxAttempts: z.number().int(),
@@ -137,6 +138,7 @@ export const StepStatusSchema = z
     dependsOn: z.array(z.string()),
     ...readiness,
     undo: z.object({ queue: z.string(), leaseMs: z.number().int(), ...readiness }).nullable(),
+    http: HttpStepViewSchema.optional(),
   })
   .meta({ id: "StepStatus" });
 
@@ -279,6 +281,10 @@ export const EventViewSchema = z
 
 export const InstanceViewSchema = InstanceSummarySchema.extend({
   sequenceNumber: z.number().int(),
+  httpCircuits: z
+    .array(HttpCircuitViewSchema)
+    .optional()
+    .meta({ description: "The circuit breakers of the hosts this instance's HTTP steps call (absent when it has none)" }),
   tasks: z.array(TaskViewSchema),
   events: z.array(EventViewSchema),
 }).meta({ id: "Instance" });

@@ -3,6 +3,8 @@ import { BatonError } from "../contract/errors.ts";
 import { DEFAULTS_HINTS, DEFINITION_HINTS, RETRY_POLICY_HINTS, STEP_HINTS } from "../contract/field-hints.ts";
 import { LIMITS } from "../contract/limits.ts";
 import { fieldIssues, type IssueLike, issuesSummary, strictFields } from "../contract/strict-fields.ts";
+import { type Condition, ConditionSchema, conditionSizeError } from "./condition.ts";
+import { HTTP_CALL_FIELDS, HTTP_STEP_FIELDS, type HttpStepConfig, httpStepOf } from "./http-step.ts";
 
 /** Retry policy of a step: attempts in all (1 = no retry) and exponential backoff between them. */
 export const RetryPolicySchema = strictFields(
@@ -17,6 +19,12 @@ export const RetryPolicySchema = strictFields(
 
 const leaseMs = z.number().int().min(100).max(LIMITS.maxLeaseMs);
 
+/** How a step's tasks reach the service: a polling worker, Kafka DO/UNDO topics, or an HTTP call Baton makes. */
+const TRANSPORTS = ["worker", "kafka", "http"] as const;
+
+/** What an exhausted step does to its run: compensate it (the default), or let it go on. */
+const ON_FAILURE = ["compensate", "continue"] as const;
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const nameField = (what: string) =>
   z.string().regex(NAME, `${what} must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit`);
@@ -25,12 +33,17 @@ const StepSchema = strictFields(
   {
     name: nameField("step name"),
     queue: nameField("queue").optional(),
-    transport: z.enum(["worker", "kafka"]).optional(),
+    transport: z.enum(TRANSPORTS).optional(),
     leaseMs: leaseMs.optional(),
     retry: RetryPolicySchema.optional(),
-    /** `true`: the step has an UNDO on `<queue>.undo`; an object names its own queue or lease. */
-    undo: z.union([z.boolean(), z.strictObject({ queue: nameField("undo queue").optional(), leaseMs: leaseMs.optional() })]).optional(),
+    /** `true`: the step has an UNDO on `<queue>.undo`; an object names its own queue or lease (and, for HTTP steps, its call). */
+    undo: z
+      .union([z.boolean(), z.strictObject({ queue: nameField("undo queue").optional(), leaseMs: leaseMs.optional(), ...HTTP_CALL_FIELDS })])
+      .optional(),
+    ...HTTP_STEP_FIELDS,
     dependsOn: z.array(nameField("dependsOn entry")).max(LIMITS.maxDependsOn).optional(),
+    when: ConditionSchema.optional(),
+    onFailure: z.enum(ON_FAILURE).optional(),
     // Accepted from the legacy registration format and kept only for ordering / documentation.
     seq: z.number().int().min(-1_000_000).max(1_000_000).optional(),
     objectType: z.string().max(LIMITS.maxNameLength).optional(),
@@ -49,7 +62,7 @@ export const WorkflowDefinitionSchema = strictFields(
       {
         leaseMs: leaseMs.optional(),
         retry: RetryPolicySchema.optional(),
-        transport: z.enum(["worker", "kafka"]).optional(),
+        transport: z.enum(TRANSPORTS).optional(),
       },
       DEFAULTS_HINTS,
     ).optional(),
@@ -70,12 +83,21 @@ export interface RetryPolicy {
 export interface StepDefinition {
   name: string;
   queue: string;
-  transport: "worker" | "kafka";
+  transport: (typeof TRANSPORTS)[number];
   leaseMs: number;
   retry: RetryPolicy;
   /** Steps whose completion this step waits for (sequential: the previous one; parallel: none). */
   dependsOn: string[];
   undo: { queue: string; leaseMs: number } | null;
+  /** Run the step only when this holds for its input; otherwise it is SKIPPED (see condition.ts). */
+  when?: Condition;
+  /**
+   * `continue`: when its attempts are exhausted the run goes on without it (its error is in its
+   * dependants' input and the run's output) and nothing is compensated for it.
+   */
+  onFailure: (typeof ON_FAILURE)[number];
+  /** transport `http`: the calls Baton makes (absent for other transports). */
+  http?: HttpStepConfig;
 }
 
 /** A validated definition with every default filled in: what is stored and what the engine runs. */
@@ -142,14 +164,21 @@ function normalize(def: z.output<typeof WorkflowDefinitionSchema>): WorkflowDefi
         : typeof s.undo === "object"
           ? { queue: s.undo.queue ?? `${queue}.undo`, leaseMs: s.undo.leaseMs ?? leaseMs }
           : null;
+    const transport = s.transport ?? def.defaults?.transport ?? "worker";
+    const http = httpStepOf(s, transport, (path, message) => issues.push({ path: ["steps", stepIndex, ...path], message }));
+    const whenError = s.when ? conditionSizeError(s.when) : null;
+    if (whenError) issues.push({ path: ["steps", stepIndex, "when"], message: `the condition ${whenError}` });
     return {
       name: s.name,
       queue,
-      transport: s.transport ?? def.defaults?.transport ?? "worker",
+      transport,
       leaseMs,
       retry: { ...DEFAULT_RETRY, ...def.defaults?.retry, ...s.retry },
       dependsOn,
       undo,
+      ...(s.when ? { when: s.when } : {}),
+      onFailure: s.onFailure ?? "compensate",
+      ...(http ? { http } : {}),
     };
   });
   if (issues.length === 0) {
