@@ -34,6 +34,8 @@ export class Driver {
     private readonly client: Client,
     private readonly starts: LineLog,
     private readonly runTag: string,
+    /** The workflows to start runs of, picked at random. */
+    private readonly workflows: readonly (typeof WORKFLOWS)[number][] = WORKFLOWS,
   ) {}
 
   /** Starts `total` runs spread evenly over `durationMs`. */
@@ -62,7 +64,7 @@ export class Driver {
   }
 
   private async startOne(): Promise<void> {
-    const workflow = WORKFLOWS[Math.floor(Math.random() * WORKFLOWS.length)] as (typeof WORKFLOWS)[number];
+    const workflow = this.workflows[Math.floor(Math.random() * this.workflows.length)] as (typeof WORKFLOWS)[number];
     const runId = `${this.runTag}-${++this.seq}`;
     const input = { n: this.seq, chaos: planRun(workflow, Math.random) };
     const started = await this.start(workflow.name, runId, input);

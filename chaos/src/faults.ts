@@ -1,11 +1,12 @@
 import type { FaultLine } from "@baton/api/check";
 import pg from "pg";
+import type { KafkaBroker } from "./kafka-broker.ts";
 import type { PostgresCluster } from "./postgres-cluster.ts";
 import { type ApiFleet, sleep, type WorkerFleet } from "./processes.ts";
 import type { LineLog } from "./report-log.ts";
 import { LEASE_MS } from "./workflows.ts";
 
-/** How often each fault strikes (mean ms between two), and how many Postgres restarts a run gets. */
+/** How often each fault strikes (mean ms between two), and how many Postgres and Kafka broker restarts a run gets. */
 export interface FaultPlan {
   workerStallEveryMs: number;
   workerKillEveryMs: number;
@@ -13,22 +14,35 @@ export interface FaultPlan {
   connectionKillEveryMs: number;
   listenKillEveryMs: number;
   postgresRestarts: number;
+  brokerRestarts: number;
 }
 
-export type FaultKind = "worker-stall" | "worker-kill" | "api-kill" | "connection-kill" | "listen-kill" | "postgres-restart";
+/** The faults injected here. */
+export type InjectedFault =
+  | "worker-stall"
+  | "worker-kill"
+  | "api-kill"
+  | "connection-kill"
+  | "listen-kill"
+  | "postgres-restart"
+  | "broker-restart";
+
+/** Every kind of fault a run counts: also what the Kafka services do to their replies (from their logs). */
+export type FaultKind = InjectedFault | "kafka-reply-duplicate" | "kafka-reply-delay";
 
 /**
  * Injects faults until `durationMs` has passed, each kind on its own loop at random intervals
  * around its mean, and writes each to the fault log when it has been done.
  */
 export class FaultInjector {
-  readonly counts: Record<FaultKind, number> = {
+  readonly counts: Record<InjectedFault, number> = {
     "worker-stall": 0,
     "worker-kill": 0,
     "api-kill": 0,
     "connection-kill": 0,
     "listen-kill": 0,
     "postgres-restart": 0,
+    "broker-restart": 0,
   };
   private stopAt = 0;
   private adminClient: pg.Client | undefined;
@@ -39,15 +53,17 @@ export class FaultInjector {
     private readonly apis: ApiFleet,
     private readonly workers: WorkerFleet,
     private readonly log: LineLog,
+    /** The suite's own Kafka broker, when the run has the Kafka bridge on. */
+    private readonly broker?: KafkaBroker,
   ) {}
 
   async run(durationMs: number): Promise<void> {
     const began = Date.now();
     this.stopAt = began + durationMs;
-    const restarts = Array.from(
-      { length: this.plan.postgresRestarts },
-      (_, i) => began + (durationMs * (i + 0.5)) / Math.max(1, this.plan.postgresRestarts),
-    );
+    // Spread over the run, the broker's between Postgres's, so the two never coincide.
+    const spread = (count: number, offset: number) => Array.from({ length: count }, (_, i) => began + (durationMs * (i + offset)) / count);
+    const restarts = spread(this.plan.postgresRestarts, 0.5);
+    const brokerRestarts = this.broker ? spread(this.plan.brokerRestarts, 0.25) : [];
     await Promise.all([
       // One stall loop per worker: a stall lasts 1.5-2.5 leases and each loop waits for its stall
       // to end, so one loop alone stalls only about every 11 s; and a stalled worker's late report
@@ -58,15 +74,26 @@ export class FaultInjector {
       this.every(this.plan.apiKillEveryMs, () => this.killApi()),
       this.every(this.plan.connectionKillEveryMs, () => this.killConnections()),
       this.every(this.plan.listenKillEveryMs, () => this.killListen()),
-      (async () => {
-        for (const at of restarts) {
-          await sleep(at - Date.now());
-          const t = Date.now();
-          await this.cluster.restart();
-          this.record("postgres-restart", { downMs: Date.now() - t });
-        }
-      })(),
+      this.at(restarts, "postgres-restart", async () => {
+        await this.cluster.restart();
+        return {};
+      }),
+      this.at(brokerRestarts, "broker-restart", async () => (await this.broker?.restart()) ?? {}),
     ]);
+  }
+
+  /** Restarts something at each of the given times, logging how long it was down (and what it said). */
+  private async at(times: number[], kind: InjectedFault, restart: () => Promise<object>): Promise<void> {
+    for (const at of times) {
+      await sleep(at - Date.now());
+      const t = Date.now();
+      try {
+        const detail = await restart();
+        this.record(kind, { downMs: Date.now() - t, ...detail });
+      } catch (error) {
+        console.error(`${kind} failed:`, String(error));
+      }
+    }
   }
 
   private async every(meanMs: number, fault: () => Promise<unknown>): Promise<void> {
@@ -108,7 +135,7 @@ export class FaultInjector {
     await this.adminClient?.end().catch(() => {});
   }
 
-  private record(kind: FaultKind, detail: unknown): void {
+  private record(kind: InjectedFault, detail: unknown): void {
     this.counts[kind]++;
     const line: FaultLine = { kind, at: new Date().toISOString(), detail };
     this.log.write(line);

@@ -5,8 +5,28 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const WORKER_ENTRY = "chaos/src/worker-process.ts";
 const API_ENTRY = "packages/api/src/main.ts";
+
+/** What a fleet of workers runs, and how its processes and their evidence files are named. */
+export interface WorkerKind {
+  entry: string;
+  /** `chaos-<slot><index>-g<generation>` is a process's worker id. */
+  slot: string;
+  /** Its evidence file is `<evidence>-<worker id>.jsonl` (what baton-check reads by that prefix). */
+  evidence: string;
+  /** Its output goes to `<log>-<index>.log`. */
+  log: string;
+}
+
+/** SDK workers over HTTP, logging every report they send. */
+export const SDK_WORKERS: WorkerKind = { entry: "chaos/src/worker-process.ts", slot: "w", evidence: "reports", log: "worker" };
+/** Kafka services, logging every command they read and every reply they send. */
+export const KAFKA_SERVICES: WorkerKind = {
+  entry: "chaos/src/kafka-worker-process.ts",
+  slot: "k",
+  evidence: "kafka",
+  log: "kafka-service",
+};
 
 /** Every child still running, so an interrupted run leaves nothing behind. */
 const children = new Set<ChildProcess>();
@@ -134,7 +154,7 @@ export class ApiFleet {
   }
 }
 
-/** Chaos worker processes; each start is a new worker id and a new report log. */
+/** Chaos worker processes of one kind; each start is a new worker id and a new evidence log. */
 export class WorkerFleet {
   private readonly slots: Slot[];
 
@@ -142,6 +162,7 @@ export class WorkerFleet {
     count: number,
     private readonly env: Record<string, string>,
     private readonly runDir: string,
+    private readonly kind: WorkerKind = SDK_WORKERS,
   ) {
     this.slots = Array.from({ length: count }, (_, index) => ({ index, generation: 0, child: undefined, stalled: false }));
   }
@@ -157,19 +178,22 @@ export class WorkerFleet {
   private start(slot: Slot): void {
     slot.generation++;
     slot.stalled = false;
-    const workerId = `chaos-w${slot.index}-g${slot.generation}`;
     slot.child = spawnTypeScript(
-      WORKER_ENTRY,
-      { ...this.env, CHAOS_WORKER_ID: workerId, CHAOS_REPORTS_FILE: this.reportFile(slot) },
-      join(this.runDir, `worker-${slot.index}.log`),
+      this.kind.entry,
+      { ...this.env, CHAOS_WORKER_ID: this.workerId(slot), CHAOS_REPORTS_FILE: this.reportFile(slot) },
+      join(this.runDir, `${this.kind.log}-${slot.index}.log`),
     );
   }
 
-  private reportFile(slot: Slot): string {
-    return join(this.runDir, `reports-chaos-w${slot.index}-g${slot.generation}.jsonl`);
+  private workerId(slot: Slot): string {
+    return `chaos-${this.kind.slot}${slot.index}-g${slot.generation}`;
   }
 
-  /** Resolves once every worker runs (its report log has its first line). */
+  private reportFile(slot: Slot): string {
+    return join(this.runDir, `${this.kind.evidence}-${this.workerId(slot)}.jsonl`);
+  }
+
+  /** Resolves once every worker runs (its evidence log has its first line). */
   async waitReady(timeoutMs = 120_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (const slot of this.slots) {

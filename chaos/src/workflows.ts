@@ -6,6 +6,17 @@
 /** Short leases, so a worker stalled for a few seconds is past its lease. */
 export const LEASE_MS = 3000;
 
+/**
+ * The lease of a Kafka step, which is the time its service has to reply (the bridge never
+ * heartbeats). Longer than an SDK step's: a killed API process stalls the bridges' consumer group
+ * for its session timeout (API_KAFKA_SESSION_MS) before the replies flow again.
+ */
+export const KAFKA_LEASE_MS = 10_000;
+/** KAFKA_SESSION_TIMEOUT_MS of the API processes. */
+export const API_KAFKA_SESSION_MS = 3000;
+
+const kafka = { transport: "kafka", leaseMs: KAFKA_LEASE_MS } as const;
+
 const defaults = {
   leaseMs: LEASE_MS,
   retry: { maxAttempts: 5, backoffMs: 100, backoffMultiplier: 2, maxBackoffMs: 1000 },
@@ -39,7 +50,43 @@ export const WORKFLOWS = [
       { name: "join", undo: true, dependsOn: ["branchA", "branchB"] },
     ],
   },
+  // Served by the Kafka workers through the bridge: a saga whose every step is a Kafka command.
+  {
+    name: "chaos-kafka-saga",
+    namespace: "default",
+    type: "sequential",
+    defaults,
+    steps: ["reserve", "charge", "ship"].map((name) => ({ name, undo: true, ...kafka })),
+  },
+  // Both transports in one instance: Kafka branches of a DAG whose other steps SDK workers serve.
+  {
+    name: "chaos-mixed",
+    namespace: "default",
+    type: "dag",
+    defaults,
+    steps: [
+      { name: "root", undo: true },
+      { name: "branchA", undo: true, dependsOn: ["root"], ...kafka },
+      { name: "branchB", undo: true, dependsOn: ["root"] },
+      { name: "join", undo: true, dependsOn: ["branchA", "branchB"], ...kafka },
+    ],
+  },
 ] as const;
+
+type ChaosStep = { name: string; transport?: "kafka" };
+const overKafka = (s: ChaosStep) => s.transport === "kafka";
+
+/** The steps SDK workers serve, as `[workflow, step]`. */
+export function workerSteps(): [string, string][] {
+  return WORKFLOWS.flatMap((w) =>
+    (w.steps as readonly ChaosStep[]).filter((s) => !overKafka(s)).map((s): [string, string] => [w.name, s.name]),
+  );
+}
+
+/** The steps Kafka workers serve, as `[workflow, step]` (every one has an undo). */
+export function kafkaSteps(): [string, string][] {
+  return WORKFLOWS.flatMap((w) => (w.steps as readonly ChaosStep[]).filter(overKafka).map((s): [string, string] => [w.name, s.name]));
+}
 
 export type WorkflowName = (typeof WORKFLOWS)[number]["name"];
 

@@ -34,9 +34,9 @@ export interface KafkaStats {
   applied: number;
   /** Replies not applied because another reply to the same command had been. */
   refusedDuplicate: number;
-  /** Replies not applied, sent after their lease had ended (expired, or the attempt cancelled). */
+  /** Replies not applied that landed in Kafka after their lease had ended (expired, or the attempt cancelled). */
   refusedStale: number;
-  /** Replies sent while their lease held, yet not applied (read after it ran out, or dead-lettered). */
+  /** Replies that landed while their lease held, yet were not applied (read after it ran out, or dead-lettered). */
   notApplied: number;
   /** Executions with a reply refused as stale. */
   staleExecutions: Set<string>;
@@ -61,10 +61,10 @@ function appliedEvents(s: Snapshot): Map<string, EventRecord | undefined> {
 
 const fenceKey = (executionId: unknown, fence: unknown) => `${executionId}:${fence}`;
 
-/** Whether a reply was handed to Kafka after its attempt's lease had ended (expired, or cut short by a time-out or cancel). */
-function sentAfterLease(reply: { at: string; fenceToken: number }, attempt: AttemptRecord | undefined): boolean {
-  if (!attempt || attempt.fenceToken !== reply.fenceToken) return false;
-  const at = Date.parse(reply.at);
+/** Whether `when` is after the lease of this fence had ended (expired, or cut short by a time-out or cancel). */
+function afterLease(when: string, fenceToken: number, attempt: AttemptRecord | undefined): boolean {
+  if (!attempt || attempt.fenceToken !== fenceToken) return false;
+  const at = Date.parse(when);
   if (attempt.leaseExpiresAt && at > attempt.leaseExpiresAt.getTime()) return true;
   const cut = attempt.state === "TIMED_OUT" || attempt.state === "CANCELLED";
   return cut && attempt.finishedAt !== null && at > attempt.finishedAt.getTime();
@@ -245,7 +245,8 @@ export function checkKafkaEvidence(s: Snapshot, logs: KafkaLine[][], report: Rep
     if (status && !isDeepStrictEqual(sent.output ?? null, event.payload.output ?? null)) {
       report({ invariant: "I8", ...where, message: `reply ${key} was applied with another output than sent`, details: { sent, event } });
     }
-    if (sentAfterLease(sent, attempts.get(sent.executionId))) {
+    // Handed to Kafka after the lease ended (Baton read it later still), yet applied.
+    if (afterLease(sent.at, sent.fenceToken, attempts.get(sent.executionId))) {
       report({ invariant: "I8", ...where, message: `reply ${key} was sent after its lease had ended, and applied`, details: { sent } });
     }
   }
@@ -256,9 +257,11 @@ export function checkKafkaEvidence(s: Snapshot, logs: KafkaLine[][], report: Rep
       continue;
     }
     stats.repliesSent++;
-    const stale = sentAfterLease(reply, attempts.get(reply.executionId));
+    const attempt = attempts.get(reply.executionId);
     if (reply.copy > 0) stats.duplicatesSent++;
-    if (reply.delayedMs > 0 && stale) stats.delayedPastLease++;
+    if (reply.delayedMs > 0 && afterLease(reply.at, reply.fenceToken, attempt)) stats.delayedPastLease++;
+    // In Kafka only after the lease ended: Baton read it too late, whatever held it up.
+    const stale = afterLease(landed.at, reply.fenceToken, attempt);
     if (events.has(landingKey(landed))) continue;
     if (appliedAttempts.has(fenceKey(reply.executionId, reply.fenceToken))) stats.refusedDuplicate++;
     else if (stale) {
