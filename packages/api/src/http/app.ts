@@ -10,6 +10,10 @@ import { errorResponse, onError } from "./errors.ts";
 import { ApiMetrics } from "./metrics.ts";
 import { requestLog } from "./request-log.ts";
 import { createRouter } from "./router.ts";
+import { doUndoExampleRoutes } from "./routes/compat/do-undo-examples.ts";
+import { fastapiRoutes } from "./routes/compat/fastapi.ts";
+import { COMPAT_HEALTH_PATHS } from "./routes/compat/health-facts.ts";
+import { springRoutes } from "./routes/compat/spring.ts";
 import { instanceRoutes } from "./routes/instances.ts";
 import { keyRoutes } from "./routes/keys.ts";
 import { operationRoutes } from "./routes/operations.ts";
@@ -56,9 +60,10 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   const app = createRouter();
   app.use(requestId({ headerName: "X-Request-Id" }));
   app.use(requestLog(logger, metrics));
-  const publicPaths = new Set(["/healthz", "/readyz", ...(options.metricsPublic ? ["/metrics"] : [])]);
+  const publicPaths = new Set(["/healthz", "/readyz", ...COMPAT_HEALTH_PATHS, ...(options.metricsPublic ? ["/metrics"] : [])]);
   app.use(authenticate(engine, { mode: options.auth ?? "auto", publicPaths }));
   app.use("/v1/*", bodyLimit(limit));
+  app.use("/api/*", bodyLimit(limit));
   app.onError(onError);
   app.notFound((c) =>
     errorResponse(c, new BatonError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`, { method: c.req.method, path: c.req.path })),
@@ -70,6 +75,10 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   app.route("/v1/tasks", taskRoutes(deps));
   app.route("/v1/workers", workerRoutes(deps));
   app.route("/v1/keys", keyRoutes(deps));
+  // The replaced orchestrators' routes (docs/migrating.md), over the same coordinators.
+  app.route("/api/orchestration", springRoutes(deps));
+  app.route("/api/orchestrations", doUndoExampleRoutes(deps));
+  app.route("/", fastapiRoutes(deps));
 
   // Built once, on first request: every route is registered by then, and building it walks every
   // schema. The server is relative, so the document never reflects a caller's Host header.

@@ -2,6 +2,7 @@ import { type AcquiredTask, isLegacyRegistration, LIMITS, type TaskKind } from "
 import type { IHeaders } from "kafkajs";
 import { z } from "zod";
 import { DefinitionTextError, parseDefinitionText } from "../definition-text.ts";
+import { inputOfLegacyPayload } from "../legacy-payload.ts";
 
 /**
  * The wire formats of the Kafka bridge. A message the bridge cannot use throws
@@ -140,7 +141,10 @@ const StartSchema = z.object({
   payload: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
 });
 
-/** Parses `{orchName | workflow, runId?, input}` or the older `{orchName, payload: base64(JSON)}`. */
+/**
+ * Parses `{orchName | workflow, runId?, input}` or the older `{orchName, payload}`, whose base64
+ * `payload` is read by `inputOfLegacyPayload` (a JSON object, else the bytes kept as base64).
+ */
 export function parseStart(value: Buffer | null): StartRequest {
   const parsed = StartSchema.safeParse(parseJsonObject(value));
   if (!parsed.success) throw new UnusableMessage(`start: ${issuesText(parsed.error.issues)}`);
@@ -149,14 +153,7 @@ export function parseStart(value: Buffer | null): StartRequest {
   if (!workflow) throw new UnusableMessage("start: name the workflow in `workflow` or `orchName`");
   let input: Record<string, unknown> = m.input ?? {};
   if (m.input === undefined && typeof m.payload === "string") {
-    let decoded: unknown;
-    try {
-      decoded = JSON.parse(Buffer.from(m.payload, "base64").toString("utf8"));
-    } catch {
-      throw new UnusableMessage("start: payload is not base64-encoded JSON");
-    }
-    if (!isObject(decoded)) throw new UnusableMessage("start: payload must decode to a JSON object");
-    input = decoded;
+    input = inputOfLegacyPayload(Buffer.from(m.payload, "base64"));
   } else if (m.input === undefined && isObject(m.payload)) {
     input = m.payload;
   }

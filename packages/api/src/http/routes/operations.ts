@@ -66,7 +66,7 @@ export function operationRoutes({ engine, metrics }: ApiDeps) {
  * left out of step answers every query with no rows) or an embedded database that fails. Both
  * probes read this one check, so they cannot disagree about a broken session.
  */
-async function probeDatabase(database: Database): Promise<{ broken: boolean; error: BatonError } | null> {
+export async function probeDatabase(database: Database): Promise<{ broken: boolean; error: BatonError } | null> {
   let rows: { one: number }[];
   try {
     rows = await database.db.selectNoFrom((eb) => eb.lit(1).as("one")).execute();

@@ -236,7 +236,7 @@ export function workflowRoutes(deps: ApiDeps) {
 }
 
 /** The namespace a registration body names (a definition's or a legacy registration's), default "default". */
-function namespaceNamedBy(body: unknown): string {
+export function namespaceNamedBy(body: unknown): string {
   const named = typeof body === "object" && body !== null ? (body as { namespace?: unknown }).namespace : undefined;
   return typeof named === "string" ? named : "default";
 }
@@ -245,7 +245,7 @@ function namespaceNamedBy(body: unknown): string {
  * A legacy `as: worker` registration: the sending service becomes a worker of the named steps'
  * DO and UNDO queues (taken from the registered definition, else the default queue names).
  */
-async function registerLegacyWorker(deps: ApiDeps, raw: unknown, c: Context) {
+export async function registerLegacyWorker(deps: ApiDeps, raw: unknown, c: Context) {
   const parsed = LegacyWorkerSchema.safeParse(raw);
   if (!parsed.success) {
     const { issues } = parsed.error;
