@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,6 +49,8 @@ export class KafkaBroker {
    */
   async stop(mode: "clean" | "crash" = "clean"): Promise<void> {
     await this.script("stop", mode === "crash" ? { KAFKA_STOP_TIMEOUT: "0" } : {});
+    // The script does not wait for a SIGKILLed JVM to be gone; a start before then finds its ports taken.
+    for (const port of [this.port, this.controllerPort]) await portClosed(port);
   }
 
   /**
@@ -84,4 +87,22 @@ export class KafkaBroker {
       throw new Error(`scripts/kafka.sh ${command} (KAFKA_DIR=${this.dir}) failed${stderr ? `:\n${stderr}` : ""}`);
     }
   }
+}
+
+/** Resolves once nothing accepts connections on the port (within `timeoutMs`). */
+async function portClosed(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (!open) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`port ${port} still accepts connections ${timeoutMs} ms after the broker was stopped`);
 }
