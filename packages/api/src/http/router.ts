@@ -1,4 +1,4 @@
-import { ErrorBodySchema } from "@baton/engine";
+import { BatonError, ErrorBodySchema, jsonTypeOf } from "@baton/engine";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./env.ts";
@@ -40,6 +40,31 @@ export const optionalJsonBody: MiddlewareHandler = async function optionalJsonBo
   if (c.req.header("content-type") && (await c.req.text()).trim() === "") {
     // Hono reads bodies through this cache (typed as values, holding promises); the validator reads "{}".
     (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve("{}");
+  }
+  await next();
+};
+
+/**
+ * For routes that take no body (pause, resume, cancel): a body with fields would be ignored
+ * without a word, so it is refused, each field named. An empty body or `{}` is fine.
+ */
+export const noJsonBody: MiddlewareHandler = async function noJsonBody(c, next) {
+  const text = (await c.req.text()).trim();
+  if (text !== "" && text !== "{}") {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = text;
+    }
+    const route = `${c.req.method} ${c.req.routePath.replace(/:(\w+)/g, "{$1}")}`;
+    const keys = typeof value === "object" && value !== null && !Array.isArray(value) ? Object.keys(value) : [];
+    const message = (field: string) => `unknown field \`${field}\` (${route} takes no body)`;
+    const fields =
+      keys.length > 0
+        ? keys.map((k) => ({ field: k, message: message(k) }))
+        : [{ field: "(body)", message: `${route} takes no body; got ${jsonTypeOf(value)}` }];
+    throw new BatonError("VALIDATION_ERROR", `Invalid request body: ${fields.map((f) => f.message).join("; ")}`, { in: "body", fields });
   }
   await next();
 };

@@ -22,6 +22,17 @@ export async function databaseDigest(database: Database): Promise<string> {
   return JSON.stringify(rows.map((r) => Object.values(r as object)));
 }
 
+/** The fingerprint once background writes of accepted requests (e.g. an acquire's poll record) have landed. */
+export async function settledDigest(database: Database): Promise<string> {
+  let previous = await databaseDigest(database);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const next = await databaseDigest(database);
+    if (next === previous) return next;
+    previous = next;
+  }
+}
+
 const queries = new WeakMap<Database, ReturnType<typeof sql>>();
 
 async function digestQuery(database: Database) {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { onPglite } from "../../../../test-support/database.ts";
 import { type Harness, startHarness } from "../http-harness.ts";
 import { type FuzzRequest, OVERSIZED } from "./arbitraries.ts";
-import { databaseDigest } from "./database-digest.ts";
+import { databaseDigest, settledDigest as settledDigestOf } from "./database-digest.ts";
 import { buildFuzzWorld, type FuzzWorld } from "./fuzz-world.ts";
 import { ROUTE_REQUESTS } from "./route-requests.ts";
 
@@ -174,16 +174,7 @@ function answerIsWellFormed(answer: Answered): boolean {
   }
 }
 
-/** The fingerprint once background writes of accepted requests (e.g. an acquire's poll record) have landed. */
-async function settledDigest(): Promise<string> {
-  let previous = await databaseDigest(h.engine.database);
-  for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    const next = await databaseDigest(h.engine.database);
-    if (next === previous) return next;
-    previous = next;
-  }
-}
+const settledDigest = () => settledDigestOf(h.engine.database);
 
 function describeRequest(r: FuzzRequest): string {
   const body = r.body === undefined ? "" : typeof r.body === "string" ? r.body : `bytes ${Buffer.from(r.body).toString("hex")}`;

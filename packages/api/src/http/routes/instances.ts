@@ -1,18 +1,21 @@
 import {
   type Action,
   CompensateRequestSchema,
+  EventPageSchema,
   InstanceListQuerySchema,
   InstancePageSchema,
   InstanceStateResultSchema,
   InstanceViewSchema,
+  PageQuerySchema,
   RetryTaskRequestSchema,
   RetryTaskResultSchema,
+  TaskPageSchema,
 } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { instanceViewFor, listNamespace, requireVisible } from "../auth.ts";
+import { attemptsFor, instanceViewFor, listNamespace, requireVisible } from "../auth.ts";
 import type { ApiDeps, AppEnv } from "../env.ts";
-import { createRouter, errorResponses, jsonContent, optionalJsonBody } from "../router.ts";
+import { createRouter, errorResponses, jsonContent, noJsonBody, optionalJsonBody } from "../router.ts";
 
 const IdParams = z.object({ id: z.uuid().meta({ param: { name: "id", in: "path" }, description: "Instance id" }) });
 const TaskParams = IdParams.extend({
@@ -41,12 +44,32 @@ const show = createRoute({
   responses: { 200: jsonContent(InstanceViewSchema, "The instance"), ...errorResponses(400, 404) },
 });
 
+const tasks = createRoute({
+  method: "get",
+  path: "/{id}/tasks",
+  tags: ["instances"],
+  summary: "An instance's task attempts in the order they were scheduled, a page at a time",
+  request: { params: IdParams, query: PageQuerySchema },
+  responses: { 200: jsonContent(TaskPageSchema, "One page of attempts"), ...errorResponses(400, 404) },
+});
+
+const events = createRoute({
+  method: "get",
+  path: "/{id}/events",
+  tags: ["instances"],
+  summary: "An instance's event history by sequence number, a page at a time",
+  request: { params: IdParams, query: PageQuerySchema },
+  responses: { 200: jsonContent(EventPageSchema, "One page of events"), ...errorResponses(400, 404) },
+});
+
 const lifecycle = (action: "pause" | "resume" | "cancel", summary: string) =>
   createRoute({
     method: "post",
     path: `/{id}/${action}`,
     tags: ["instances"],
     summary,
+    description: "Takes no body: a body with fields is refused (400), so nothing sent is silently dropped.",
+    middleware: [noJsonBody] as const,
     request: { params: IdParams },
     responses: { 200: jsonContent(InstanceStateResultSchema, "The instance's new state"), ...errorResponses(400, 404, 409) },
   });
@@ -88,6 +111,19 @@ export function instanceRoutes({ engine }: ApiDeps) {
     const { id } = c.req.valid("param");
     const caller = await visible(c, "runs.read", id);
     return c.json(instanceViewFor(caller, await engine.workflows.getWorkflow(id)), 200);
+  });
+
+  router.openapi(tasks, async (c) => {
+    const { id } = c.req.valid("param");
+    const caller = await visible(c, "runs.read", id);
+    const page = await engine.workflows.listTasks(id, c.req.valid("query"));
+    return c.json({ ...page, items: attemptsFor(caller, page.items) }, 200);
+  });
+
+  router.openapi(events, async (c) => {
+    const { id } = c.req.valid("param");
+    await visible(c, "runs.read", id);
+    return c.json(await engine.workflows.listEvents(id, c.req.valid("query")), 200);
   });
 
   router.openapi(lifecycle("pause", "Pause: stop hand-outs until resumed"), async (c) => {
