@@ -48,6 +48,26 @@ const jsonObject = value(fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue
 const completeFields = { output: anyJson };
 const failFields = { error: anyJson, retryable: value(fc.boolean()) };
 
+/** A Spring execute's body: JSON, bytes, text or nothing, in any content type. */
+const legacyPayloadBody = fc.oneof(
+  jsonBody(jsonObject),
+  fc.uint8Array({ maxLength: 64 }).map((body) => ({ body, type: "application/octet-stream" })),
+  hostileJson.map((t) => ({ body: render(t), type: "text/plain" })),
+  fc.constant({}),
+);
+
+/** A FastAPI orchestrate request: task name and description, payload items of service parts. */
+const fastapiRequest = optionalObj({
+  task_name: value(fc.string({ minLength: 1, maxLength: 8 })),
+  task_description: value(fc.option(fc.string({ maxLength: 8 }))),
+  payload: value(
+    fc.array(fc.dictionary(fc.constantFrom("revenue", "rebates"), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 2 }), {
+      minLength: 1,
+      maxLength: 2,
+    }),
+  ),
+});
+
 /** Keeps a valid long-poll from making the fuzz wait: a few milliseconds at most. */
 function shortWait(r: FuzzRequest): boolean {
   try {
@@ -275,6 +295,38 @@ export const ROUTE_REQUESTS: Record<string, (world: FuzzWorld) => fc.Arbitrary<F
   "GET /v1/keys": (w) => get(fc.constant("/v1/keys"), parts(w).anyQuery),
   "DELETE /v1/keys/{keyId}": () =>
     fc.tuple(idSegment(["0123456789abcdef"]), headers).map(([id, h]) => ({ method: "DELETE", path: `/v1/keys/${id}`, headers: h })),
+  // The compatibility routes (routes/compat): the old services' requests, valid and hostile.
+  "POST /api/orchestration/register": (w) => post(fc.constant("/api/orchestration/register"), parts(w).registerBody),
+  "POST /api/orchestration/execute/{orchName}": (w) =>
+    post(
+      parts(w).workflowName.map((n) => `/api/orchestration/execute/${n}`),
+      legacyPayloadBody,
+    ),
+  "POST /api/orchestration/undo/{flowId}": (w) =>
+    post(
+      parts(w).instance.map((id) => `/api/orchestration/undo/${id}`),
+      optionalBody(hostileJson),
+    ),
+  "GET /api/orchestration/health": (w) => get(fc.constant("/api/orchestration/health"), parts(w).anyQuery),
+  "POST /api/orchestrations/execute": (w) =>
+    post(
+      fc.constant("/api/orchestrations/execute"),
+      jsonBody(
+        optionalObj({
+          orchestrationName: value(parts(w).workflowName),
+          payload: fc.oneof(jsonObject, value(fc.base64String({ maxLength: 40 }))),
+        }),
+      ),
+    ),
+  "POST /api/orchestrate": () => post(fc.constant("/api/orchestrate"), jsonBody(fastapiRequest)),
+  "POST /api/orchestrate/direct": () => post(fc.constant("/api/orchestrate/direct"), jsonBody(fastapiRequest)),
+  "GET /api/tasks": (w) =>
+    get(
+      fc.constant("/api/tasks"),
+      queryString({ cursor: parts(w).cursor, limit: fc.constantFrom("1", "100", "101", "0", "-1", "1e400", "x") }),
+    ),
+  "GET /api/tasks/{task_id}": (w) => get(parts(w).instance.map((id) => `/api/tasks/${id}`)),
+  "GET /health": (w) => get(fc.constant("/health"), parts(w).anyQuery),
   "no route": () =>
     fc
       .tuple(
