@@ -131,6 +131,27 @@ describe("FastAPI orchestrator routes", () => {
     expect(rebates).toMatchObject({ status: "FAILED", error_message: "rebates service answered 503", response_payload: null });
   });
 
+  it("documents every compatibility route in the OpenAPI document under its own tag", async () => {
+    const doc = (await h.call("GET", "/openapi.json")).body as { paths: Record<string, Record<string, { tags?: string[] }>> };
+    const tagged = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops)
+        .filter(([, op]) => op.tags?.includes("compatibility"))
+        .map(([method]) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(tagged.sort()).toEqual([
+      "GET /api/orchestration/health",
+      "GET /api/tasks",
+      "GET /api/tasks/{task_id}",
+      "GET /health",
+      "POST /api/orchestrate",
+      "POST /api/orchestrate/direct",
+      "POST /api/orchestration/execute/{orchName}",
+      "POST /api/orchestration/register",
+      "POST /api/orchestration/undo/{flowId}",
+      "POST /api/orchestrations/execute",
+    ]);
+  });
+
   it("answers health with the processing mode", async () => {
     const health = await h.call("GET", "/health");
     expect(health).toMatchObject({

@@ -108,11 +108,10 @@ export function springRoutes(deps: ApiDeps) {
   router.openapi(register, async (c) => {
     const body = await readDefinitionBody(c);
     const namespace = namespaceNamedBy(body);
-    const name = isLegacyRegistration(body) ? body.orchName : String((body as { name?: unknown }).name ?? "");
     if (isLegacyRegistration(body) && body.as === "worker") {
       requireAccess(c, "workers.announce", namespace);
       const worker = await registerLegacyWorker(deps, body, c);
-      return c.json({ status: "SUCCESS" as const, message: `Registration initiated for orchestration: ${name}`, ...worker }, 200);
+      return c.json({ status: "SUCCESS" as const, message: `Registration initiated for orchestration: ${body.orchName}`, ...worker }, 200);
     }
     requireAccess(c, "workflows.register", namespace);
     const { definition: _definition, ...result } = await engine.workflows.registerWorkflow(body);
