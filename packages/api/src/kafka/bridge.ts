@@ -1,6 +1,7 @@
 import { type DefinitionRow, type Engine, startPeriodicPass } from "@baton/engine";
 import { type ConsumerConfig, type KafkaConfig, Partitioners } from "kafkajs";
 import { CommandPublisher, type KafkaQueue } from "./command-publisher.ts";
+import { restartAfterCrash } from "./consumer-restart.ts";
 import { DEFAULT_DEAD_LETTER_MAX_BYTES } from "./dead-letter.ts";
 import { EventsRelay, type EventsRelayOptions } from "./events-relay.ts";
 import { InboundHandler, type InboundOutcome, UNFENCED_REPLIES, type UnfencedReplies } from "./inbound.ts";
@@ -167,14 +168,19 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
   const relayOptions = options.relay === false ? null : { leaseMs: 10_000, intervalMs: 500, batchSize: 200, ...options.relay };
   const relay = relayOptions ? new EventsRelay(engine, producer, (ns) => topics.of(ns)?.events, logger, relayOptions) : null;
 
-  try {
-    await createMissing(topics.fixedTopics(relay !== null));
+  const consume = async () => {
     await consumer.connect();
     await consumer.subscribe({
       topics: topics.inboundTopics(),
       fromBeginning: options.fromBeginning ?? false,
     });
     await inbound.run(consumer);
+  };
+  let stopping: Promise<void> | undefined;
+  restartAfterCrash(consumer, consume, logger, () => stopping !== undefined);
+  try {
+    await createMissing(topics.fixedTopics(relay !== null));
+    await consume();
   } catch (error) {
     await refresher.stop();
     await Promise.allSettled([consumer.disconnect(), producer.disconnect(), admin.disconnect()]);
@@ -189,7 +195,6 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
     "kafka bridge started",
   );
 
-  let stopping: Promise<void> | undefined;
   return {
     ready: joined.then(() => firstLookUp),
     refresh: refreshNow,
