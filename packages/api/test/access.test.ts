@@ -125,6 +125,11 @@ const matrix: Row[] = [
     call: async (w) => h.call("GET", `/v1/instances/${await startRun()}`, undefined, as(w)),
     allowed: ["admin", "operator", "starter"],
   },
+  ...(["tasks", "events"] as const).map((list) => ({
+    route: `GET /v1/instances/{id}/${list}`,
+    call: async (w: Who) => h.call("GET", `/v1/instances/${await startRun()}/${list}`, undefined, as(w)),
+    allowed: ["admin", "operator", "starter"] as Who[],
+  })),
   ...(["pause", "cancel", "compensate"] as const).map((action) => ({
     route: `POST /v1/instances/{id}/${action}`,
     call: async (w: Who) => h.call("POST", `/v1/instances/${await startRun()}/${action}`, undefined, as(w)),
@@ -249,6 +254,17 @@ describe("isolation", () => {
     expect(attempt).toMatchObject({ state: "LEASED", fenceToken: null, leaseHolder: null });
     const asAdmin = await h.call("GET", `/v1/instances/${task.instanceId}`, undefined, as("admin"));
     expect(asAdmin.body.tasks.find((t: { executionId: string }) => t.executionId === task.executionId).fenceToken).toBe(task.fenceToken);
+    // The same on the page of attempts.
+    const paged = await h.call("GET", `/v1/instances/${task.instanceId}/tasks`, undefined, as("starter"));
+    expect(paged.body.items.find((t: { executionId: string }) => t.executionId === task.executionId)).toMatchObject({
+      state: "LEASED",
+      fenceToken: null,
+      leaseHolder: null,
+    });
+    const pagedAsAdmin = await h.call("GET", `/v1/instances/${task.instanceId}/tasks`, undefined, as("admin"));
+    expect(pagedAsAdmin.body.items.find((t: { executionId: string }) => t.executionId === task.executionId).fenceToken).toBe(
+      task.fenceToken,
+    );
 
     // The real worker completes.
     const done = await h.call(

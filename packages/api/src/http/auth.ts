@@ -75,9 +75,15 @@ export function listNamespace(c: Context<AppEnv>, action: Action, named: string 
 }
 
 /** An instance view as a non-admin sees it: no fence tokens or lease holders of the attempts. */
-export function instanceViewFor<V extends { tasks: { fenceToken: unknown; leaseHolder: unknown }[] }>(caller: Caller, view: V): V {
-  if (caller.role === "admin") return view;
-  return { ...view, tasks: view.tasks.map((t) => ({ ...t, fenceToken: null, leaseHolder: null })) };
+export function instanceViewFor<V extends { tasks: LeaseFields[] }>(caller: Caller, view: V): V {
+  return caller.role === "admin" ? view : { ...view, tasks: attemptsFor(caller, view.tasks) };
+}
+
+type LeaseFields = { fenceToken: unknown; leaseHolder: unknown };
+
+/** Attempts as a non-admin sees them: without the fence tokens and holders of their leases. */
+export function attemptsFor<T extends LeaseFields>(caller: Caller, attempts: T[]): T[] {
+  return caller.role === "admin" ? attempts : attempts.map((t) => ({ ...t, fenceToken: null, leaseHolder: null }));
 }
 
 /**

@@ -48,6 +48,15 @@ const jsonObject = value(fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue
 const completeFields = { output: anyJson };
 const failFields = { error: anyJson, retryable: value(fc.boolean()) };
 
+/** Cursors of the other paged lists: well-formed for some list, or not at all. */
+const pageCursor = fc.oneof(
+  fc.constantFrom("", "%%%", "AAAA", "x".repeat(1001)),
+  fc
+    .constantFrom<unknown>([1], [0], [-1], [1.5], [2 ** 53], ["default", "x"], ["", ""], ["a".repeat(129), "b"], [null], [[]], {})
+    .map((v) => Buffer.from(JSON.stringify(v)).toString("base64url")),
+);
+const pageLimit = fc.constantFrom("1", "100", "500", "501", "0", "-1", "1e400", "x");
+
 /** A Spring execute's body: JSON, bytes, text or nothing, in any content type. */
 const legacyPayloadBody = fc.oneof(
   jsonBody(jsonObject),
@@ -220,7 +229,8 @@ export const ROUTE_REQUESTS: Record<string, (world: FuzzWorld) => fc.Arbitrary<F
   "GET /openapi.json": (w) => get(fc.constant("/openapi.json"), parts(w).anyQuery),
   "GET /docs": (w) => get(fc.constant("/docs"), parts(w).anyQuery),
   "POST /v1/workflows": (w) => post(fc.constant("/v1/workflows"), parts(w).registerBody),
-  "GET /v1/workflows": (w) => get(fc.constant("/v1/workflows"), queryString({ namespace: parts(w).namespace })),
+  "GET /v1/workflows": (w) =>
+    get(fc.constant("/v1/workflows"), queryString({ namespace: parts(w).namespace, cursor: pageCursor, limit: pageLimit })),
   "GET /v1/workflows/{name}": (w) =>
     get(
       parts(w).workflowName.map((n) => `/v1/workflows/${n}`),
@@ -238,6 +248,16 @@ export const ROUTE_REQUESTS: Record<string, (world: FuzzWorld) => fc.Arbitrary<F
     ),
   "GET /v1/instances": (w) => get(fc.constant("/v1/instances"), parts(w).instanceQuery),
   "GET /v1/instances/{id}": (w) => get(parts(w).instance.map((id) => `/v1/instances/${id}`)),
+  "GET /v1/instances/{id}/tasks": (w) =>
+    get(
+      parts(w).instance.map((id) => `/v1/instances/${id}/tasks`),
+      queryString({ cursor: fc.oneof(pageCursor, parts(w).cursor), limit: pageLimit }),
+    ),
+  "GET /v1/instances/{id}/events": (w) =>
+    get(
+      parts(w).instance.map((id) => `/v1/instances/${id}/events`),
+      queryString({ cursor: pageCursor, limit: pageLimit }),
+    ),
   "POST /v1/instances/{id}/pause": (w) => lifecycle(w, "pause"),
   "POST /v1/instances/{id}/resume": (w) => lifecycle(w, "resume"),
   "POST /v1/instances/{id}/cancel": (w) => lifecycle(w, "cancel"),

@@ -83,12 +83,30 @@ export interface InstanceView extends InstanceSummary {
   sequenceNumber: number;
   /** The circuit breakers of the hosts its HTTP steps call; absent when it has none. */
   httpCircuits?: HttpCircuitView[];
+  /** The first page of the instance's attempts (see TaskPage). */
   tasks: TaskView[];
+  /** Where the attempts go on: null when `tasks` holds them all. */
+  tasksNextCursor: string | null;
+  /** The first page of the instance's history (see EventPage). */
   events: EventView[];
+  /** Where the history goes on: null when `events` holds it all. */
+  eventsNextCursor: string | null;
 }
 
 export interface InstancePage {
   items: InstanceSummary[];
+  nextCursor: string | null;
+}
+
+/** A page of one instance's attempts, in the order they were scheduled. */
+export interface TaskPage {
+  items: TaskView[];
+  nextCursor: string | null;
+}
+
+/** A page of one instance's history, by sequence number. */
+export interface EventPage {
+  items: EventView[];
   nextCursor: string | null;
 }
 

@@ -20,6 +20,7 @@ import { jsonValueIssue, LIMITS } from "./limits.ts";
 import { strictFields } from "./strict-fields.ts";
 import type {
   AcquiredTask,
+  EventPage,
   EventView,
   InstancePage,
   InstanceSummary,
@@ -27,6 +28,7 @@ import type {
   RegisterResult,
   StartResult,
   TaskOutcome,
+  TaskPage,
   TaskView,
 } from "./types.ts";
 
@@ -155,8 +157,6 @@ export const WorkflowViewSchema = z
   })
   .meta({ id: "Workflow" });
 
-export const WorkflowListSchema = z.object({ items: z.array(WorkflowViewSchema) }).meta({ id: "WorkflowList" });
-
 export const WorkerViewSchema = z
   .object({
     id: z.string(),
@@ -168,13 +168,26 @@ export const WorkerViewSchema = z
 
 const nextCursor = z.string().nullable().meta({ description: "Pass back as `cursor` for the next page; null on the last page" });
 
+/** Page sizes of the paginated lists (definitions, workers, an instance's tasks and events). */
+export const PAGE_LIMITS = { defaultLimit: 100, maxLimit: 500 } as const;
+
 /** `?cursor=&limit=` of a paginated list. */
 export const PageQuerySchema = z.object({
-  cursor: z.string().min(1).max(1000).optional(),
-  limit: z.coerce.number().int().min(1).max(500).optional().meta({ description: "Page size (default 100)" }),
+  cursor: z.string().min(1).max(1000).optional().meta({ description: "The `nextCursor` of the previous page; absent for the first page" }),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(PAGE_LIMITS.maxLimit)
+    .optional()
+    .meta({ description: `Page size, 1 to ${PAGE_LIMITS.maxLimit} (default ${PAGE_LIMITS.defaultLimit})` }),
 });
 
 export const WorkerListSchema = z.object({ items: z.array(WorkerViewSchema), nextCursor }).meta({ id: "WorkerList" });
+
+export const WorkflowListSchema = z
+  .object({ items: z.array(WorkflowViewSchema), nextCursor })
+  .meta({ id: "WorkflowList", description: "A page of definitions (the latest version of each), by namespace then name" });
 
 // --- Instances ---
 
@@ -279,15 +292,32 @@ export const EventViewSchema = z
   })
   .meta({ id: "Event" });
 
+/** How many attempts and events an instance view holds at most; the rest are read a page at a time. */
+const VIEW_HOLDS = `at most ${PAGE_LIMITS.maxLimit}`;
+
 export const InstanceViewSchema = InstanceSummarySchema.extend({
   sequenceNumber: z.number().int(),
   httpCircuits: z
     .array(HttpCircuitViewSchema)
     .optional()
     .meta({ description: "The circuit breakers of the hosts this instance's HTTP steps call (absent when it has none)" }),
-  tasks: z.array(TaskViewSchema),
-  events: z.array(EventViewSchema),
+  tasks: z.array(TaskViewSchema).meta({ description: `The attempts in the order they were scheduled, ${VIEW_HOLDS}` }),
+  tasksNextCursor: nextCursor.meta({
+    description: "Null when `tasks` holds every attempt; else pass it as `cursor` to GET /v1/instances/{id}/tasks for the rest",
+  }),
+  events: z.array(EventViewSchema).meta({ description: `The history by sequence number, ${VIEW_HOLDS}` }),
+  eventsNextCursor: nextCursor.meta({
+    description: "Null when `events` holds the whole history; else pass it as `cursor` to GET /v1/instances/{id}/events for the rest",
+  }),
 }).meta({ id: "Instance" });
+
+export const TaskPageSchema = z
+  .object({ items: z.array(TaskViewSchema), nextCursor })
+  .meta({ id: "TaskPage", description: "A page of an instance's attempts, in the order they were scheduled" });
+
+export const EventPageSchema = z
+  .object({ items: z.array(EventViewSchema), nextCursor })
+  .meta({ id: "EventPage", description: "A page of an instance's history, by sequence number" });
 
 export const InstancePageSchema = z
   .object({
@@ -463,6 +493,8 @@ const sameShapes: [
   Same<z.infer<typeof InstanceSummarySchema>, InstanceSummary>,
   Same<z.infer<typeof InstanceViewSchema>, InstanceView>,
   Same<z.infer<typeof InstancePageSchema>, InstancePage>,
+  Same<z.infer<typeof TaskPageSchema>, TaskPage>,
+  Same<z.infer<typeof EventPageSchema>, EventPage>,
   Same<z.infer<typeof TaskOutcomeSchema>, TaskOutcome>,
-] = [true, true, true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true, true, true, true];
 void sameShapes;

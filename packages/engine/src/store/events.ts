@@ -70,19 +70,34 @@ export function unpackHistory<R extends { sequence_number: string | number | big
   );
 }
 
-export async function eventListByInstance(db: DbOrTrx, instanceId: string): Promise<EventRow[]> {
+/**
+ * A page of one instance's history: the events numbered after `after` (0: from the start), at most
+ * `limit`. A history row holds one commit's events, so the row that holds `after` is read too (found
+ * by the primary key) and the events up to `after` left out.
+ */
+export async function eventPageByInstance(db: DbOrTrx, params: { instanceId: string; after: number; limit: number }): Promise<EventRow[]> {
   const rows = await db
     .selectFrom("events")
     .select(["sequence_number", "entries", "created_at"])
-    .where("workflow_instance_id", "=", instanceId)
+    .where("workflow_instance_id", "=", params.instanceId)
+    .where(
+      "sequence_number",
+      ">=",
+      sql<string>`(SELECT coalesce(max(sequence_number), 0) FROM events
+        WHERE workflow_instance_id = ${params.instanceId} AND sequence_number <= ${params.after})`,
+    )
     .orderBy("sequence_number")
+    // Every row holds at least one event, and only the first may hold none after `after`.
+    .limit(params.limit + 1)
     .execute();
-  return unpackHistory(rows).map((e) => ({
-    sequenceNumber: e.sequenceNumber,
-    eventType: e.entry.type,
-    payload: e.entry.payload,
-    createdAt: e.created_at,
-  }));
+  return unpackHistory(rows)
+    .filter((e) => e.sequenceNumber > params.after)
+    .slice(0, params.limit)
+    .map(eventRow);
+}
+
+function eventRow(e: { sequenceNumber: number; entry: StoredEntry; created_at: Date }): EventRow {
+  return { sequenceNumber: e.sequenceNumber, eventType: e.entry.type, payload: e.entry.payload, createdAt: e.created_at };
 }
 
 /** Which of these report keys were applied before. */

@@ -1,8 +1,10 @@
 import { type RawBuilder, type Selectable, sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
 import type { TaskExecutionsTable } from "../db/schema.ts";
+import type { CreatedPosition } from "../domain/list-cursor.ts";
 import type { TaskToSchedule } from "../domain/reconcile.ts";
 import type { TaskKind, TaskState } from "../domain/states.ts";
+import { exactTime } from "./exact-time.ts";
 import { idList } from "./id-list.ts";
 import { jsonRows } from "./json-rows.ts";
 
@@ -80,12 +82,17 @@ export function toTaskRow(r: AttemptColumns): TaskRow {
  * hash join that scans the whole lease table).
  */
 async function selectAttempts(db: DbOrTrx, where: RawBuilder<unknown>, tail = sql``): Promise<TaskRow[]> {
-  const result = await sql<AttemptColumns>`
-    SELECT ${ATTEMPT_COLUMNS}
+  return (await selectAttemptRows<AttemptColumns>(db, sql``, where, tail)).map(toTaskRow);
+}
+
+/** selectAttempts' statement, with `extra` columns (each starting with a comma) after the attempt's own. */
+async function selectAttemptRows<R>(db: DbOrTrx, extra: RawBuilder<unknown>, where: RawBuilder<unknown>, tail: RawBuilder<unknown>) {
+  const result = await sql<R>`
+    SELECT ${ATTEMPT_COLUMNS} ${extra}
     FROM task_executions t
     LEFT JOIN LATERAL (SELECT * FROM task_leases WHERE task_leases.execution_id = t.execution_id LIMIT 1) l ON true
     WHERE ${where} ${tail}`.execute(db);
-  return result.rows.map(toTaskRow);
+  return result.rows;
 }
 
 export async function taskGet(db: DbOrTrx, executionId: string): Promise<TaskRow | null> {
@@ -97,6 +104,25 @@ export async function taskGet(db: DbOrTrx, executionId: string): Promise<TaskRow
 export async function taskListByInstances(db: DbOrTrx, instanceIds: string[]): Promise<TaskRow[]> {
   if (instanceIds.length === 0) return [];
   return selectAttempts(db, sql`t.workflow_instance_id = ANY(${idList(instanceIds)})`, sql`ORDER BY t.created_at, t.attempt_number`);
+}
+
+/**
+ * A page of one instance's attempts in the order they were scheduled (creation time, then execution
+ * id): those after `after`, at most `limit`, each with its exact place for the next page's cursor.
+ */
+export async function taskPageByInstance(
+  db: DbOrTrx,
+  params: { instanceId: string; after?: CreatedPosition; limit: number },
+): Promise<(TaskRow & { position: CreatedPosition })[]> {
+  const { after } = params;
+  const from = after ? sql`AND (t.created_at, t.execution_id) > (${after.createdAt}::timestamptz, ${after.id}::uuid)` : sql``;
+  const rows = await selectAttemptRows<AttemptColumns & { created_at_exact: string }>(
+    db,
+    sql`, ${exactTime(sql`t.created_at`)} AS created_at_exact`,
+    sql`t.workflow_instance_id = ${params.instanceId} ${from}`,
+    sql`ORDER BY t.created_at, t.execution_id LIMIT ${params.limit}`,
+  );
+  return rows.map((r) => ({ ...toTaskRow(r), position: { createdAt: r.created_at_exact, id: r.execution_id } }));
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   LIMITS,
   MAX_BATCH_ITEMS,
   MAX_RUN_WAIT_MS,
+  PageQuerySchema,
   RegisterResultSchema,
   type RunRefusal,
   StartBatchRequestSchema,
@@ -84,9 +85,9 @@ const list = createRoute({
   method: "get",
   path: "/",
   tags: ["workflows"],
-  summary: "List workflows (latest version of each) with per-step worker readiness",
-  request: { query: NamespaceQuery },
-  responses: { 200: jsonContent(WorkflowListSchema, "Latest definitions"), ...errorResponses(400) },
+  summary: "List workflows (latest version of each) with per-step worker readiness, by namespace then name, a page at a time",
+  request: { query: NamespaceQuery.extend(PageQuerySchema.shape) },
+  responses: { 200: jsonContent(WorkflowListSchema, "One page of latest definitions"), ...errorResponses(400) },
 });
 
 const show = createRoute({
@@ -187,13 +188,14 @@ export function workflowRoutes(deps: ApiDeps) {
   });
 
   router.openapi(list, async (c) => {
-    const namespace = listNamespace(c, "workflows.read", c.req.valid("query").namespace);
+    const { namespace: named, ...page } = c.req.valid("query");
+    const namespace = listNamespace(c, "workflows.read", named);
     const [rows, polls] = await Promise.all([
-      engine.workflows.listDefinitions(namespace),
+      engine.workflows.listDefinitionPage({ ...page, ...(namespace ? { namespace } : {}) }),
       workerList(engine.database.db, deps.readinessWindowMs),
     ]);
     const byQueue = recentWorkersByQueue(polls);
-    return c.json({ items: rows.map((row) => workflowView(row, byQueue)) }, 200);
+    return c.json({ items: rows.items.map((row) => workflowView(row, byQueue)), nextCursor: rows.nextCursor }, 200);
   });
 
   router.openapi(show, async (c) => {
