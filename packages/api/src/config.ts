@@ -1,6 +1,8 @@
-import { redactSecrets } from "@baton/engine";
+import { redactSecrets, SECRET_ENV_PREFIX } from "@baton/engine";
 import { z } from "zod";
 import { DEFAULT_BODY_LIMIT_BYTES } from "./http/body-limit.ts";
+import type { BreakerSettings } from "./http-steps/circuit-breakers.ts";
+import { HostPolicy } from "./http-steps/host-policy.ts";
 import { UNFENCED_REPLIES, type UnfencedReplies } from "./kafka/inbound.ts";
 import { parseNamespacePrefixes } from "./kafka/topics.ts";
 
@@ -43,6 +45,12 @@ export interface Config {
   metricsPublic: boolean;
   /** Finished instances older than this many days are deleted in the background; undefined keeps them. */
   retentionDays: number | undefined;
+  /** The hosts HTTP steps may call (BATON_HTTP_STEP_HOSTS); none when unset. */
+  httpStepHosts: HostPolicy;
+  /** The per-host circuit breakers of HTTP steps (BATON_HTTP_BREAKER_FAILURES, BATON_HTTP_BREAKER_COOLDOWN_MS). */
+  httpBreaker: BreakerSettings;
+  /** The BATON_SECRET_* variables, which HTTP steps' header values may name. Never logged or echoed. */
+  httpStepSecrets: Record<string, string>;
 }
 
 const emptyAsUnset = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
@@ -137,6 +145,22 @@ const EnvSchema = z
     ),
     METRICS_PUBLIC: booleanVariable,
     RETENTION_DAYS: z.preprocess(emptyAsUnset, z.coerce.number().positive().max(36_500).optional()),
+    BATON_HTTP_STEP_HOSTS: z.preprocess(
+      emptyAsUnset,
+      z
+        .string()
+        .optional()
+        .transform((text, ctx) => {
+          try {
+            return HostPolicy.parse(text);
+          } catch (error) {
+            ctx.addIssue({ code: "custom", message: (error as Error).message });
+            return z.NEVER;
+          }
+        }),
+    ),
+    BATON_HTTP_BREAKER_FAILURES: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1).max(1000).default(5)),
+    BATON_HTTP_BREAKER_COOLDOWN_MS: z.preprocess(emptyAsUnset, z.coerce.number().int().min(100).max(3_600_000).default(30_000)),
   })
   .superRefine((e, ctx) => {
     // SASL needs all three, or none.
@@ -190,5 +214,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminKey: e.BATON_ADMIN_KEY,
     metricsPublic: e.METRICS_PUBLIC,
     retentionDays: e.RETENTION_DAYS,
+    httpStepHosts: e.BATON_HTTP_STEP_HOSTS,
+    httpBreaker: { failureThreshold: e.BATON_HTTP_BREAKER_FAILURES, coolDownMs: e.BATON_HTTP_BREAKER_COOLDOWN_MS },
+    httpStepSecrets: secretVariables(env),
   };
+}
+
+/** The BATON_SECRET_<NAME> variables: the only ones an HTTP step's header may name ({env.NAME}). */
+function secretVariables(env: Record<string, string | undefined>): Record<string, string> {
+  const secrets: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && name.startsWith(SECRET_ENV_PREFIX)) secrets[name] = value;
+  }
+  return secrets;
 }

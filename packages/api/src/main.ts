@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from "./config.ts";
-import { startKafkaBridge } from "./kafka/index.ts";
+import { kafkaBridgeState } from "./http/health.ts";
+import { type KafkaBridge, startKafkaBridge } from "./kafka/index.ts";
 import { createLogger } from "./logger.ts";
 import { startServer } from "./server.ts";
 
@@ -16,10 +17,13 @@ try {
 const logger = createLogger(config);
 const database = config.databaseUrl ? "postgres" : `pglite (${config.dataDir})`;
 try {
-  const server = await startServer(config, { logger });
+  let bridge: KafkaBridge | undefined;
+  // The API answers while the bridge starts: /healthz says `connecting` until it has.
+  const kafkaBridge = () => kafkaBridgeState(config.kafkaBrokers.length > 0, bridge);
+  const server = await startServer(config, { logger, app: { kafkaBridge } });
   logger.info({ url: server.url, database }, `Baton API listening on ${server.url}`);
   logger.info(`API docs: ${server.url}/docs  OpenAPI document: ${server.url}/openapi.json`);
-  const bridge =
+  bridge =
     config.kafkaBrokers.length > 0
       ? await startKafkaBridge(server.engine, {
           brokers: config.kafkaBrokers,

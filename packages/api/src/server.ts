@@ -8,6 +8,8 @@ import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import { type AppOptions, createApp } from "./http/app.ts";
 import type { AppEnv } from "./http/env.ts";
+import { ApiMetrics } from "./http/metrics.ts";
+import { startHttpStepRunner } from "./http-steps/index.ts";
 import { createLogger } from "./logger.ts";
 
 export interface StartOptions {
@@ -24,7 +26,10 @@ export interface RunningServer {
   port: number;
   engine: Engine;
   app: OpenAPIHono<AppEnv>;
-  /** Ends waiting long-polls, stops accepting requests, waits for the ones in flight, closes the engine. */
+  /**
+   * Ends waiting long-polls, stops accepting requests, waits for the ones in flight, stops the
+   * HTTP-step runner (calls in flight get 10 s), closes the engine.
+   */
   close(): Promise<void>;
 }
 
@@ -95,12 +100,23 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     throw error;
   }
   const shutdown = new AbortController();
+  const metrics = options.app?.metrics ?? new ApiMetrics(engine);
+  // Always started: it runs no worker while no definition has an HTTP step, and looks again every few seconds.
+  const httpSteps = await startHttpStepRunner(engine, {
+    policy: config.httpStepHosts,
+    breaker: config.httpBreaker,
+    secrets: config.httpStepSecrets,
+    logger: logger.child({ component: "http-steps" }),
+    metrics: metrics.registry,
+  });
   const app = createApp(engine, {
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     auth: config.auth,
     metricsPublic: config.metricsPublic,
+    httpSteps,
     ...options.app,
+    metrics,
     shutdown: shutdown.signal,
   });
 
@@ -112,6 +128,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       s.once("error", reject);
     });
   } catch (error) {
+    await httpSteps.stop();
     if (ownsEngine) await engine.close();
     throw error;
   }
@@ -129,6 +146,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     close() {
       closing ??= (async () => {
         shutdown.abort();
+        const stoppingHttpSteps = httpSteps.stop();
         await new Promise<void>((resolve) => {
           // Requests in flight get a few seconds to finish; then their connections are cut.
           const force = setTimeout(() => server.closeAllConnections(), 5000);
@@ -138,6 +156,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           });
           server.closeIdleConnections();
         });
+        await stoppingHttpSteps;
         if (ownsEngine) await running.close();
       })();
       return closing;

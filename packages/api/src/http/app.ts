@@ -7,6 +7,7 @@ import { type AuthMode, authenticate } from "./auth.ts";
 import { bodyLimit, DEFAULT_BODY_LIMIT_BYTES } from "./body-limit.ts";
 import type { AppEnv } from "./env.ts";
 import { errorResponse, onError } from "./errors.ts";
+import type { KafkaBridgeState } from "./health.ts";
 import { ApiMetrics } from "./metrics.ts";
 import { requestLog } from "./request-log.ts";
 import { createRouter } from "./router.ts";
@@ -36,6 +37,8 @@ export interface AppOptions {
   metricsPublic?: boolean;
   /** Metrics registry to count into (default: a new one per app). */
   metrics?: ApiMetrics;
+  /** Where the Kafka bridge of this process stands, as /healthz reports it (default: always `off`). */
+  kafkaBridge?: () => KafkaBridgeState;
 }
 
 /**
@@ -54,6 +57,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
     metrics,
     readinessWindowMs: options.readinessWindowMs ?? 30_000,
     shutdown: options.shutdown ?? new AbortController().signal,
+    kafkaBridge: options.kafkaBridge ?? (() => "off" as const),
   };
   const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
 

@@ -18,4 +18,6 @@ export interface ApiDeps {
   readinessWindowMs: number;
   /** Aborts when the server shuts down: long-polls end at once with nothing handed out. */
   shutdown: AbortSignal;
+  /** Where the process's Kafka bridge stands, for the health answers. */
+  kafkaBridge: () => import("./health.ts").KafkaBridgeState;
 }

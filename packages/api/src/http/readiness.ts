@@ -52,6 +52,6 @@ export function workerViews(polls: WorkerPollRow[]): WorkerView[] {
 
 /** What a workflow's view shows of an HTTP step: its calls, with header names but never their values. */
 function httpStepView(http: HttpStepConfig): NonNullable<StepStatus["http"]> {
-  const call = ({ url, method, headers, timeoutMs }: HttpCall) => ({ url, method, headerNames: Object.keys(headers), timeoutMs });
+  const call = ({ url, method, headers, timeoutMs }: HttpCall) => ({ url, method, headerNames: Object.keys(headers).sort(), timeoutMs });
   return { maxInFlight: http.maxInFlight, do: call(http.do), undo: http.undo ? call(http.undo) : null };
 }

@@ -2,6 +2,7 @@ import { type DefinitionRow, type Engine, startPeriodicPass } from "@baton/engin
 import { type ConsumerConfig, type KafkaConfig, Partitioners } from "kafkajs";
 import { CommandPublisher, type KafkaQueue } from "./command-publisher.ts";
 import { restartAfterCrash } from "./consumer-restart.ts";
+import { consumerConnection } from "./consumer-connection.ts";
 import { DEFAULT_DEAD_LETTER_MAX_BYTES } from "./dead-letter.ts";
 import { EventsRelay, type EventsRelayOptions } from "./events-relay.ts";
 import { InboundHandler, type InboundOutcome, UNFENCED_REPLIES, type UnfencedReplies } from "./inbound.ts";
@@ -77,6 +78,8 @@ export interface KafkaBridge {
   refresh(): Promise<void>;
   /** The DO and UNDO queues of `transport: kafka` steps that the bridge currently serves. */
   queues(): KafkaQueue[];
+  /** Whether the bridge's consumer is in its group now (false while it reconnects, and once stopped). */
+  connected(): boolean;
   /** Stops consuming, publishes what it already leased, hands the relay lease over, disconnects. */
   stop(): Promise<void>;
 }
@@ -125,6 +128,7 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
     ...options.consumer,
   });
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+  const connection = consumerConnection(consumer);
 
   await Promise.all([admin.connect(), producer.connect()]);
   const created = new Set<string>();
@@ -199,6 +203,7 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
     ready: joined.then(() => firstLookUp),
     refresh: refreshNow,
     queues: () => [...current],
+    connected: connection.connected,
     stop() {
       stopping ??= (async () => {
         await consumer.disconnect();

@@ -95,7 +95,7 @@ const retry = createRoute({
 });
 
 /** Instances: listing, inspection and operator actions. */
-export function instanceRoutes({ engine }: ApiDeps) {
+export function instanceRoutes({ engine, httpSteps }: ApiDeps) {
   const router = createRouter();
   /** Refuses (404) an instance outside the caller's namespaces before anything else is read. */
   const visible = async (c: Context<AppEnv>, action: Action, id: string) =>
@@ -110,7 +110,9 @@ export function instanceRoutes({ engine }: ApiDeps) {
   router.openapi(show, async (c) => {
     const { id } = c.req.valid("param");
     const caller = await visible(c, "runs.read", id);
-    return c.json(instanceViewFor(caller, await engine.workflows.getWorkflow(id)), 200);
+    const view = await engine.workflows.getWorkflow(id);
+    const httpCircuits = httpSteps ? await httpSteps.circuitsFor(view) : [];
+    return c.json(instanceViewFor(caller, httpCircuits.length > 0 ? { ...view, httpCircuits } : view), 200);
   });
 
   router.openapi(tasks, async (c) => {

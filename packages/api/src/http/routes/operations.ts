@@ -1,7 +1,8 @@
-import { BatonError, type Database, migrationsPending } from "@baton/engine";
+import { BatonError, migrationsPending } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireAccess } from "../auth.ts";
 import type { ApiDeps } from "../env.ts";
+import { HealthFactsSchema, healthFacts, probeDatabase } from "../health.ts";
 import { createRouter, errorResponses, jsonContent } from "../router.ts";
 
 const StatusSchema = z.object({ status: z.literal("ok") });
@@ -14,7 +15,13 @@ const healthz = createRoute({
   description:
     "503 when the database session is broken: it answers a query wrongly, or the embedded database fails. Only a " +
     "restart helps then. A Postgres server that cannot be reached leaves the process alive (see /readyz).",
-  responses: { 200: jsonContent(StatusSchema, "Up"), ...errorResponses(503) },
+  responses: {
+    200: jsonContent(
+      StatusSchema.extend(HealthFactsSchema.shape),
+      "Up: which database, whether the Kafka bridge is connected, the version",
+    ),
+    ...errorResponses(503),
+  },
 });
 
 const readyz = createRoute({
@@ -34,14 +41,11 @@ const metricsRoute = createRoute({
 });
 
 /** Probes and metrics, at the root (not under /v1). */
-export function operationRoutes({ engine, metrics }: ApiDeps) {
+export function operationRoutes(deps: ApiDeps) {
+  const { engine, metrics } = deps;
   const router = createRouter();
 
-  router.openapi(healthz, async (c) => {
-    const probe = await probeDatabase(engine.database);
-    if (probe?.broken) throw probe.error;
-    return c.json({ status: "ok" as const }, 200);
-  });
+  router.openapi(healthz, async (c) => c.json({ status: "ok" as const, ...(await healthFacts(deps)) }, 200));
 
   router.openapi(readyz, async (c) => {
     const probe = await probeDatabase(engine.database);
@@ -58,29 +62,4 @@ export function operationRoutes({ engine, metrics }: ApiDeps) {
   });
 
   return router;
-}
-
-/**
- * Asks the database `SELECT 1`: null when it answers 1, else why not. The answer is `broken` when
- * only a restart can help: a session that answers wrongly (a PGlite session a malformed statement
- * left out of step answers every query with no rows) or an embedded database that fails. Both
- * probes read this one check, so they cannot disagree about a broken session.
- */
-export async function probeDatabase(database: Database): Promise<{ broken: boolean; error: BatonError } | null> {
-  let rows: { one: number }[];
-  try {
-    rows = await database.db.selectNoFrom((eb) => eb.lit(1).as("one")).execute();
-  } catch (error) {
-    const reason = (error as Error).message;
-    const broken = database.kind === "pglite";
-    return { broken, error: new BatonError("UNAVAILABLE", "The database does not answer", { reason, broken }) };
-  }
-  if (rows.length === 1 && Number(rows[0]?.one) === 1) return null;
-  return {
-    broken: true,
-    error: new BatonError("UNAVAILABLE", "The database session is broken: SELECT 1 answered wrongly; restart the process", {
-      broken: true,
-      rows: rows.length,
-    }),
-  };
 }
