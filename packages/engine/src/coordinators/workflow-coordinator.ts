@@ -1,11 +1,10 @@
 import { BatonError } from "../contract/errors.ts";
 import { runInputError } from "../contract/limits.ts";
-import type { InstancePage, InstanceSummary, InstanceView, RegisterResult, StartResult } from "../contract/types.ts";
+import type { EventPage, InstancePage, InstanceSummary, InstanceView, RegisterResult, StartResult, TaskPage } from "../contract/types.ts";
 import type { Db } from "../db/database.ts";
 import type { Caller } from "../domain/access.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import { definitionQueues, parseDefinition, type WorkflowDefinition } from "../domain/definition.ts";
-import { decodeListCursor, encodeListCursor } from "../domain/list-cursor.ts";
 import type { InstanceState } from "../domain/states.ts";
 import { timeOrderedId } from "../domain/time-ordered-id.ts";
 import { startWrite } from "../store/change-writes.ts";
@@ -19,22 +18,16 @@ import {
   definitionListVersions,
   definitionLockName,
 } from "../store/definitions.ts";
-import { eventListByInstance, type HistoryAppend } from "../store/events.ts";
-import {
-  type InstanceRow,
-  instanceGet,
-  instanceList,
-  instanceListByRunIds,
-  instanceNamespace,
-  type NewInstance,
-} from "../store/instances.ts";
+import type { HistoryAppend } from "../store/events.ts";
+import { type InstanceRow, instanceGet, instanceListByRunIds, instanceNamespace, type NewInstance } from "../store/instances.ts";
 import { queueClaim } from "../store/queue-owners.ts";
 import { type NewTaskRow, type QueueWake, taskListByInstances, taskParkPending } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { InstanceChange } from "./instance-change.ts";
 import { checkRunWait, type InstanceEndWaiter, type WaitForEndOptions } from "./instance-end-waiter.ts";
-import { eventView, instanceSummary, taskView } from "./views.ts";
+import { definitionPage, eventPage, type InstanceListParams, instancePage, instanceView, type PageParams, taskPage } from "./list-pages.ts";
+import { instanceSummary } from "./views.ts";
 
 export interface StartParams {
   workflow: string;
@@ -50,13 +43,8 @@ export interface StartManyParams {
   runs: { runId?: string; input?: Record<string, unknown> }[];
 }
 
-export interface ListParams {
-  namespace?: string;
-  workflow?: string;
-  state?: InstanceState;
-  cursor?: string;
-  limit?: number;
-}
+/** Filters and page of the instance list. */
+export type ListParams = InstanceListParams;
 
 /** One start, as the group commit carries it. */
 interface StartCall {
@@ -131,8 +119,16 @@ export class WorkflowCoordinator {
     return definitionListVersions(this.db);
   }
 
+  /** The latest version of every workflow (of one namespace): all of them, for the Kafka bridge's look-ups. */
   async listDefinitions(namespace?: string): Promise<DefinitionRow[]> {
     return definitionListLatest(this.db, namespace);
+  }
+
+  /** A page of the latest definitions by namespace, then name (default 100, at most 500). */
+  async listDefinitionPage(
+    params: PageParams & { namespace?: string } = {},
+  ): Promise<{ items: DefinitionRow[]; nextCursor: string | null }> {
+    return definitionPage(this.db, params);
   }
 
   /**
@@ -238,17 +234,22 @@ export class WorkflowCoordinator {
     }
   }
 
-  /** One instance with its attempts and its history. */
+  /**
+   * One instance with its attempts and its history, up to 500 of each: `tasksNextCursor` and
+   * `eventsNextCursor` (null when nothing is left out) continue them with listTasks and listEvents.
+   */
   async getWorkflow(instanceId: string): Promise<InstanceView> {
-    const instance = await instanceGet(this.db, instanceId);
-    if (!instance) throw new BatonError("NOT_FOUND", `Instance ${instanceId} not found`, { instanceId });
-    const [tasks, events] = await Promise.all([taskListByInstances(this.db, [instanceId]), eventListByInstance(this.db, instanceId)]);
-    return {
-      ...instanceSummary(instance),
-      sequenceNumber: instance.sequenceNumber,
-      tasks: tasks.map(taskView),
-      events: events.map(eventView),
-    };
+    return instanceView(this.db, instanceId);
+  }
+
+  /** A page of an instance's attempts in the order they were scheduled (default 100, at most 500). */
+  async listTasks(instanceId: string, page: PageParams = {}): Promise<TaskPage> {
+    return taskPage(this.db, instanceId, page);
+  }
+
+  /** A page of an instance's history by sequence number (default 100, at most 500). */
+  async listEvents(instanceId: string, page: PageParams = {}): Promise<EventPage> {
+    return eventPage(this.db, instanceId, page);
   }
 
   /**
@@ -265,22 +266,9 @@ export class WorkflowCoordinator {
     return instanceSummary(row);
   }
 
-  /** Instances newest first; pass `nextCursor` back as `cursor` for the next page. */
+  /** Instances newest first (default 50, at most 500); pass `nextCursor` back as `cursor` for the next page. */
   async listWorkflows(params: ListParams = {}): Promise<InstancePage> {
-    const limit = Math.min(Math.max(params.limit ?? 50, 1), 500);
-    const rows = await instanceList(this.db, {
-      ...(params.namespace ? { namespace: params.namespace } : {}),
-      ...(params.workflow ? { workflowName: params.workflow } : {}),
-      ...(params.state ? { state: params.state } : {}),
-      ...(params.cursor ? { after: decodeListCursor(params.cursor) } : {}),
-      limit: limit + 1,
-    });
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
-    return {
-      items: page.map(instanceSummary),
-      nextCursor: rows.length > limit && last ? encodeListCursor(last.position) : null,
-    };
+    return instancePage(this.db, params);
   }
 
   /** Stops hand-outs; leased tasks may finish and are recorded, but nothing advances until resume. */

@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
 import type { WorkflowDefinition } from "../domain/definition.ts";
+import type { DefinitionListPosition } from "../domain/list-cursor.ts";
 
 export interface DefinitionRow {
   namespace: string;
@@ -62,8 +63,19 @@ export async function definitionInsert(db: DbOrTrx, definition: WorkflowDefiniti
   return { namespace: row.namespace, name: row.name, version: row.version, definition, createdAt: row.created_at };
 }
 
-/** The latest version of every workflow, optionally of one namespace. */
+/** The latest version of every workflow, optionally of one namespace (the Kafka bridge reads them all). */
 export async function definitionListLatest(db: DbOrTrx, namespace?: string): Promise<DefinitionRow[]> {
+  return definitionPageLatest(db, { ...(namespace ? { namespace } : {}) });
+}
+
+/**
+ * The latest version of each workflow by namespace, then name: those after `after`, at most
+ * `limit` of them (all when no limit is given).
+ */
+export async function definitionPageLatest(
+  db: DbOrTrx,
+  params: { namespace?: string; after?: DefinitionListPosition; limit?: number },
+): Promise<DefinitionRow[]> {
   let query = db
     .selectFrom("workflow_definitions")
     .selectAll()
@@ -71,7 +83,9 @@ export async function definitionListLatest(db: DbOrTrx, namespace?: string): Pro
     .orderBy("namespace")
     .orderBy("name")
     .orderBy("version", "desc");
-  if (namespace) query = query.where("namespace", "=", namespace);
+  if (params.namespace) query = query.where("namespace", "=", params.namespace);
+  if (params.after) query = query.where(sql<boolean>`(namespace, name) > (${params.after.namespace}, ${params.after.name})`);
+  if (params.limit !== undefined) query = query.limit(params.limit);
   const rows = await query.execute();
   return rows.map((row) => ({
     namespace: row.namespace,
