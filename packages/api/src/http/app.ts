@@ -5,7 +5,7 @@ import { requestId } from "hono/request-id";
 import pino, { type Logger } from "pino";
 import { type AuthMode, authenticate } from "./auth.ts";
 import { bodyLimit, DEFAULT_BODY_LIMIT_BYTES } from "./body-limit.ts";
-import type { AppEnv } from "./env.ts";
+import type { ApiDeps, AppEnv } from "./env.ts";
 import { errorResponse, onError } from "./errors.ts";
 import type { KafkaBridgeState } from "./health.ts";
 import { ApiMetrics } from "./metrics.ts";
@@ -39,6 +39,8 @@ export interface AppOptions {
   metrics?: ApiMetrics;
   /** Where the Kafka bridge of this process stands, as /healthz reports it (default: always `off`). */
   kafkaBridge?: () => KafkaBridgeState;
+  /** The HTTP-step runner, whose circuit breakers the instance view shows (default: none). */
+  httpSteps?: ApiDeps["httpSteps"];
 }
 
 /**
@@ -58,6 +60,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
     readinessWindowMs: options.readinessWindowMs ?? 30_000,
     shutdown: options.shutdown ?? new AbortController().signal,
     kafkaBridge: options.kafkaBridge ?? (() => "off" as const),
+    ...(options.httpSteps ? { httpSteps: options.httpSteps } : {}),
   };
   const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
 
