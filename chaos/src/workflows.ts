@@ -13,7 +13,7 @@ export const LEASE_MS = 3000;
  */
 export const KAFKA_LEASE_MS = 10_000;
 /** KAFKA_SESSION_TIMEOUT_MS of the API processes. */
-export const API_KAFKA_SESSION_MS = 3000;
+export const API_KAFKA_SESSION_MS = 6000;
 
 const kafka = { transport: "kafka", leaseMs: KAFKA_LEASE_MS } as const;
 
