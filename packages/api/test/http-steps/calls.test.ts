@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type HttpStepsFixture, json, type LoopbackService, startHttpSteps, startService, uniqueName } from "./fixture.ts";
+import { type Body, type HttpStepsFixture, json, type LoopbackService, startHttpSteps, startService, uniqueName } from "./fixture.ts";
 
 // HTTP-call steps against real services on loopback: Baton acquires the task, calls the service
 // with the step input and the attempt's fence headers, and records what the service answered.
@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 const fast = { maxAttempts: 3, backoffMs: 0 };
-const attemptsOf = (view: { tasks: { taskId: string }[] }, step: string) => view.tasks.filter((t) => t.taskId === step);
+const attemptsOf = (view: Body, step: string): Body[] => view.tasks.filter((t: Body) => t.taskId === step);
 
 describe("HTTP-call steps", () => {
   it("calls the service with the input as JSON, the fence headers and the secret, and completes with its JSON", async () => {
@@ -123,7 +123,7 @@ describe("HTTP-call steps", () => {
     expect(view.state).toBe("FAILED");
     expect(Date.now() - started).toBeLessThan(2900);
     const attempts = attemptsOf(view, "quote");
-    expect(attempts.map((a: { state: string }) => a.state)).toEqual(["FAILED", "FAILED"]);
+    expect(attempts.map((a) => a.state)).toEqual(["FAILED", "FAILED"]);
     expect(attempts[0].error).toMatchObject({
       message: `POST ${svc.url}/quote did not answer within 300 ms`,
       details: { reason: "timeout" },

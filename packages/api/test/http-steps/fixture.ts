@@ -64,7 +64,7 @@ export function json(res: ServerResponse, status: number, body: unknown, headers
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read whatever the API answered
-type Body = any;
+export type Body = any;
 
 export interface HttpStepsFixture {
   engine: TestEngine;

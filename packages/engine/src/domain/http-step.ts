@@ -41,7 +41,8 @@ const headers = z
     for (const name of names) {
       const issue = headerIssue(name, value[name] as string);
       if (issue) ctx.addIssue({ code: "custom", path: [name], message: issue });
-      if (seen.has(name.toLowerCase())) ctx.addIssue({ code: "custom", path: [name], message: "is given twice (header names ignore case)" });
+      if (seen.has(name.toLowerCase()))
+        ctx.addIssue({ code: "custom", path: [name], message: "is given twice (header names ignore case)" });
       seen.add(name.toLowerCase());
     }
   })
@@ -95,7 +96,12 @@ export interface HttpStepConfig {
   undo: HttpCall | null;
 }
 
-type WrittenCall = { url?: string | undefined; method?: HttpMethod | undefined; headers?: Record<string, string> | undefined; timeoutMs?: number | undefined };
+type WrittenCall = {
+  url?: string | undefined;
+  method?: HttpMethod | undefined;
+  headers?: Record<string, string> | undefined;
+  timeoutMs?: number | undefined;
+};
 type WrittenStep = WrittenCall & { maxInFlight?: number | undefined; undo?: boolean | (WrittenCall & object) | undefined };
 
 const CALL_FIELDS = ["url", "method", "headers", "timeoutMs"] as const;
@@ -121,7 +127,8 @@ export function httpStepOf(
     return undefined;
   }
   if (step.url === undefined) issue(["url"], "required when transport is 'http': the URL Baton calls");
-  if (step.undo === true) issue(["undo"], "an HTTP step's undo is an HTTP call too: give `undo: { url }` (method, headers, timeoutMs optional)");
+  if (step.undo === true)
+    issue(["undo"], "an HTTP step's undo is an HTTP call too: give `undo: { url }` (method, headers, timeoutMs optional)");
   if (undo && undo.url === undefined) issue(["undo", "url"], "required for an HTTP step's undo: the URL Baton calls to compensate");
   const call: HttpCall = {
     url: step.url ?? "",
