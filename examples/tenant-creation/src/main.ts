@@ -1,7 +1,8 @@
 /**
  * Runs the tenant-creation saga against a running Baton and prints its timeline.
  *
- *   BATON_URL=http://localhost:8080 pnpm example:tenant        # against a server (default URL)
+ *   pnpm example:tenant                                        # against the Baton at BATON_URL
+ *   BATON_URL=http://baton.internal:8080 pnpm example:tenant   # (default http://127.0.0.1:8080)
  *   pnpm example:tenant --in-process                           # an embedded engine, no server
  *   pnpm example:tenant --tenant globex --succeed-after 2      # createClient succeeds on attempt 3
  *
@@ -39,7 +40,8 @@ if (values["in-process"]) {
   close = () => engine.close();
   console.log("Baton in-process (PGlite in memory)");
 } else {
-  const url = process.env.BATON_URL ?? "http://localhost:8080";
+  // 127.0.0.1, as Baton listens by default (HOST): localhost may resolve to ::1 first.
+  const url = process.env.BATON_URL ?? "http://127.0.0.1:8080";
   connection = { url };
   console.log(`Baton at ${url}`);
 }

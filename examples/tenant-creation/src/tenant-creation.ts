@@ -17,7 +17,9 @@ import {
  * COMPENSATED instead of leaving a half-made tenant behind.
  */
 export const tenantCreationDefinition = {
-  name: "tenantCreation",
+  // A name of the example's own: on a shared database, registering it never makes a new version
+  // of a real service's `tenantCreation`.
+  name: "exampleTenantCreation",
   type: "sequential",
   defaults: { leaseMs: 10_000, retry: { maxAttempts: 3, backoffMs: 200, backoffMultiplier: 2 } },
   steps: [

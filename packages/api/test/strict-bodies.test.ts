@@ -61,7 +61,7 @@ const CASES: Case[] = [
     path: () => `/v1/workflows/${world.name}/runs`,
     body: () => ({ orchestrationName: world.name, input: {} }),
     field: "orchestrationName",
-    hint: "the workflow is named in the path",
+    hint: "body unchanged to POST /api/orchestrations/execute",
   },
   {
     what: "a start whose body is the payload itself (the Spring execute body)",

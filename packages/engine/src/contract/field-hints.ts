@@ -17,8 +17,11 @@ const USE_FENCE_TOKEN = all(["fence", "fence_token", "fencingToken", "token", "f
 /** A run start (`POST /v1/workflows/{name}/runs`, each run of the batch start). */
 export const START_HINTS: FieldHints = {
   payload: `use \`input\` for the payload (${COMPAT})`,
+  orchestrationName:
+    "the workflow is named in the path (POST /v1/workflows/{name}/runs), the payload goes in `input`; " +
+    "or send this `{orchestrationName, payload}` body unchanged to POST /api/orchestrations/execute (a compatibility route)",
   ...all(
-    ["orchestrationName", "orchName", "workflow", "workflowName", "name"],
+    ["orchName", "workflow", "workflowName", "name"],
     `the workflow is named in the path (POST /v1/workflows/{name}/runs); use \`input\` for the payload (${COMPAT})`,
   ),
   ...all(
