@@ -38,7 +38,7 @@ await server.withFreshDatabase("profile", async (url) => {
     await writeFile("drain.cpuprofile", JSON.stringify(profile));
     inspector.disconnect();
     console.log(
-      `drain: ${Math.round(rate)} tasks/s; engine process: ${Math.round((cpu.user + cpu.system) / tasks)} µs CPU, ` +
+      `drain: ${Math.round(rate)} tasks/s; engine process: ${Math.round((cpu.user + cpu.system) / tasks)} µs CPU (${Math.round(cpu.system / tasks)} in the kernel), ` +
         `${Math.round((io.written - ioBefore.written) / tasks)} bytes sent and ${Math.round((io.read - ioBefore.read) / tasks)} received per task`,
     );
     if (tracked) {

@@ -18,7 +18,11 @@ describe.skipIf(onPglite)("baton-check", () => {
   /** Runs every available task: `fail` names steps whose DO fails for good. Logs each report as a worker would. */
   async function drain(fail: Set<string>): Promise<void> {
     for (;;) {
-      const tasks = await engine.tasks.acquire({ queues: ["chk.a", "chk.b", "chk.a.undo", "chk.b.undo"], workerId: worker, max: 10 });
+      const tasks = await engine.tasks.acquire({
+        queues: ["chk.a", "chk.b", "chk.a.undo", "chk.b.undo", "kinds.n", "kinds.z"],
+        workerId: worker,
+        max: 10,
+      });
       if (tasks.length === 0) return;
       for (const t of tasks) {
         const lease = { executionId: t.executionId, workerId: worker, fenceToken: t.fenceToken };
@@ -58,6 +62,14 @@ describe.skipIf(onPglite)("baton-check", () => {
     await drain(new Set());
     await engine.workflows.triggerCompensation(undone.instanceId);
     await drain(new Set());
+    // Step kinds the checker must not mistake for broken runs: a skipped step, and one that failed
+    // for good but lets the run go on; the run COMPLETED without either completing.
+    await engine.workflows.registerWorkflow({
+      name: "kinds",
+      steps: [{ name: "x", when: { exists: "never" } }, { name: "n", onFailure: "continue", retry: { maxAttempts: 1 } }, { name: "z" }],
+    });
+    await engine.workflows.startWorkflow({ workflow: "kinds", runId: "kinds", input: {} });
+    await drain(new Set(["n"]));
   });
   afterAll(async () => {
     await engine?.destroy();
@@ -68,8 +80,8 @@ describe.skipIf(onPglite)("baton-check", () => {
     const result = await check();
     expect(result.violations).toEqual([]);
     expect(result.ok).toBe(true);
-    expect(result.instances.byState).toEqual({ COMPLETED: 2, COMPENSATED: 2 });
-    expect(result.reports).toMatchObject({ workers: 1, accepted: 10, refusedStale: 0 });
+    expect(result.instances.byState).toEqual({ COMPLETED: 3, COMPENSATED: 2 });
+    expect(result.reports).toMatchObject({ workers: 1, accepted: 12, refusedStale: 0 });
   });
 
   it("names a completion no worker reported (I2), a second completion of a step (I1) and a broken history (I5)", async () => {

@@ -231,8 +231,17 @@ export function checkCompensation(s: Snapshot, report: Report): void {
     const attempts = attemptsByInstance.get(i.instanceId) ?? [];
     const doneDo = new Set(attempts.filter((a) => a.kind === "DO" && a.state === "COMPLETED").map((a) => a.taskId));
     const doneUndo = new Set(attempts.filter((a) => a.kind === "UNDO" && a.state === "COMPLETED").map((a) => a.taskId));
+    // A step also lets its run complete when it was skipped (`when`), or failed for good in a step
+    // that continues on failure (every DO attempt failed, the last one with no attempts left).
+    const settledDo = (step: WorkflowDefinition["steps"][number]) => {
+      const own = attempts.filter((a) => a.kind === "DO" && a.taskId === step.name);
+      const last = own.reduce<(typeof own)[number] | undefined>((a, b) => (!a || b.attempt > a.attempt ? b : a), undefined);
+      if (!last) return false;
+      if (last.state === "COMPLETED" || last.state === "SKIPPED") return true;
+      return step.onFailure === "continue" && (last.state === "FAILED" || last.state === "TIMED_OUT") && last.attempt >= last.maxAttempts;
+    };
     if (i.state === "COMPLETED") {
-      for (const step of def.steps) if (!doneDo.has(step.name)) fail(`COMPLETED, but step ${step.name} never completed`, step.name);
+      for (const step of def.steps) if (!settledDo(step)) fail(`COMPLETED, but step ${step.name} never completed`, step.name);
       if (attempts.some((a) => a.kind === "UNDO")) fail("COMPLETED, yet UNDOs were scheduled");
     }
     const ancestors = ancestorMap(def);

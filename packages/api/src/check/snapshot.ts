@@ -26,6 +26,8 @@ export interface AttemptRecord {
   taskId: string;
   kind: "DO" | "UNDO";
   attempt: number;
+  /** The attempt number at which its retries are exhausted. */
+  maxAttempts: number;
   /** As recorded in task_executions: open attempts are PENDING there, LEASED or not. */
   state: string;
   leased: boolean;
@@ -120,7 +122,7 @@ export async function readSnapshot(databaseUrl: string): Promise<Snapshot> {
 
     const attempts = (
       await client.query(
-        `SELECT t.execution_id, t.workflow_instance_id, t.task_id, t.kind, t.attempt_number, t.state, l.state = 'LEASED' AS leased,
+        `SELECT t.execution_id, t.workflow_instance_id, t.task_id, t.kind, t.attempt_number, t.max_attempts, t.state, l.state = 'LEASED' AS leased,
                 coalesce(l.fence_token, t.fence_token) AS fence_token, coalesce(l.lease_holder, t.lease_holder) AS lease_holder,
                 coalesce(l.lease_expires_at, t.lease_expires_at) AS lease_expires_at, coalesce(l.started_at, t.started_at) AS started_at,
                 t.finished_at, t.created_at, t.output
@@ -133,6 +135,7 @@ export async function readSnapshot(databaseUrl: string): Promise<Snapshot> {
         taskId: r.task_id,
         kind: r.kind,
         attempt: r.attempt_number,
+        maxAttempts: r.max_attempts,
         state: r.state,
         leased: r.leased === true,
         fenceToken: r.fence_token === null ? null : Number(r.fence_token),

@@ -163,14 +163,12 @@ export class InstanceChange {
     return tasks.map((task) => {
       const row: NewTaskRow = { ...task, executionId: timeOrderedId(), instanceId: this.instance.instanceId };
       this.inserts.push(row);
-      this.record("TASK_SCHEDULED", {
-        executionId: row.executionId,
-        taskId: task.taskId,
-        kind: task.kind,
-        attempt: task.attempt,
-        queue: task.queue,
-        delayMs: task.delayMs,
-      });
+      const attempt = { executionId: row.executionId, taskId: task.taskId, kind: task.kind, attempt: task.attempt };
+      if (task.skip) {
+        this.record("TASK_SKIPPED", { ...attempt, reason: "its `when` condition does not hold for its input" });
+        return row.executionId;
+      }
+      this.record("TASK_SCHEDULED", { ...attempt, queue: task.queue, delayMs: task.delayMs });
       this.wakeAfter(task.queue, task.delayMs);
       return row.executionId;
     });
@@ -178,7 +176,7 @@ export class InstanceChange {
 
   /** Attempts this change will insert, as the planner sees rows. */
   queuedAttempts(): TaskSnapshot[] {
-    return this.inserts.map((t) => ({ ...t, attempt: t.attempt, state: "PENDING", output: null, error: null }));
+    return this.inserts.map((t) => ({ ...t, attempt: t.attempt, state: t.skip ? "SKIPPED" : "PENDING", output: null, error: null }));
   }
 
   /** Makes the queues' waiting acquirers look again once this change commits. */
@@ -209,14 +207,20 @@ export class InstanceChange {
     }
   }
 
-  /** Applies a plan: the transition into compensation, cancellations, new attempts, then the rest. */
-  applyPlan(plan: Plan, cancelled: TaskRow[]): void {
+  /**
+   * Applies a plan: the transition into compensation, cancellations, new attempts, then the rest.
+   * A skipped step is settled at once, so while a plan skips steps the instance is planned again
+   * (over the same `stored` rows plus what this change queued): their dependants start, or the run
+   * completes, in this same change. Each round skips at least one more step, so it ends.
+   */
+  applyPlan(plan: Plan, cancelled: TaskRow[], stored: TaskRow[] = []): void {
     const [first, ...rest] = plan.transitions;
     const entersCompensation = first?.to === "COMPENSATING";
     if (entersCompensation) this.applyTransition(first);
     this.recordCancelled(cancelled);
     this.schedule(plan.schedule);
     for (const t of entersCompensation ? rest : plan.transitions) this.applyTransition(t);
+    if (this.active && plan.schedule.some((t) => t.skip)) this.applyPlan(this.plan(stored), [], stored);
   }
 
   private applyTransition(t: InstanceTransition): void {
@@ -285,6 +289,7 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
     );
     for (const [i, c] of active.entries()) {
       let plan = plans[i] as Plan;
+      let rows = tasks;
       let got = cancelled.filter((t) => t.instanceId === c.instance.instanceId);
       const all = [...got];
       // A planned cancellation finds its task no longer pending when an acquire leased it after the
@@ -292,7 +297,8 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
       // undone, not cancelled: plan again with the rows as they are now.
       const missed = (p: Plan, landed: TaskRow[]) => landed.length < new Set(p.cancel).size;
       for (let round = 0; missed(plan, got) && round < REPLAN_ROUNDS; round++) {
-        plan = c.plan(await taskListByInstances(trx, [c.instance.instanceId]));
+        rows = await taskListByInstances(trx, [c.instance.instanceId]);
+        plan = c.plan(rows);
         got = await taskCancelPending(trx, plan.cancel);
         all.push(...got);
       }
@@ -308,7 +314,7 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
           },
         );
       }
-      c.applyPlan(plan, all);
+      c.applyPlan(plan, all, rows);
     }
   }
 

@@ -3,6 +3,7 @@ import { BatonError } from "../contract/errors.ts";
 import { DEFAULTS_HINTS, DEFINITION_HINTS, RETRY_POLICY_HINTS, STEP_HINTS } from "../contract/field-hints.ts";
 import { LIMITS } from "../contract/limits.ts";
 import { fieldIssues, type IssueLike, issuesSummary, strictFields } from "../contract/strict-fields.ts";
+import { type Condition, ConditionSchema, conditionSizeError } from "./condition.ts";
 import { HTTP_CALL_FIELDS, HTTP_STEP_FIELDS, type HttpStepConfig, httpStepOf } from "./http-step.ts";
 
 /** Retry policy of a step: attempts in all (1 = no retry) and exponential backoff between them. */
@@ -21,6 +22,9 @@ const leaseMs = z.number().int().min(100).max(LIMITS.maxLeaseMs);
 /** How a step's tasks reach the service: a polling worker, Kafka DO/UNDO topics, or an HTTP call Baton makes. */
 const TRANSPORTS = ["worker", "kafka", "http"] as const;
 
+/** What an exhausted step does to its run: compensate it (the default), or let it go on. */
+const ON_FAILURE = ["compensate", "continue"] as const;
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const nameField = (what: string) =>
   z.string().regex(NAME, `${what} must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit`);
@@ -38,6 +42,8 @@ const StepSchema = strictFields(
       .optional(),
     ...HTTP_STEP_FIELDS,
     dependsOn: z.array(nameField("dependsOn entry")).max(LIMITS.maxDependsOn).optional(),
+    when: ConditionSchema.optional(),
+    onFailure: z.enum(ON_FAILURE).optional(),
     // Accepted from the legacy registration format and kept only for ordering / documentation.
     seq: z.number().int().min(-1_000_000).max(1_000_000).optional(),
     objectType: z.string().max(LIMITS.maxNameLength).optional(),
@@ -83,6 +89,13 @@ export interface StepDefinition {
   /** Steps whose completion this step waits for (sequential: the previous one; parallel: none). */
   dependsOn: string[];
   undo: { queue: string; leaseMs: number } | null;
+  /** Run the step only when this holds for its input; otherwise it is SKIPPED (see condition.ts). */
+  when?: Condition;
+  /**
+   * `continue`: when its attempts are exhausted the run goes on without it (its error is in its
+   * dependants' input and the run's output) and nothing is compensated for it.
+   */
+  onFailure: (typeof ON_FAILURE)[number];
   /** transport `http`: the calls Baton makes (absent for other transports). */
   http?: HttpStepConfig;
 }
@@ -153,6 +166,8 @@ function normalize(def: z.output<typeof WorkflowDefinitionSchema>): WorkflowDefi
           : null;
     const transport = s.transport ?? def.defaults?.transport ?? "worker";
     const http = httpStepOf(s, transport, (path, message) => issues.push({ path: ["steps", stepIndex, ...path], message }));
+    const whenError = s.when ? conditionSizeError(s.when) : null;
+    if (whenError) issues.push({ path: ["steps", stepIndex, "when"], message: `the condition ${whenError}` });
     return {
       name: s.name,
       queue,
@@ -161,6 +176,8 @@ function normalize(def: z.output<typeof WorkflowDefinitionSchema>): WorkflowDefi
       retry: { ...DEFAULT_RETRY, ...def.defaults?.retry, ...s.retry },
       dependsOn,
       undo,
+      ...(s.when ? { when: s.when } : {}),
+      onFailure: s.onFailure ?? "compensate",
       ...(http ? { http } : {}),
     };
   });

@@ -60,6 +60,9 @@ export function foldEvents(events: FoldableEvent[]): FoldedInstance {
       case "TASK_CANCELLED":
         folded.tasks[executionId] = "CANCELLED";
         break;
+      case "TASK_SKIPPED":
+        folded.tasks[executionId] = "SKIPPED";
+        break;
       case "WORKFLOW_PAUSED":
         folded.state = "PAUSED";
         break;

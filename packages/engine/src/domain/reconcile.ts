@@ -1,4 +1,5 @@
 import { backoffDelayMs } from "./backoff.ts";
+import { conditionHolds } from "./condition.ts";
 import { ancestorsOf, type StepDefinition, type WorkflowDefinition } from "./definition.ts";
 import type { InstanceState, TaskKind, TaskState } from "./states.ts";
 
@@ -39,6 +40,8 @@ export interface TaskToSchedule {
   leaseMs: number;
   input: unknown;
   delayMs: number;
+  /** Written SKIPPED, finished at once, never leased: the step's `when` did not hold. */
+  skip?: true;
 }
 
 export type InstanceTransition =
@@ -67,7 +70,7 @@ export function reconcile(def: WorkflowDefinition, instance: InstanceSnapshot, t
   const plan: Plan = { transitions: [], cancel: [], schedule: [] };
   const latest = latestAttempts(tasks);
   if (instance.state === "RUNNING") {
-    const failed = def.steps.find((s) => isExhausted(latest.get(key(s.name, "DO"))));
+    const failed = def.steps.find((s) => s.onFailure !== "continue" && isExhausted(latest.get(key(s.name, "DO"))));
     if (!failed) {
       planForward(def, instance, latest, plan);
       return plan;
@@ -83,14 +86,16 @@ export function reconcile(def: WorkflowDefinition, instance: InstanceSnapshot, t
 }
 
 function planForward(def: WorkflowDefinition, instance: InstanceSnapshot, latest: Map<string, TaskSnapshot>, plan: Plan): void {
-  const completed = (name: string) => latest.get(key(name, "DO"))?.state === "COMPLETED";
+  const settled = (name: string) => stepSettled(latest.get(key(name, "DO")));
   for (const step of def.steps) {
     const last = latest.get(key(step.name, "DO"));
     if (!last) {
-      if (step.dependsOn.every(completed)) {
-        plan.schedule.push(firstAttempt(step, "DO", stepInput(step, instance.input, latest)));
+      if (step.dependsOn.every(settled)) {
+        const input = stepInput(step, instance.input, latest);
+        const skip = step.when !== undefined && !conditionHolds(step.when, input);
+        plan.schedule.push({ ...firstAttempt(step, "DO", input), ...(skip ? { skip: true as const } : {}) });
       }
-    } else if (FAILED_STATES.includes(last.state)) {
+    } else if (FAILED_STATES.includes(last.state) && !isExhausted(last)) {
       plan.schedule.push(nextAttempt(step, last, backoffDelayMs(step.retry, last.attempt)));
     } else if (last.state === "CANCELLED") {
       // Released unstarted, or cancelled by a compensation a manual retry has since undone: run
@@ -98,10 +103,34 @@ function planForward(def: WorkflowDefinition, instance: InstanceSnapshot, latest
       plan.schedule.push({ ...nextAttempt(step, last, 0), maxAttempts: last.maxAttempts + 1 });
     }
   }
-  if (def.steps.every((s) => completed(s.name))) {
-    const output = Object.fromEntries(def.steps.map((s) => [s.name, latest.get(key(s.name, "DO"))?.output ?? null]));
+  if (def.steps.every((s) => settled(s.name))) {
+    const output = Object.fromEntries(
+      def.steps.flatMap((s) => {
+        const seen = seenOutput(latest.get(key(s.name, "DO")));
+        return seen === undefined ? [] : [[s.name, seen]];
+      }),
+    );
     plan.transitions.push({ to: "COMPLETED", output });
   }
+}
+
+/**
+ * Whether a step's DO lets its dependants (and the run) go on: it completed, was skipped, or
+ * failed for good in a step that continues on failure (an exhausted step of any other kind has
+ * already turned the run to compensation before this is asked).
+ */
+function stepSettled(last: TaskSnapshot | undefined): boolean {
+  return last !== undefined && (last.state === "COMPLETED" || last.state === "SKIPPED" || isExhausted(last));
+}
+
+/**
+ * What dependants and the run's output see of a settled step: its output, `{ error }` for a failure
+ * the run continued past, nothing (undefined) for a skipped step.
+ */
+function seenOutput(last: TaskSnapshot | undefined): unknown {
+  if (!last || last.state === "SKIPPED") return undefined;
+  if (last.state === "COMPLETED") return last.output ?? null;
+  return { error: last.error ?? null };
 }
 
 function planCompensation(
@@ -176,11 +205,19 @@ function isExhausted(task: TaskSnapshot | undefined): boolean {
   return task !== undefined && FAILED_STATES.includes(task.state) && task.attempt >= task.maxAttempts;
 }
 
-/** The workflow input plus the outputs of the steps this one depends on, keyed by step name. */
+/**
+ * The workflow input plus what the steps this one depends on left (see `seenOutput`), keyed by step
+ * name: a skipped step leaves no key.
+ */
 function stepInput(step: StepDefinition, workflowInput: Record<string, unknown>, latest: Map<string, TaskSnapshot>) {
   return {
     ...workflowInput,
-    ...Object.fromEntries(step.dependsOn.map((dep) => [dep, latest.get(key(dep, "DO"))?.output ?? null])),
+    ...Object.fromEntries(
+      step.dependsOn.flatMap((dep) => {
+        const seen = seenOutput(latest.get(key(dep, "DO")));
+        return seen === undefined ? [] : [[dep, seen]];
+      }),
+    ),
   };
 }
 

@@ -21,7 +21,8 @@ export const TERMINAL_INSTANCE_STATES: readonly InstanceState[] = [
 /** Instance states whose tasks may be handed out. */
 export const ACTIVE_INSTANCE_STATES: readonly InstanceState[] = ["RUNNING", "COMPENSATING"];
 
-export const TASK_STATES = ["PENDING", "LEASED", "COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED"] as const;
+/** SKIPPED: the step's `when` did not hold; the row is written finished and never leased. */
+export const TASK_STATES = ["PENDING", "LEASED", "COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED", "SKIPPED"] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 export type TaskKind = "DO" | "UNDO";
 

@@ -167,9 +167,10 @@ export function taskInsertCtes(tasks: NewTaskRow[], onlyFor?: string) {
   return sql`
     attempt AS (
       INSERT INTO task_executions (execution_id, workflow_instance_id, task_id, kind, queue, attempt_number, max_attempts,
-                                   state, input, lease_ms, available_at)
-      SELECT v.execution_id, v.instance_id, v.task_id, v.kind, v.queue, v.attempt, v.max_attempts, 'PENDING',
-             coalesce(v.input, 'null'), v.lease_ms, now() + v.delay_ms * interval '1 millisecond'
+                                   state, input, lease_ms, available_at, finished_at)
+      SELECT v.execution_id, v.instance_id, v.task_id, v.kind, v.queue, v.attempt, v.max_attempts, v.state,
+             coalesce(v.input, 'null'), v.lease_ms, now() + v.delay_ms * interval '1 millisecond',
+             CASE WHEN v.state = 'SKIPPED' THEN now() END
       FROM ${jsonRows(
         tasks.map((t) => ({
           execution_id: t.executionId,
@@ -182,14 +183,15 @@ export function taskInsertCtes(tasks: NewTaskRow[], onlyFor?: string) {
           input: t.input ?? null,
           lease_ms: t.leaseMs,
           delay_ms: t.delayMs,
+          state: t.skip ? "SKIPPED" : "PENDING",
         })),
-        "execution_id uuid, instance_id uuid, task_id text, kind text, queue text, attempt int, max_attempts int, input jsonb, lease_ms int, delay_ms bigint",
+        "execution_id uuid, instance_id uuid, task_id text, kind text, queue text, attempt int, max_attempts int, input jsonb, lease_ms int, delay_ms bigint, state text",
       )}
       ${filter}
-      RETURNING execution_id, workflow_instance_id, queue, available_at, lease_ms
+      RETURNING execution_id, workflow_instance_id, queue, available_at, lease_ms, state
     ), attempt_lease AS (
       INSERT INTO task_leases (execution_id, workflow_instance_id, queue, state, available_at, lease_ms)
-      SELECT execution_id, workflow_instance_id, queue, 'PENDING', available_at, lease_ms FROM attempt
+      SELECT execution_id, workflow_instance_id, queue, 'PENDING', available_at, lease_ms FROM attempt WHERE state = 'PENDING'
     )`;
 }
 
