@@ -1,4 +1,12 @@
-import { type AcquiredTask, isLegacyRegistration, LIMITS, type TaskKind } from "@baton/engine";
+import {
+  type AcquiredTask,
+  type FieldHints,
+  isLegacyRegistration,
+  issuesSummary,
+  LIMITS,
+  strictFields,
+  type TaskKind,
+} from "@baton/engine";
 import type { IHeaders } from "kafkajs";
 import { z } from "zod";
 import { DefinitionTextError, parseDefinitionText } from "../definition-text.ts";
@@ -130,16 +138,44 @@ export interface StartRequest {
 }
 
 const name = z.string().min(1).max(LIMITS.maxNameLength);
-const StartSchema = z.object({
-  workflow: name.optional(),
-  orchName: name.optional(),
-  orchestrationName: name.optional(),
-  namespace: name.optional(),
-  runId: z.string().min(1).max(256).optional(),
-  input: z.record(z.string(), z.unknown()).optional(),
-  // The older orchestrators: base64 of the JSON input (or, over HTTP, the input itself).
-  payload: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
-});
+/** What senders of a start put in it by mistake, and what to send instead. */
+const START_HINTS: FieldHints = Object.fromEntries([
+  ...["data", "params", "parameters", "body", "variables", "args", "inputs", "context"].map((k) => [k, "use `input` (or `payload`)"]),
+  ...["run_id", "runID", "flowId", "instanceId", "requestId", "correlationId", "idempotencyKey"].map((k) => [k, "use `runId`"]),
+  ...["name", "workflowName", "orch_name"].map((k) => [k, "use `workflow` or `orchName`"]),
+  ...["task_name", "task_description"].map((k) => [k, "this is the FastAPI orchestrator's request: POST it to /api/orchestrate"]),
+  ["waitMs", "a Kafka start does not wait: follow the run on the events topic, or start it over HTTP with `waitMs`"],
+]);
+
+// Base64 as Jackson reads a byte[] (standard or URL-safe alphabet, padding optional), line breaks allowed.
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
+/**
+ * A start message. Strict like the HTTP bodies: a field the bridge does not use would be dropped
+ * without a word (a start with `data` instead of `input` would run with no input), so the message
+ * goes to the dead-letter topic naming it. Every field of the reference formats is here.
+ */
+const StartSchema = strictFields(
+  {
+    workflow: name.optional(),
+    orchName: name.optional(),
+    orchestrationName: name.optional(),
+    namespace: name.optional(),
+    runId: z.string().min(1).max(256).optional(),
+    input: z.record(z.string(), z.unknown()).optional(),
+    // The older orchestrators: base64 of the bytes (a JSON object is the input), or the input itself.
+    payload: z
+      .union(
+        [
+          z.string().refine((s) => BASE64.test(s.replace(/\s+/g, "")) && s.replace(/\s+/g, "").length % 4 !== 1, "not base64"),
+          z.record(z.string(), z.unknown()),
+        ],
+        { error: "expected base64 of the payload's bytes, or a JSON object" },
+      )
+      .optional(),
+  },
+  START_HINTS,
+);
 
 /**
  * Parses `{orchName | workflow, runId?, input}` or the older `{orchName, payload}`, whose base64
@@ -147,10 +183,15 @@ const StartSchema = z.object({
  */
 export function parseStart(value: Buffer | null): StartRequest {
   const parsed = StartSchema.safeParse(parseJsonObject(value));
-  if (!parsed.success) throw new UnusableMessage(`start: ${issuesText(parsed.error.issues)}`);
+  if (!parsed.success) throw new UnusableMessage(`start: ${issuesSummary(parsed.error.issues, "(root)")}`);
   const m = parsed.data;
-  const workflow = m.workflow ?? m.orchName ?? m.orchestrationName;
-  if (!workflow) throw new UnusableMessage("start: name the workflow in `workflow` or `orchName`");
+  const names = [...new Set([m.workflow, m.orchName, m.orchestrationName].filter((n) => n !== undefined))];
+  if (names.length === 0) throw new UnusableMessage("start: name the workflow in `workflow` or `orchName`");
+  if (names.length > 1) throw new UnusableMessage(`start: names ${names.length} workflows (${names.join(", ")}); name one`);
+  if (m.input !== undefined && m.payload !== undefined) {
+    throw new UnusableMessage("start: carries both `input` and `payload`; send the run's data once, in one of them");
+  }
+  const workflow = names[0] as string;
   let input: Record<string, unknown> = m.input ?? {};
   if (m.input === undefined && typeof m.payload === "string") {
     input = inputOfLegacyPayload(Buffer.from(m.payload, "base64"));
