@@ -34,11 +34,14 @@ export type InboundOutcome =
 // dead-letter topic. Anything else (database down, a lost optimistic-lock race) is retried.
 const PERMANENT = new Set(["VALIDATION_ERROR", "INVALID_DEFINITION", "NOT_FOUND", "RUN_ID_CONFLICT", "INVALID_STATE"]);
 
+/** Replies applied at once, in one chunk of a fetched batch. */
+const REPLY_CHUNK = 100;
+
 /**
- * Consumes replies, registrations and run starts. Each message is applied in its own database
- * transaction and its offset is committed only after that commit, so a crash in between redelivers
- * it, and applying it again changes nothing (fenced completion, idempotent start by runId,
- * registration of an identical definition). A message that cannot be used goes to the dead-letter
+ * Consumes replies, registrations and run starts. A message's offset is committed only after what
+ * it changed committed, so a crash in between redelivers it, and applying it again changes nothing
+ * (fenced completion, idempotent start by runId, registration of an identical definition). A
+ * message that cannot be used goes to the dead-letter
  * topic with the reason, and the consumer goes on; so does one whose handling failed
  * `maxRedeliveries` times in a row in this process (the count starts over after a restart).
  */
@@ -66,15 +69,36 @@ export class InboundHandler {
   async run(consumer: Consumer): Promise<void> {
     await consumer.run({
       autoCommit: false,
-      eachMessage: async ({ topic, partition, message }) => {
-        const outcome = await this.handle(topic, partition, message).catch((error: unknown) =>
-          this.failed(topic, partition, message, error),
-        );
-        this.failures.delete(`${topic}:${partition}:${message.offset}`);
-        this.options.onOutcome?.(topic, outcome);
-        await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        const { topic, partition } = batch;
+        // Replies are independent of one another: a chunk of them is applied at once, and the
+        // engine commits them together (one at a time, a bridge fell minutes behind under load).
+        // Registrations and starts keep their order, one at a time.
+        const size = this.topics.route(topic)?.role === "response" ? REPLY_CHUNK : 1;
+        for (let i = 0; i < batch.messages.length && isRunning() && !isStale(); i += size) {
+          const chunk = batch.messages.slice(i, i + size);
+          const settled = await Promise.allSettled(chunk.map((message) => this.deliver(topic, partition, message)));
+          // Offsets are committed up to the first message to deliver again; those after it that
+          // were applied come back too, and are duplicates then.
+          const failedAt = settled.findIndex((s) => s.status === "rejected");
+          const last = (failedAt === -1 ? chunk : chunk.slice(0, failedAt)).at(-1);
+          if (last) {
+            await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+            resolveOffset(last.offset);
+          }
+          if (failedAt !== -1) throw (settled[failedAt] as PromiseRejectedResult).reason;
+          await heartbeat();
+        }
       },
     });
+  }
+
+  /** Applies one message and tells what became of it; throws when it is to be delivered again. */
+  private async deliver(topic: string, partition: number, message: KafkaMessage): Promise<void> {
+    const outcome = await this.handle(topic, partition, message).catch((error: unknown) => this.failed(topic, partition, message, error));
+    this.failures.delete(`${topic}:${partition}:${message.offset}`);
+    this.options.onOutcome?.(topic, outcome);
   }
 
   /** Applies one message; throws only for failures worth redelivering the message for. */
