@@ -58,16 +58,17 @@ export class HostPolicy {
     if (!this.rules.some((r) => portMatches(r, port) && nameMatches(r.host, host))) {
       return `${url.host} is not in ${HOSTS_VARIABLE} (the hosts HTTP steps may call); an operator must list it`;
     }
-    return isIP(host) ? this.addressRefusal(host, port) : null;
+    const kind = isIP(host) ? this.refusedKind(host, port) : null;
+    return kind ? `${host} is ${kind}, which ${HOSTS_VARIABLE} must list itself to be called` : null;
   }
 
-  /** Why connecting to `address` is refused (a special address not listed itself), or null. */
-  addressRefusal(address: string, port: number): string | null {
+  /** The kind of a special address that is not listed itself ("a loopback address"), or null when it may be connected to. */
+  private refusedKind(address: string, port: number): string | null {
     const normalised = normaliseAddress(address);
     const kind = specialAddressKind(normalised);
     if (!kind) return null;
     if (this.rules.some((r) => r.host === normalised && portMatches(r, port))) return null;
-    return `${address} is a ${kind} address, refused unless ${HOSTS_VARIABLE} lists it itself`;
+    return `a ${kind} address`;
   }
 
   /**
@@ -78,8 +79,11 @@ export class HostPolicy {
     return (hostname, options, callback) => {
       dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
         if (error) return callback(error, "", 4);
-        const refusal = addresses.map((a) => this.addressRefusal(a.address, port)).find((r) => r !== null);
-        if (refusal) return callback(new HostRefusedError(`${hostname} resolves to ${refusal}`), "", 4);
+        for (const { address } of addresses) {
+          const kind = this.refusedKind(address, port);
+          const message = `${hostname} resolves to ${address}, ${kind}, which ${HOSTS_VARIABLE} must list itself to be called`;
+          if (kind) return callback(new HostRefusedError(message), "", 4);
+        }
         const first = addresses[0];
         if (!first) return callback(new Error(`${hostname} resolved to no address`), "", 4);
         if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
@@ -91,6 +95,8 @@ export class HostPolicy {
 
 function parseEntry(entry: string): HostRule {
   const lower = entry.toLowerCase();
+  if (/[/@?#\s]/.test(lower))
+    throw new Error(`'${entry}' is not a host: write the host alone (api.example.com, or with :port), no scheme or path`);
   const bracket = /^\[([0-9a-f:.]+)\](?::(\d{1,5}))?$/.exec(lower);
   if (bracket) {
     if (isIP(bracket[1] as string) !== 6) throw new Error(`'${entry}' is not an IPv6 address in brackets`);
