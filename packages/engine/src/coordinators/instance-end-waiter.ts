@@ -29,6 +29,8 @@ interface Waiter {
   onReadFailed: () => void;
 }
 
+const INSTANCE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Parked waits one process keeps at most; a wait beyond them answers at once with the standing now. */
 export const MAX_END_WAITERS = 10_000;
 
@@ -72,7 +74,8 @@ export class InstanceEndWaiter {
    */
   wait(instanceId: string, params: WaitForEndOptions): Promise<InstanceStanding | null> {
     const { signal } = params;
-    if (signal?.aborted) return Promise.resolve(null);
+    // Not an instance id: nothing to wait for, and in a batched read it would fail everyone's.
+    if (signal?.aborted || !INSTANCE_ID.test(instanceId)) return Promise.resolve(null);
     if (this.count >= this.maxWaiters)
       this.logger.warn({ instanceId, parked: this.count }, "instance end waits: too many parked; answering at once");
     return new Promise((resolve) => {
