@@ -20,6 +20,6 @@ export interface ApiDeps {
   shutdown: AbortSignal;
   /** Where the process's Kafka bridge stands, for the health answers. */
   kafkaBridge: () => import("./health.ts").KafkaBridgeState;
-  /** The HTTP-step runner of this process, whose circuit breakers the instance view shows. */
-  httpSteps?: Pick<import("../http-steps/index.ts").HttpStepRunner, "circuitsFor">;
+  /** The HTTP-step runner of this process: the instance view shows its circuit breakers; a registration wakes it. */
+  httpSteps?: Pick<import("../http-steps/index.ts").HttpStepRunner, "circuitsFor" | "refresh">;
 }

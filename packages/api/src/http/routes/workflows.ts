@@ -183,7 +183,9 @@ export function workflowRoutes(deps: ApiDeps) {
       return c.json(await registerLegacyWorker(deps, body, c), 200);
     }
     requireAccess(c, "workflows.register", namespace);
-    const { definition: _definition, ...result } = await engine.workflows.registerWorkflow(body);
+    const { definition, ...result } = await engine.workflows.registerWorkflow(body);
+    // A new HTTP step is served at once rather than on the runner's next look at the definitions.
+    if (result.created && definition.steps.some((s) => s.http)) void deps.httpSteps?.refresh();
     return c.json(result, result.created ? 201 : 200);
   });
 
