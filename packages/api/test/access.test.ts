@@ -177,6 +177,11 @@ const matrix: Row[] = [
     call: (w) => h.call("GET", "/v1/workers", undefined, as(w)),
     allowed: ["admin", "operator", "otherOperator"],
   },
+  {
+    route: "GET /v1/reaper/poisoned",
+    call: (w) => h.call("GET", `/v1/reaper/poisoned?namespace=${NS}`, undefined, as(w)),
+    allowed: ["admin", "operator", "starter"],
+  },
   { route: "GET /metrics", call: (w) => h.call("GET", "/metrics", undefined, as(w)), allowed: ["admin", "operator", "otherOperator"] },
   { route: "GET /v1/keys", call: (w) => h.call("GET", "/v1/keys", undefined, as(w)), allowed: ["admin"] },
   {

@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type AppOptions, createApp } from "@baton/api";
+import type { EngineOptions } from "@baton/engine";
 import { serve } from "@hono/node-server";
 import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
 
@@ -23,7 +24,14 @@ export interface Answer {
 }
 
 export async function startHarness(
-  options: { poolSize?: number; pollIntervalMs?: number; reapIntervalMs?: number; app?: Omit<AppOptions, "shutdown"> } = {},
+  options: {
+    poolSize?: number;
+    pollIntervalMs?: number;
+    reapIntervalMs?: number;
+    /** Where the engine logs (default: pino at info on stdout). */
+    logger?: EngineOptions["logger"];
+    app?: Omit<AppOptions, "shutdown">;
+  } = {},
 ): Promise<Harness> {
   const engine = await createTestEngine(options);
   const shutdown = new AbortController();

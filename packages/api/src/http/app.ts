@@ -18,6 +18,7 @@ import { springRoutes } from "./routes/compat/spring.ts";
 import { instanceRoutes } from "./routes/instances.ts";
 import { keyRoutes } from "./routes/keys.ts";
 import { operationRoutes } from "./routes/operations.ts";
+import { reaperRoutes } from "./routes/reaper.ts";
 import { taskRoutes } from "./routes/tasks.ts";
 import { workerRoutes } from "./routes/workers.ts";
 import { workflowRoutes } from "./routes/workflows.ts";
@@ -81,6 +82,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   app.route("/v1/instances", instanceRoutes(deps));
   app.route("/v1/tasks", taskRoutes(deps));
   app.route("/v1/workers", workerRoutes(deps));
+  app.route("/v1/reaper", reaperRoutes(deps));
   app.route("/v1/keys", keyRoutes(deps));
   // The replaced orchestrators' routes (docs/migrating.md), over the same coordinators.
   app.route("/api/orchestration", springRoutes(deps));

@@ -78,6 +78,16 @@ export class ApiMetrics {
         if (counts) for (const state of INSTANCE_STATES) this.set({ state }, counts[state] ?? 0);
       },
     });
+    new Gauge({
+      name: "baton_poisoned_instances",
+      help:
+        "Instances whose expired leases this process's lease reaper could not time out in its latest passes (poisoned rows, " +
+        "skipped and retried every pass); listed with the error at GET /v1/reaper/poisoned",
+      registers: [this.registry],
+      collect() {
+        this.set(engine.tasks.poisonedCount);
+      },
+    });
     engine.tasks.onFinished(({ queue, state }) => {
       if (state === "COMPLETED") this.tasksCompleted.inc({ queue });
       else if (state === "FAILED") this.tasksFailed.inc({ queue });

@@ -300,6 +300,8 @@ export const ROUTE_REQUESTS: Record<string, (world: FuzzWorld) => fc.Arbitrary<F
         cursor: fc.constantFrom("dzE", "", "%%%", "AAAA", Buffer.from("\u0000").toString("base64url")),
       }),
     ),
+  "GET /v1/reaper/poisoned": (w) =>
+    get(fc.constant("/v1/reaper/poisoned"), queryString({ namespace: parts(w).namespace, cursor: pageCursor, limit: pageLimit })),
   "POST /v1/keys": () =>
     post(
       fc.constant("/v1/keys"),

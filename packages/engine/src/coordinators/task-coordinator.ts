@@ -13,6 +13,7 @@ import { type TaskRow, taskGet, taskListByInstances, taskListExpired, taskTimeOu
 import type { DefinitionCache } from "./definition-cache.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { InstanceChange, lockedChange } from "./instance-change.ts";
+import { PoisonedInstances, type PoisonedPage } from "./poisoned-instances.ts";
 import { acquiredView } from "./views.ts";
 
 export interface LeaseWrite {
@@ -69,6 +70,8 @@ export class TaskCoordinator {
   private readonly heartbeats = new GroupCommit<LeaseWrite, { leaseExpiresAt: string }>((items) => this.renewLeases(items));
   /** One group per set of queues: only callers polling the same queues can share a statement. */
   private readonly acquires = new Map<string, GroupCommit<{ workerId: string; max: number }, AcquiredTask[]>>();
+  /** Instances the lease reaper had to skip (poisoned rows), kept for operators to see. */
+  private readonly poisoned = new PoisonedInstances();
 
   constructor(
     private readonly db: Db,
@@ -318,6 +321,7 @@ export class TaskCoordinator {
    */
   async reapExpiredLeases(limit = 10_000): Promise<number> {
     let reaped = 0;
+    let sweptAll = false;
     const failed = new Map<string, unknown>();
     try {
       while (reaped < limit) {
@@ -337,9 +341,13 @@ export class TaskCoordinator {
           return { instances: error.instanceIds.length, reaped: count };
         });
         reaped += batch.reaped;
-        if (batch.instances < REAP_BATCH) break;
+        if (batch.instances < REAP_BATCH) {
+          sweptAll = true;
+          break;
+        }
       }
     } finally {
+      this.poisoned.passEnded(failed, sweptAll);
       if (failed.size > 0) {
         // One line per pass, not per instance: with the database gone every instance fails.
         const [first] = failed.values();
@@ -350,6 +358,19 @@ export class TaskCoordinator {
       }
     }
     return reaped;
+  }
+
+  /** How many instances the lease reaper of this process skipped in its latest passes (they still fail). */
+  get poisonedCount(): number {
+    return this.poisoned.size;
+  }
+
+  /**
+   * A page of the instances this process's lease reaper skipped because reaping them failed, by id,
+   * of one namespace (all when absent).
+   */
+  poisonedInstances(params: { namespace?: string; cursor?: string; limit?: number }): Promise<PoisonedPage> {
+    return this.poisoned.list(this.db, params);
   }
 
   /**

@@ -90,6 +90,18 @@ export function decodeSequenceCursor(cursor: string): number {
   return sequenceNumber;
 }
 
+/** The cursor after the row with this id, in a list ordered by id. */
+export function encodeIdCursor(id: string): string {
+  return encode([id]);
+}
+
+/** Reads a cursor made by encodeIdCursor. */
+export function decodeIdCursor(cursor: string): string {
+  const [id] = decode(cursor, 1) ?? [];
+  if (typeof id !== "string" || !UUID.test(id)) throw malformed();
+  return id.toLowerCase();
+}
+
 export function encodeDefinitionCursor(position: DefinitionListPosition): string {
   return encode([position.namespace, position.name]);
 }

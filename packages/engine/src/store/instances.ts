@@ -218,6 +218,18 @@ export async function instanceNamespace(db: DbOrTrx, instanceId: string): Promis
   return row?.namespace ?? null;
 }
 
+/** These instances, by id (one statement; ids not found are left out). */
+export async function instanceListByIds(db: DbOrTrx, instanceIds: string[]): Promise<InstanceRow[]> {
+  if (instanceIds.length === 0) return [];
+  const rows = await db
+    .selectFrom("workflow_instances")
+    .selectAll()
+    .where("instance_id", "=", sql<string>`ANY(${idList(instanceIds)})`)
+    .orderBy("instance_id")
+    .execute();
+  return rows.map(toInstanceRow);
+}
+
 /** Where an instance stands: its state, and its output and error once it has them. */
 export type InstanceStanding = Pick<InstanceRow, "instanceId" | "state" | "output" | "error">;
 
