@@ -125,6 +125,13 @@ export async function startHttpStepRunner(engine: Engine, options: HttpStepRunne
   };
   const refresher = startPeriodicPass("HTTP steps: looking up HTTP steps", options.refreshMs ?? 5000, refresh, logger);
   await refresher.runNow();
+  const hosts = options.policy.entries;
+  logger.info(
+    { workerId, hosts, queues: [...workers.values()].flatMap((w) => w.queues) },
+    hosts.length > 0
+      ? "HTTP steps: runner started"
+      : "HTTP steps: runner started; BATON_HTTP_STEP_HOSTS is not set, so HTTP steps may call no host",
+  );
 
   let stopping: Promise<void> | undefined;
   return {
