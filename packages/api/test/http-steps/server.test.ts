@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig, startServer } from "@baton/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestEngine, type TestEngine } from "../../../../test-support/engine.ts";
-import { json, type LoopbackService, startService, uniqueName } from "./fixture.ts";
+import { type Body, json, type LoopbackService, startService, uniqueName } from "./fixture.ts";
 
 // The HTTP-step runner as `pnpm start` runs it: configured from the environment, started with
 // the server, fed by definitions registered over HTTP (YAML here), stopped with the server.
@@ -18,7 +18,7 @@ afterAll(async () => {
 
 describe("HTTP steps in the server", () => {
   it("run from a YAML definition with a secret from the environment, and stop with the server", async () => {
-    const svc = await startService((req, res) => json(res, 200, { token: req.headers["x-shop-token"], sku: req.body?.sku }));
+    const svc = await startService((req, res) => json(res, 200, { token: req.headers["x-shop-token"], sku: (req.body as Body)?.sku }));
     services.push(svc);
     const config = loadConfig({
       PORT: "0",
@@ -31,7 +31,7 @@ describe("HTTP steps in the server", () => {
     try {
       const call = async (method: string, path: string, body?: string, type = "application/json") => {
         const res = await fetch(`${server.url}${path}`, { method, ...(body ? { body, headers: { "content-type": type } } : {}) });
-        return { status: res.status, body: await res.json() };
+        return { status: res.status, body: (await res.json()) as Body };
       };
       const name = uniqueName("shop");
       const yaml = [
@@ -86,7 +86,7 @@ describe("HTTP steps in the server", () => {
         }),
       });
       expect(res.status).toBe(400);
-      const body = await res.json();
+      const body = (await res.json()) as Body;
       expect(body.error.code).toBe("INVALID_DEFINITION");
       expect(body.error.details.fields).toEqual([
         {
