@@ -197,4 +197,16 @@ describe("HTTP-call steps", () => {
     expect(svc.requests).toHaveLength(5);
     expect(svc.maxInFlight).toBe(2);
   });
+
+  it("are described in the OpenAPI document: the definition's fields, the step view and the instance's circuits", async () => {
+    const doc = (await f.api("GET", "/openapi.json")).body;
+    const step = doc.components.schemas.WorkflowDefinition.properties.steps.items;
+    expect(step.properties.transport.enum).toEqual(["worker", "kafka", "http"]);
+    for (const field of ["url", "method", "headers", "timeoutMs", "maxInFlight"]) expect(step.properties, field).toHaveProperty(field);
+    expect(step.properties.url.description).toContain("BATON_HTTP_STEP_HOSTS");
+    expect(doc.components.schemas.StepStatus.properties.transport.enum).toContain("http");
+    expect(doc.components.schemas.HttpStep.properties.do.properties).toHaveProperty("headerNames");
+    expect(doc.components.schemas.HttpCircuit.properties.state.enum).toEqual(["closed", "open", "half-open"]);
+    expect(doc.components.schemas.Instance.properties).toHaveProperty("httpCircuits");
+  });
 });
