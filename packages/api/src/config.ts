@@ -1,6 +1,7 @@
 import { redactSecrets, SECRET_ENV_PREFIX } from "@baton/engine";
 import { z } from "zod";
 import { DEFAULT_BODY_LIMIT_BYTES } from "./http/body-limit.ts";
+import { networkIssue } from "./http/networks.ts";
 import type { BreakerSettings } from "./http-steps/circuit-breakers.ts";
 import { HostPolicy } from "./http-steps/host-policy.ts";
 import { UNFENCED_REPLIES, type UnfencedReplies } from "./kafka/inbound.ts";
@@ -41,8 +42,10 @@ export interface Config {
   auth: "auto" | "on" | "off";
   /** An admin key to make sure exists at start (`baton_<16 hex>_<43 base64url>`). */
   adminKey: string | undefined;
-  /** Let anyone read /metrics (a scraper's network) even when auth is on. */
+  /** Let anyone read /metrics even when auth is on (METRICS_PUBLIC=true). */
   metricsPublic: boolean;
+  /** Addresses and CIDR blocks (a scraper's network) that may read /metrics without a key (METRICS_PUBLIC=<list>). */
+  metricsNetworks: string[] | undefined;
   /** Finished instances older than this many days are deleted in the background; undefined keeps them. */
   retentionDays: number | undefined;
   /** The hosts HTTP steps may call (BATON_HTTP_STEP_HOSTS); none when unset. */
@@ -143,7 +146,25 @@ const EnvSchema = z
         .regex(/^baton_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/, "must be a Baton key: baton_<16 hex digits>_<43 base64url characters>")
         .optional(),
     ),
-    METRICS_PUBLIC: booleanVariable,
+    // true: anyone may read /metrics; a comma-separated list of addresses and CIDR blocks: requests
+    // from there (a scraper's network); false or unset: only keys that may read metrics.
+    METRICS_PUBLIC: z.preprocess(
+      emptyAsUnset,
+      z
+        .string()
+        .optional()
+        .transform((v, ctx) => {
+          const value = v?.trim().toLowerCase();
+          if (value === undefined || value === "false" || value === "0") return { anyone: false, networks: undefined };
+          if (value === "true" || value === "1") return { anyone: true, networks: undefined };
+          const networks = value.split(",").map((entry) => entry.trim());
+          for (const entry of networks) {
+            const issue = networkIssue(entry);
+            if (issue) ctx.addIssue({ code: "custom", message: `true, false, or addresses and CIDR blocks: ${issue}` });
+          }
+          return { anyone: false, networks };
+        }),
+    ),
     RETENTION_DAYS: z.preprocess(emptyAsUnset, z.coerce.number().positive().max(36_500).optional()),
     BATON_HTTP_STEP_HOSTS: z.preprocess(
       emptyAsUnset,
@@ -212,7 +233,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     auth: e.BATON_AUTH,
     adminKey: e.BATON_ADMIN_KEY,
-    metricsPublic: e.METRICS_PUBLIC,
+    metricsPublic: e.METRICS_PUBLIC.anyone,
+    metricsNetworks: e.METRICS_PUBLIC.networks,
     retentionDays: e.RETENTION_DAYS,
     httpStepHosts: e.BATON_HTTP_STEP_HOSTS,
     httpBreaker: { failureThreshold: e.BATON_HTTP_BREAKER_FAILURES, coolDownMs: e.BATON_HTTP_BREAKER_COOLDOWN_MS },

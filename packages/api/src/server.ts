@@ -114,6 +114,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     bodyLimitBytes: config.bodyLimitBytes,
     auth: config.auth,
     metricsPublic: config.metricsPublic,
+    ...(config.metricsNetworks ? { metricsNetworks: config.metricsNetworks } : {}),
     httpSteps,
     ...options.app,
     metrics,

@@ -3,12 +3,13 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
 import { requestId } from "hono/request-id";
 import pino, { type Logger } from "pino";
-import { type AuthMode, authenticate } from "./auth.ts";
+import { type AuthMode, authenticate, requireAction } from "./auth.ts";
 import { bodyLimit, DEFAULT_BODY_LIMIT_BYTES } from "./body-limit.ts";
 import type { ApiDeps, AppEnv } from "./env.ts";
 import { errorResponse, onError } from "./errors.ts";
 import type { KafkaBridgeState } from "./health.ts";
 import { ApiMetrics } from "./metrics.ts";
+import { parseNetworks } from "./networks.ts";
 import { requestLog } from "./request-log.ts";
 import { createRouter } from "./router.ts";
 import { doUndoExampleRoutes } from "./routes/compat/do-undo-examples.ts";
@@ -36,6 +37,8 @@ export interface AppOptions {
   auth?: AuthMode;
   /** Let anyone read /metrics (a scraper on a trusted network) even when auth is on. */
   metricsPublic?: boolean;
+  /** Let requests from these addresses and CIDR blocks (a scraper's network) read /metrics without a key. */
+  metricsNetworks?: readonly string[];
   /** Metrics registry to count into (default: a new one per app). */
   metrics?: ApiMetrics;
   /** Where the Kafka bridge of this process stands, as /healthz reports it (default: always `off`). */
@@ -69,7 +72,11 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   app.use(requestId({ headerName: "X-Request-Id" }));
   app.use(requestLog(logger, metrics));
   const publicPaths = new Set(["/healthz", "/readyz", ...COMPAT_HEALTH_PATHS, ...(options.metricsPublic ? ["/metrics"] : [])]);
-  app.use(authenticate(engine, { mode: options.auth ?? "auto", publicPaths }));
+  const publicFrom = options.metricsNetworks ? new Map([["/metrics", parseNetworks(options.metricsNetworks)]]) : undefined;
+  app.use(authenticate(engine, { mode: options.auth ?? "auto", publicPaths, ...(publicFrom ? { publicFrom } : {}) }));
+  // Served outside the OpenAPI routers, so they name their action here.
+  app.use("/openapi.json", requireAction("docs.read"));
+  app.use("/docs", requireAction("docs.read"));
   app.use("/v1/*", bodyLimit(limit));
   app.use("/api/*", bodyLimit(limit));
   app.onError(onError);

@@ -1,6 +1,8 @@
+import type { BlockList } from "node:net";
 import { type Action, allNamespaces, BatonError, type Caller, can, type Engine, inNamespace, OPEN_CALLER } from "@baton/engine";
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "./env.ts";
+import { addressIn } from "./networks.ts";
 
 /**
  * `on`: every request but the probes needs a key. `off`: anyone may do anything (for a trusted
@@ -11,14 +13,16 @@ export type AuthMode = "on" | "off" | "auto";
 
 export interface AuthOptions {
   mode: AuthMode;
-  /** Paths anyone may read (the probes; /metrics when opened to a scraper). */
+  /** Paths anyone may read (the probes; /metrics when opened to everyone). */
   publicPaths: ReadonlySet<string>;
+  /** Paths anyone may read from these networks only (/metrics opened to a scraper's network). */
+  publicFrom?: ReadonlyMap<string, BlockList>;
 }
 
 /** Who is calling: resolves the bearer key into `c.var.caller`, or answers 401. */
 export function authenticate(engine: Engine, options: AuthOptions): MiddlewareHandler<AppEnv> {
   return async function authenticate(c, next) {
-    if (options.publicPaths.has(c.req.path) || options.mode === "off" || (options.mode === "auto" && !(await keysExist(engine)))) {
+    if (isPublic(c, options) || options.mode === "off" || (options.mode === "auto" && !(await keysExist(engine)))) {
       c.set("caller", OPEN_CALLER);
       return next();
     }
@@ -30,6 +34,17 @@ export function authenticate(engine: Engine, options: AuthOptions): MiddlewareHa
     c.set("caller", caller);
     return next();
   };
+}
+
+function isPublic(c: Context<AppEnv>, options: AuthOptions): boolean {
+  if (options.publicPaths.has(c.req.path)) return true;
+  const networks = options.publicFrom?.get(c.req.path);
+  return networks !== undefined && addressIn(networks, peerAddress(c));
+}
+
+/** The address of the peer on the other end of the connection (none under `app.request()`). */
+function peerAddress(c: Context<AppEnv>): string | undefined {
+  return (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
 }
 
 async function keysExist(engine: Engine): Promise<boolean> {
@@ -50,6 +65,14 @@ export function requireAccess(c: Context<AppEnv>, action: Action, namespace?: st
     throw new BatonError("FORBIDDEN", `This key may not act in namespace '${namespace}'`, { namespace, action });
   }
   return caller;
+}
+
+/** `requireAccess` as middleware, for routes served outside the OpenAPI routers (/openapi.json, /docs). */
+export function requireAction(action: Action): MiddlewareHandler<AppEnv> {
+  return async function requireAction(c, next) {
+    requireAccess(c, action);
+    await next();
+  };
 }
 
 /**
