@@ -45,7 +45,13 @@ export async function createTestEngine(
         .execute();
     },
     async skipBackoff() {
-      await db.updateTable("task_leases").set({ available_at: sql`now()` }).where("state", "=", "PENDING").execute();
+      // Paused runs' tasks stay parked (available_at in year 9999): pausing must keep them out of reach.
+      await db
+        .updateTable("task_leases")
+        .set({ available_at: sql`now()` })
+        .where("state", "=", "PENDING")
+        .where("available_at", "<", sql<Date>`'9999-01-01'::timestamptz`)
+        .execute();
     },
     async destroy() {
       await engine.close();

@@ -198,3 +198,74 @@ describe("continue on failure (onFailure: continue)", () => {
     expect(view.error).toMatchObject({ reason: "STEP_FAILED", step: "ship" });
   });
 });
+
+describe("whole-run deadline (timeoutMs)", () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it("fences off the step still running, undoes what completed, and says why", async () => {
+    const name = unique("deadline");
+    const queue = (s: string) => `${name}.${s}`;
+    await engine.workflows.registerWorkflow({
+      name,
+      timeoutMs: 1000,
+      steps: [
+        { name: "reserve", queue: queue("reserve"), undo: true },
+        { name: "ship", queue: queue("ship"), leaseMs: 60_000 },
+      ],
+    });
+    const { instanceId } = await engine.workflows.startWorkflow({ workflow: name, input: {} });
+    const [reserve] = await engine.tasks.acquire({ queues: [queue("reserve")], workerId: "driver", max: 1 });
+    await engine.tasks.complete({
+      executionId: reserve?.executionId as string,
+      workerId: "driver",
+      fenceToken: reserve?.fenceToken as number,
+    });
+    const [slow] = await engine.tasks.acquire({ queues: [queue("ship")], workerId: "slow-worker", max: 1 });
+    expect(slow?.taskId).toBe("ship");
+    await sleep(1100);
+    expect(await engine.workflows.expireDeadlines()).toBeGreaterThanOrEqual(1);
+
+    // The worker that held `ship` past the deadline is refused; its step was cancelled.
+    const late = engine.tasks.complete({
+      executionId: slow?.executionId as string,
+      workerId: "slow-worker",
+      fenceToken: slow?.fenceToken as number,
+    });
+    await expect(late).rejects.toBeInstanceOf(BatonError);
+    const undone = await drive(engine, instanceId, { [queue("reserve.undo")]: () => ({ released: true }) });
+    expect(undone.map((t) => `${t.kind} ${t.taskId}`)).toEqual(["UNDO reserve"]);
+    const view = await settled(instanceId);
+    expect(view.state).toBe("COMPENSATED");
+    expect(view.tasks.find((t) => t.taskId === "ship")?.state).toBe("CANCELLED");
+    expect(view.events.find((e) => e.eventType === "COMPENSATION_STARTED")?.payload).toMatchObject({
+      error: { reason: "DEADLINE_EXCEEDED" },
+      fromState: "RUNNING",
+    });
+  });
+
+  it("fails a run past its deadline that has nothing to undo, also when paused; a run that ended in time is left alone", async () => {
+    const name = unique("deadlineNoUndo");
+    await engine.workflows.registerWorkflow({ name, timeoutMs: 1000, steps: [{ name: "only", queue: `${name}.only` }] });
+    const paused = await engine.workflows.startWorkflow({ workflow: name, input: {} });
+    await engine.workflows.pause(paused.instanceId);
+    const finished = await engine.workflows.startWorkflow({ workflow: name, input: {} });
+    const [task] = await engine.tasks.acquire({ queues: [`${name}.only`], workerId: "driver", max: 10 });
+    expect(task?.instanceId).toBe(finished.instanceId);
+    await engine.tasks.complete({ executionId: task?.executionId as string, workerId: "driver", fenceToken: task?.fenceToken as number });
+    await sleep(1100);
+    await engine.workflows.expireDeadlines();
+    const view = await settled(paused.instanceId);
+    expect(view.state).toBe("FAILED");
+    expect(view.error).toMatchObject({ reason: "DEADLINE_EXCEEDED" });
+    expect(view.tasks.map((t) => t.state)).toEqual(["CANCELLED"]);
+    expect((await settled(finished.instanceId)).state).toBe("COMPLETED");
+  });
+
+  it("refuses a timeoutMs outside its bounds, naming the field", async () => {
+    const refused = engine.workflows.registerWorkflow({ name: unique("tooShort"), timeoutMs: 10, steps: [{ name: "a" }] });
+    await expect(refused).rejects.toMatchObject({
+      code: "INVALID_DEFINITION",
+      details: { fields: [expect.objectContaining({ field: "timeoutMs" })] },
+    });
+  });
+});

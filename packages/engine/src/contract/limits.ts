@@ -17,6 +17,8 @@ export const LIMITS = {
   maxLeaseMs: 86_400_000,
   maxBackoffMs: 86_400_000,
   maxBackoffMultiplier: 100,
+  /** A workflow's `timeoutMs`, the deadline of a whole run: thirty days. */
+  maxRunTimeoutMs: 30 * 86_400_000,
   /** Nesting of any JSON value a caller sends (input, output, error). */
   maxJsonDepth: 64,
   /** A run's input, a step's output, an attempt's error, each as JSON text. */

@@ -23,7 +23,7 @@ export interface EngineOptions {
    * their instances without a commit of this process to wake them (default 1000 ms).
    */
   pollIntervalMs?: number;
-  /** How often this process reaps expired leases; 0 turns the reaper off (default 1000 ms). */
+  /** How often this process reaps expired leases and runs past their deadline; 0 turns the reaper off (default 1000 ms). */
   reapIntervalMs?: number;
   /** At most one readiness write per worker and queue per this many ms (default 5000). */
   pollRecordIntervalMs?: number;
@@ -76,7 +76,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const workflows = new WorkflowCoordinator(database.db, definitions, instanceEnds);
   await dispatcher.start();
   const reapIntervalMs = options.reapIntervalMs ?? 1000;
-  const reaper = reapIntervalMs > 0 ? startPeriodicPass("lease reaper", reapIntervalMs, () => tasks.reapExpiredLeases(), logger) : null;
+  // One pass for what runs out with time: expired leases, then runs past their deadline.
+  const reap = async () => {
+    await tasks.reapExpiredLeases();
+    await workflows.expireDeadlines();
+  };
+  const reaper = reapIntervalMs > 0 ? startPeriodicPass("lease reaper", reapIntervalMs, reap, logger) : null;
   const housekeeping = startHousekeeping(
     database.db,
     {

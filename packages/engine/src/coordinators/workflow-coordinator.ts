@@ -19,7 +19,14 @@ import {
   definitionLockName,
 } from "../store/definitions.ts";
 import type { HistoryAppend } from "../store/events.ts";
-import { type InstanceRow, instanceGet, instanceListByRunIds, instanceNamespace, type NewInstance } from "../store/instances.ts";
+import {
+  type InstanceRow,
+  instanceGet,
+  instanceListByRunIds,
+  instanceLockPastDeadline,
+  instanceNamespace,
+  type NewInstance,
+} from "../store/instances.ts";
 import { queueClaim } from "../store/queue-owners.ts";
 import { type NewTaskRow, type QueueWake, taskListByInstances, taskParkPending } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
@@ -191,7 +198,12 @@ export class WorkflowCoordinator {
       );
       const pending = change.pending();
       if (!pending) continue;
-      instances.push({ ...row, state: change.state, sequenceNumber: pending.sequenceNumber });
+      instances.push({
+        ...row,
+        state: change.state,
+        sequenceNumber: pending.sequenceNumber,
+        ...(definition.timeoutMs !== undefined ? { timeoutMs: definition.timeoutMs } : {}),
+      });
       tasks.push(...pending.inserts);
       history.push(pending.history);
       wakes.push(...pending.wake);
@@ -313,6 +325,43 @@ export class WorkflowCoordinator {
    * A COMPLETED run may be undone too (the replaced orchestrators' manual undo). The history's
    * COMPENSATION_STARTED event names who asked (`requestedBy`; in-process callers when absent).
    */
+  /**
+   * Compensates runs that are past their workflow's `timeoutMs` and still RUNNING or PAUSED, up to
+   * `limit` per call (batches of DEADLINE_BATCH, locked with SKIP LOCKED so replicas share them):
+   * their open DO attempts are cancelled at once (a worker still holding one is fenced off: its
+   * report is refused), and the completed steps are undone, or the run FAILS when nothing has an
+   * undo. The history says why (`DEADLINE_EXCEEDED`). Returns how many runs it moved.
+   */
+  async expireDeadlines(limit = 10_000): Promise<number> {
+    let expired = 0;
+    while (expired < limit) {
+      const batch = await InstanceChange.runLocked(
+        this.db,
+        this.definitions,
+        (trx) => instanceLockPastDeadline(trx, DEADLINE_BATCH),
+        async (changes, trx) => {
+          const open = (await taskListByInstances(trx, [...changes.keys()])).filter(
+            (t) => t.kind === "DO" && (t.state === "PENDING" || t.state === "LEASED"),
+          );
+          for (const change of changes.values()) {
+            await change.cancelTasks(open.filter((t) => t.instanceId === change.instance.instanceId).map((t) => t.executionId));
+            change.state = "COMPENSATING";
+            change.compensateFrom = null;
+            change.error = {
+              reason: "DEADLINE_EXCEEDED",
+              message: `the run did not end within its workflow's timeoutMs (${change.definition.timeoutMs} ms)`,
+            };
+            change.record("COMPENSATION_STARTED", { error: change.error, fromState: change.instance.state });
+          }
+          return changes.size;
+        },
+      );
+      expired += batch;
+      if (batch < DEADLINE_BATCH) break;
+    }
+    return expired;
+  }
+
   async triggerCompensation(instanceId: string, fromTaskId?: string, requestedBy?: Requester): Promise<{ state: InstanceState }> {
     const done = await InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
       requireState(change, COMPENSABLE_STATES, "compensate");
@@ -336,6 +385,9 @@ export class WorkflowCoordinator {
 
 /** Who asked for a change by hand, as the history records it. */
 export type Requester = Pick<Caller, "keyId" | "name" | "role">;
+
+/** Runs past their deadline compensated per transaction. */
+const DEADLINE_BATCH = 100;
 
 /** States a compensation may be started from by hand. */
 const COMPENSABLE_STATES: InstanceState[] = ["RUNNING", "PAUSED", "FAILED", "COMPLETED"];

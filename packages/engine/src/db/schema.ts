@@ -25,6 +25,8 @@ export interface WorkflowInstancesTable {
   error: ColumnType<unknown, string | null | undefined, string | null>;
   compensate_from: string | null;
   sequence_number: BigIntColumn;
+  /** When a run with a `timeoutMs` is compensated if it is still RUNNING or PAUSED. */
+  deadline_at: ColumnType<Date | null, never, never>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

@@ -58,6 +58,7 @@ export const WorkflowDefinitionSchema = strictFields(
     namespace: nameField("namespace").optional(),
     description: z.string().max(2000).optional(),
     type: z.enum(["sequential", "parallel", "simultaneous", "dag"]).optional(),
+    timeoutMs: z.number().int().min(1000).max(LIMITS.maxRunTimeoutMs).optional(),
     defaults: strictFields(
       {
         leaseMs: leaseMs.optional(),
@@ -106,6 +107,8 @@ export interface WorkflowDefinition {
   name: string;
   type: "sequential" | "parallel" | "dag";
   description?: string;
+  /** The whole run's deadline from its start: past it, a run still RUNNING or PAUSED compensates. */
+  timeoutMs?: number;
   steps: StepDefinition[];
 }
 
@@ -191,6 +194,7 @@ function normalize(def: z.output<typeof WorkflowDefinitionSchema>): WorkflowDefi
     name: def.name,
     type,
     ...(def.description ? { description: def.description } : {}),
+    ...(def.timeoutMs !== undefined ? { timeoutMs: def.timeoutMs } : {}),
     steps,
   };
 }

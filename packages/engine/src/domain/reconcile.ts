@@ -25,7 +25,7 @@ export interface InstanceSnapshot {
 
 /** Why an instance stopped running forward, as stored in `workflow_instances.error`. */
 export interface InstanceError {
-  reason: "STEP_FAILED" | "COMPENSATION_REQUESTED" | "UNDO_FAILED";
+  reason: "STEP_FAILED" | "COMPENSATION_REQUESTED" | "UNDO_FAILED" | "DEADLINE_EXCEEDED";
   step?: string;
   message?: string;
   cause?: unknown;
@@ -160,7 +160,8 @@ function planCompensation(
     return;
   }
   if (scope.every((s) => undoState(s.name) === "COMPLETED")) {
-    if (scope.length === 0 && instance.error?.reason === "STEP_FAILED") {
+    // A run that failed (a step, or its deadline) and has nothing to undo has failed, not been compensated.
+    if (scope.length === 0 && (instance.error?.reason === "STEP_FAILED" || instance.error?.reason === "DEADLINE_EXCEEDED")) {
       plan.transitions.push({ to: "FAILED", error: instance.error });
     } else {
       plan.transitions.push({ to: "COMPENSATED" });

@@ -45,7 +45,7 @@ function toInstanceRow(r: Selectable<WorkflowInstancesTable>): InstanceRow {
 export type NewInstance = Pick<
   InstanceRow,
   "instanceId" | "namespace" | "workflowName" | "workflowVersion" | "runId" | "state" | "input" | "sequenceNumber"
->;
+> & { /** The definition's `timeoutMs`: the run's deadline from now. */ timeoutMs?: number };
 
 /**
  * A CTE (`inst`) inserting new instances unless their (namespace, workflow, runId) exists; it
@@ -54,8 +54,10 @@ export type NewInstance = Pick<
 export function instanceInsertCte(instances: NewInstance[]) {
   return sql`
     inst AS (
-      INSERT INTO workflow_instances (instance_id, namespace, workflow_name, workflow_version, run_id, state, input, sequence_number)
-      SELECT v.instance_id, v.namespace, v.workflow_name, v.workflow_version, v.run_id, v.state, coalesce(v.input, 'null'), v.sequence_number
+      INSERT INTO workflow_instances (instance_id, namespace, workflow_name, workflow_version, run_id, state, input, sequence_number,
+                                      deadline_at)
+      SELECT v.instance_id, v.namespace, v.workflow_name, v.workflow_version, v.run_id, v.state, coalesce(v.input, 'null'), v.sequence_number,
+             now() + v.timeout_ms * interval '1 millisecond'
       FROM ${jsonRows(
         instances.map((i) => ({
           instance_id: i.instanceId,
@@ -66,8 +68,9 @@ export function instanceInsertCte(instances: NewInstance[]) {
           state: i.state,
           input: i.input,
           sequence_number: i.sequenceNumber,
+          timeout_ms: i.timeoutMs ?? null,
         })),
-        "instance_id uuid, namespace text, workflow_name text, workflow_version int, run_id text, state text, input jsonb, sequence_number bigint",
+        "instance_id uuid, namespace text, workflow_name text, workflow_version int, run_id text, state text, input jsonb, sequence_number bigint, timeout_ms bigint",
       )}
       ON CONFLICT (namespace, workflow_name, run_id) DO NOTHING
       RETURNING instance_id
@@ -247,4 +250,19 @@ export async function instanceListStanding(db: DbOrTrx, instanceIds: string[]): 
     output: r.output ?? null,
     error: (r.error as InstanceError | null) ?? null,
   }));
+}
+
+/**
+ * Locks up to `limit` runs past their deadline that are still RUNNING or PAUSED, skipping those
+ * another transaction holds (a replica's pass takes others), in instance id order like every
+ * instance lock.
+ */
+export async function instanceLockPastDeadline(db: DbOrTrx, limit: number): Promise<InstanceRow[]> {
+  const rows = await sql<Selectable<WorkflowInstancesTable>>`
+    SELECT i.* FROM workflow_instances i
+    WHERE i.deadline_at <= now() AND i.deadline_at IS NOT NULL AND i.state IN ('RUNNING', 'PAUSED')
+    ORDER BY i.instance_id
+    LIMIT ${limit}
+    FOR UPDATE SKIP LOCKED`.execute(db);
+  return rows.rows.map(toInstanceRow);
 }
