@@ -170,6 +170,8 @@ await producer.connect();
 await consumer.connect();
 await consumer.subscribe({ topics, fromBeginning: true });
 await consumer.run({
+  // Its topics are read side by side: each message only logs and hands the command on.
+  partitionsConsumedConcurrently: 4,
   eachMessage: async ({ topic, partition, message }) => {
     const command = parseCommand(message.value);
     if (!command) {
