@@ -1,3 +1,4 @@
+import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Body, type HttpStepsFixture, json, type LoopbackService, startHttpSteps, startService, uniqueName } from "./fixture.ts";
 
@@ -12,8 +13,11 @@ const service = async (...args: Parameters<typeof startService>) => {
   return s;
 };
 
+/** Everything the runner logs, down to debug. */
+const logLines: string[] = [];
 beforeAll(async () => {
-  f = await startHttpSteps({ secrets: { BATON_SECRET_PAYMENTS_TOKEN: "s3cret-token" } });
+  const logger = pino({ level: "debug" }, { write: (line: string) => logLines.push(line) });
+  f = await startHttpSteps({ secrets: { BATON_SECRET_PAYMENTS_TOKEN: "s3cret-token" }, logger });
 });
 afterAll(async () => {
   await f.close();
@@ -208,5 +212,40 @@ describe("HTTP-call steps", () => {
     expect(doc.components.schemas.HttpStep.properties.do.properties).toHaveProperty("headerNames");
     expect(doc.components.schemas.HttpCircuit.properties.state.enum).toEqual(["closed", "open", "half-open"]);
     expect(doc.components.schemas.Instance.properties).toHaveProperty("httpCircuits");
+  });
+
+  it("heartbeats the lease while a call runs longer than the lease", async () => {
+    const svc = await service((_req, res) => {
+      setTimeout(() => json(res, 200, { slow: true }), 1200);
+    });
+    const id = await f.run({
+      name: uniqueName("longcall"),
+      steps: [{ name: "render", transport: "http", url: `${svc.url}/render`, leaseMs: 400, timeoutMs: 5000, retry: { maxAttempts: 1 } }],
+    });
+    const view = await f.ended(id);
+    expect(view.state).toBe("COMPLETED");
+    expect(attemptsOf(view, "render")).toHaveLength(1);
+    expect(svc.requests).toHaveLength(1);
+  });
+
+  it("never logs a secret a header names, whatever becomes of the call", async () => {
+    const svc = await service((_req, res, n) => (n === 0 ? json(res, 500, { error: "try again" }) : json(res, 200, {})));
+    const id = await f.run({
+      name: uniqueName("logged"),
+      steps: [
+        {
+          name: "pay",
+          transport: "http",
+          url: `${svc.url}/pay`,
+          headers: { Authorization: "Bearer {env.BATON_SECRET_PAYMENTS_TOKEN}" },
+          retry: { maxAttempts: 2, backoffMs: 0 },
+        },
+      ],
+    });
+    expect((await f.ended(id)).state).toBe("COMPLETED");
+    expect(svc.requests.map((r) => r.headers.authorization)).toEqual(["Bearer s3cret-token", "Bearer s3cret-token"]);
+    const log = logLines.join("");
+    expect(log).toContain("task failed");
+    expect(log).not.toContain("s3cret-token");
   });
 });
