@@ -1,3 +1,4 @@
+import { MAX_RUN_WAIT_MS } from "@baton/engine";
 import fc from "fast-check";
 import {
   type FuzzRequest,
@@ -77,11 +78,14 @@ const fastapiRequest = optionalObj({
   ),
 });
 
-/** Keeps a valid long-poll from making the fuzz wait: a few milliseconds at most. */
+/**
+ * Keeps a valid long-poll or synchronous start from making the fuzz wait: a few milliseconds at
+ * most (a wait over every bound is refused at once, so it stays).
+ */
 function shortWait(r: FuzzRequest): boolean {
   try {
     const waitMs = JSON.parse(String(r.body)).waitMs;
-    return !(typeof waitMs === "number" && waitMs > 20);
+    return !(typeof waitMs === "number" && waitMs > 20 && waitMs <= MAX_RUN_WAIT_MS);
   } catch {
     return true;
   }
@@ -158,7 +162,11 @@ function worldParts(world: FuzzWorld) {
     runId: fc.oneof(pick(world.runIds), value(fc.string({ minLength: 1, maxLength: 8 }))),
     input: jsonObject,
   };
-  const runStart = optionalObj({ ...startFields, namespace: value(namespace) });
+  const runStart = optionalObj({
+    ...startFields,
+    namespace: value(namespace),
+    waitMs: value(fc.oneof(fc.integer({ min: 0, max: 20 }), fc.constantFrom<unknown>(-1, MAX_RUN_WAIT_MS + 1, 1.5, "10", null))),
+  });
   const runBatch = obj({ runs: fc.array(optionalObj(startFields), { minLength: 1, maxLength: 3 }).map((items) => ({ items })) });
 
   const cursor = fc.oneof(
@@ -240,7 +248,7 @@ export const ROUTE_REQUESTS: Record<string, (world: FuzzWorld) => fc.Arbitrary<F
     post(
       parts(w).workflowName.map((n) => `/v1/workflows/${n}/runs`),
       jsonBody(parts(w).runStart),
-    ),
+    ).filter(shortWait),
   "POST /v1/workflows/{name}/runs/batch": (w) =>
     post(
       parts(w).workflowName.map((n) => `/v1/workflows/${n}/runs/batch`),
