@@ -1,10 +1,10 @@
 import { BatonError, type Engine } from "@baton/engine";
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { Scalar } from "@scalar/hono-api-reference";
 import { requestId } from "hono/request-id";
 import pino, { type Logger } from "pino";
 import { type AuthMode, authenticate, requireAction } from "./auth.ts";
 import { bodyLimit, DEFAULT_BODY_LIMIT_BYTES } from "./body-limit.ts";
+import { DOCS_ASSET_PATHS, docsRoutes } from "./docs-page.ts";
 import type { ApiDeps, AppEnv } from "./env.ts";
 import { errorResponse, onError } from "./errors.ts";
 import type { KafkaBridgeState } from "./health.ts";
@@ -71,7 +71,13 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   const app = createRouter();
   app.use(requestId({ headerName: "X-Request-Id" }));
   app.use(requestLog(logger, metrics));
-  const publicPaths = new Set(["/healthz", "/readyz", ...COMPAT_HEALTH_PATHS, ...(options.metricsPublic ? ["/metrics"] : [])]);
+  const publicPaths = new Set([
+    "/healthz",
+    "/readyz",
+    ...COMPAT_HEALTH_PATHS,
+    ...DOCS_ASSET_PATHS,
+    ...(options.metricsPublic ? ["/metrics"] : []),
+  ]);
   const publicFrom = options.metricsNetworks ? new Map([["/metrics", parseNetworks(options.metricsNetworks)]]) : undefined;
   app.use(authenticate(engine, { mode: options.auth ?? "auto", publicPaths, ...(publicFrom ? { publicFrom } : {}) }));
   // Served outside the OpenAPI routers, so they name their action here.
@@ -119,6 +125,6 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
     });
     return c.json(document);
   });
-  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Baton API" }));
+  app.route("/", docsRoutes());
   return app;
 }
