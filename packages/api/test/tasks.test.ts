@@ -20,6 +20,7 @@ describe("POST /v1/tasks/acquire", () => {
         executionId: expect.any(String),
         instanceId,
         workflowName: name,
+        namespace: "default",
         taskId: "work",
         kind: "DO",
         queue,

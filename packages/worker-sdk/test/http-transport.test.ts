@@ -56,6 +56,7 @@ const task = {
   executionId: "6f1c7c3e-8a4b-4bb4-9d57-3d35e2a4c001",
   instanceId: "6f1c7c3e-8a4b-4bb4-9d57-3d35e2a4c002",
   workflowName: "wf",
+  namespace: "default",
   taskId: "work",
   kind: "DO",
   queue: "wf.work",

@@ -21,8 +21,13 @@ export type AcquiredRow = TaskRow & { workflowName: string; namespace: string };
  * not read to choose them. `holders` has one entry per task wanted (a
  * worker asking for three appears three times); the n-th task leased goes to the n-th holder, and
  * comes back with its slot `n` (0-based), so coalesced callers can be told apart even when they
- * share a worker id. Orders by exactly the columns of the partial pending index so the planner
- * walks it.
+ * share a worker id.
+ *
+ * Across queues the oldest available tasks go first: each queue's head is read by walking the
+ * partial pending index (queue, available_at, execution_id), locked with SKIP LOCKED, and the heads
+ * are merged by available_at. Ordering the whole scan by queue instead drained a worker's queues in
+ * name order, so a busy first queue starved the others (seen in the chaos suite). A statement locks
+ * at most `holders` rows per queue and leases `holders` of them; the rest are free again when it ends.
  */
 export async function taskAcquire(
   db: DbOrTrx,
@@ -35,15 +40,18 @@ export async function taskAcquire(
   // condition and compared every returned row with every leased one: quadratic in the batch.
   const result = await sql<AttemptColumns & { workflow_name: string; namespace: string; slot: string }>`
     WITH picked AS (
-      SELECT l.execution_id
-      FROM task_leases l
-      WHERE l.state = 'PENDING'
-        AND l.queue = ANY(${params.queues}::text[])
-        AND l.available_at <= now()
-        ${byId}
-      ORDER BY l.queue, l.available_at, l.execution_id
+      SELECT head.execution_id
+      FROM unnest(${params.queues}::text[]) AS q(queue)
+      CROSS JOIN LATERAL (
+        SELECT l.execution_id, l.available_at
+        FROM task_leases l
+        WHERE l.state = 'PENDING' AND l.queue = q.queue AND l.available_at <= now() ${byId}
+        ORDER BY l.available_at, l.execution_id
+        LIMIT ${params.holders.length}
+        FOR UPDATE SKIP LOCKED
+      ) head
+      ORDER BY head.available_at, head.execution_id
       LIMIT ${params.holders.length}
-      FOR UPDATE SKIP LOCKED
     ), slots AS (
       SELECT execution_id, row_number() OVER () AS slot FROM picked
     ), leased AS (
