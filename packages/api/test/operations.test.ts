@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApp, loadConfig, startServer } from "@baton/api";
+import { createApp, HostPolicy, loadConfig, startServer } from "@baton/api";
 import { MAX_ACQUIRE } from "@baton/engine";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -144,6 +144,9 @@ describe("config", () => {
       adminKey: undefined,
       metricsPublic: false,
       retentionDays: undefined,
+      httpStepHosts: HostPolicy.parse(""),
+      httpBreaker: { failureThreshold: 5, coolDownMs: 30_000 },
+      httpStepSecrets: {},
     });
     expect(loadConfig({ KAFKA_BROKERS: "a:9092, b:9093", KAFKA_UNFENCED_REPLIES: "Refuse", LOG_LEVEL: "DEBUG", PORT: "0" })).toMatchObject({
       kafkaBrokers: ["a:9092", "b:9093"],

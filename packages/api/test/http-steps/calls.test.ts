@@ -216,11 +216,11 @@ describe("HTTP-call steps", () => {
 
   it("heartbeats the lease while a call runs longer than the lease", async () => {
     const svc = await service((_req, res) => {
-      setTimeout(() => json(res, 200, { slow: true }), 1200);
+      setTimeout(() => json(res, 200, { slow: true }), 4500);
     });
     const id = await f.run({
       name: uniqueName("longcall"),
-      steps: [{ name: "render", transport: "http", url: `${svc.url}/render`, leaseMs: 400, timeoutMs: 5000, retry: { maxAttempts: 1 } }],
+      steps: [{ name: "render", transport: "http", url: `${svc.url}/render`, leaseMs: 2000, timeoutMs: 8000, retry: { maxAttempts: 1 } }],
     });
     const view = await f.ended(id);
     expect(view.state).toBe("COMPLETED");
