@@ -40,7 +40,7 @@ describe("the circuit breaker of a host", () => {
     const id = await f.run({
       name: uniqueName("breaker"),
       steps: [
-        { name: "notify", transport: "http", url: `${svc.url}/notify`, retry: { maxAttempts: 40, backoffMs: 250, backoffMultiplier: 1 } },
+        { name: "notify", transport: "http", url: `${svc.url}/notify`, retry: { maxAttempts: 200, backoffMs: 250, backoffMultiplier: 1 } },
       ],
     });
 
