@@ -110,12 +110,14 @@ export function attemptsFor<T extends LeaseFields>(caller: Caller, attempts: T[]
 }
 
 /**
- * A refusal as a non-admin caller may see it: without the lease's current fence token, which
- * would let a caller that guessed an execution id learn the fence of a lease it does not hold.
+ * A refused report as a non-admin caller may see it: without the lease's current fence token, which
+ * would let a caller that guessed an execution id learn the fence of a lease it does not hold, and
+ * without the attempt's state, which is another tenant's business when the lease is not the
+ * caller's (the code says what went wrong; a worker's own lease is named in the message).
  */
 export function redactFor(caller: Caller, error: BatonError): BatonError {
   if (caller.role === "admin" || !("currentFenceToken" in error.details)) return error;
-  const { currentFenceToken: _hidden, ...details } = error.details;
+  const { currentFenceToken: _fence, state: _state, ...details } = error.details;
   return new BatonError(error.code, error.message, details);
 }
 

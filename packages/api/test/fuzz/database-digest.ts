@@ -33,6 +33,27 @@ export async function settledDigest(database: Database): Promise<string> {
   }
 }
 
+/**
+ * The same fingerprint, of one namespace's rows only: its definitions, the queues it owns, and its
+ * instances with their attempts, leases and history. A request acting in another namespace (or in
+ * none) must leave it unchanged, even when it was accepted.
+ */
+export async function namespaceDigest(database: Database, namespace: string): Promise<string> {
+  const of = (rows: ReturnType<typeof sql>) =>
+    sql`(SELECT count(*)::text || ':' || coalesce(max(x::text::bigint), 0) FROM ${rows} AS r(x))`;
+  const instanceRows = (table: string) =>
+    sql`(SELECT t.xmin FROM ${sql.table(table)} t JOIN workflow_instances i ON i.instance_id = t.workflow_instance_id
+         WHERE i.namespace = ${namespace})`;
+  const { rows } = await sql<Record<string, string>>`
+    SELECT ${of(sql`(SELECT xmin FROM workflow_definitions WHERE namespace = ${namespace})`)} AS definitions,
+           ${of(sql`(SELECT xmin FROM queue_owners WHERE namespace = ${namespace})`)} AS queues,
+           ${of(sql`(SELECT xmin FROM workflow_instances WHERE namespace = ${namespace})`)} AS instances,
+           ${of(instanceRows("task_executions"))} AS attempts,
+           ${of(instanceRows("task_leases"))} AS leases,
+           ${of(instanceRows("events"))} AS events`.execute(database.db);
+  return JSON.stringify(rows[0]);
+}
+
 const queries = new WeakMap<Database, ReturnType<typeof sql>>();
 
 async function digestQuery(database: Database) {
