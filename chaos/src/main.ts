@@ -90,15 +90,36 @@ const LONG: Profile = {
 /** Every instance must be terminal this soon after the last fault (invariant I4). */
 const QUIESCE_LIMIT_MS = 60_000;
 
-const { values: args } = parseArgs({
-  options: {
-    long: { type: "boolean" },
-    keep: { type: "boolean" },
-    workflows: { type: "string" },
-    seconds: { type: "string" },
-    "no-kafka": { type: "boolean" },
-  },
-});
+const USAGE = `pnpm test:chaos [options] — Baton under faults, then pnpm baton-check on what happened (chaos/README.md)
+
+  --long          the 30-minute soak (more workflows, several Postgres and broker restarts)
+  --workflows N   workflows to start (default: the profile's)
+  --seconds N     seconds of faults (default: the profile's); fault minimums scale with it
+  --no-kafka      leave out the Kafka bridge, services and faults (no Java here, say)
+  --keep          keep the cluster, broker and evidence directories afterwards
+  --help          this text`;
+
+const { values: args } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        long: { type: "boolean" },
+        keep: { type: "boolean" },
+        workflows: { type: "string" },
+        seconds: { type: "string" },
+        "no-kafka": { type: "boolean" },
+        help: { type: "boolean" },
+      },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+})();
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 // Without Kafka (no Java here, say) the Kafka workflows and faults are left out, and said so.
 const withKafka = args["no-kafka"] !== true;
 const RESTARTS: FaultKind[] = ["postgres-restart", "broker-restart"];

@@ -269,3 +269,25 @@ describe("whole-run deadline (timeoutMs)", () => {
     });
   });
 });
+
+describe("a failure that asks for a later retry (retryAfterMs)", () => {
+  it("schedules the retry no sooner than asked, even with no backoff", async () => {
+    const name = unique("retryAfter");
+    await engine.workflows.registerWorkflow({
+      name,
+      steps: [{ name: "call", queue: `${name}.call`, retry: { maxAttempts: 2, backoffMs: 0 } }],
+    });
+    const { instanceId } = await engine.workflows.startWorkflow({ workflow: name, input: {} });
+    const [task] = await engine.tasks.acquire({ queues: [`${name}.call`], workerId: "w", max: 1 });
+    const failedAt = Date.now();
+    await engine.tasks.fail({
+      executionId: task?.executionId as string,
+      workerId: "w",
+      fenceToken: task?.fenceToken as number,
+      error: { message: "429 Too Many Requests", retryAfterMs: 3000 },
+    });
+    const retry = (await settled(instanceId)).tasks.find((t) => t.attempt === 2);
+    expect(Date.parse(retry?.availableAt as string)).toBeGreaterThanOrEqual(failedAt + 2900);
+    expect(await engine.tasks.acquire({ queues: [`${name}.call`], workerId: "w", max: 1 })).toEqual([]);
+  });
+});

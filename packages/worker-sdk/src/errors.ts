@@ -19,6 +19,23 @@ export class NonRetryableError extends Error {
 }
 
 /** Thrown by `client.waitFor` when the instance did not reach one of the wanted states in time. */
+/**
+ * Throw from a handler to fail the attempt and have its retry wait at least `retryAfterMs` (the
+ * step's backoff still applies when it is longer; at most a day), as for a service that answered
+ * 429 with Retry-After.
+ * @example throw new RetryLaterError("rate limited", 30_000);
+ */
+export class RetryLaterError extends Error {
+  override readonly name = "RetryLaterError";
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
 export class WaitTimeoutError extends Error {
   override readonly name = "WaitTimeoutError";
   readonly code = "WAIT_TIMEOUT";

@@ -8,6 +8,7 @@ export {
   isTransientError,
   LEASE_ERROR_CODES,
   NonRetryableError,
+  RetryLaterError,
   WaitTimeoutError,
 } from "./errors.ts";
 export type { HandlerContext, HandlerFn, Handlers, StepHandler } from "./handler.ts";

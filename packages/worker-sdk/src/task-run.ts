@@ -156,15 +156,26 @@ const MESSAGE_KEPT = 500;
 
 type SerializedError = ReturnType<typeof serializeError>;
 
-/** The stored form of a handler's error: JSON, with the message first. */
-export function serializeError(error: unknown): { message: string; name?: string; stack?: string; details?: unknown } {
+/**
+ * The stored form of a handler's error: JSON, with the message first. An error with a numeric
+ * `retryAfterMs` keeps it: Baton then waits at least that long before the retry.
+ */
+export function serializeError(error: unknown): {
+  message: string;
+  name?: string;
+  stack?: string;
+  details?: unknown;
+  retryAfterMs?: number;
+} {
   if (error instanceof Error) {
     const details = (error as { details?: unknown }).details;
+    const retryAfterMs = (error as { retryAfterMs?: unknown }).retryAfterMs;
     return {
       message: error.message,
       name: error.name,
       ...(error.stack ? { stack: error.stack.slice(0, 4000) } : {}),
       ...(details !== undefined ? { details: toJsonOrString(details) } : {}),
+      ...(typeof retryAfterMs === "number" && Number.isFinite(retryAfterMs) ? { retryAfterMs } : {}),
     };
   }
   return { message: typeof error === "string" ? error : String(toJsonOrString(error)) };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
-import { BatonError, type HandlerContext, NonRetryableError, type Transport, WorkerStoppedError } from "../src/index.ts";
+import { BatonError, type HandlerContext, NonRetryableError, RetryLaterError, type Transport, WorkerStoppedError } from "../src/index.ts";
 import { EventLog, gate, TRANSPORT_MODES, uniqueName, workerSuite } from "./support/harness.ts";
 
 let engine: TestEngine;
@@ -71,6 +71,29 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
       error: { message: "tenant name is taken", details: { tenant: "acme" } },
     });
     expect((await events.next("task-failed")).retryable).toBe(false);
+  });
+
+  it("waits at least as long as a RetryLaterError asks before the retry", async () => {
+    const workflow = uniqueName("later");
+    await suite.client.register({ name: workflow, steps: [{ name: "call", retry: { maxAttempts: 2, backoffMs: 0 } }] });
+    const startedAt: number[] = [];
+    startWorker({
+      workflow,
+      handlers: {
+        call: (ctx) => {
+          startedAt.push(Date.now());
+          if (ctx.attempt === 1) throw new RetryLaterError("rate limited", 1500, { status: 429 });
+          return { ok: true };
+        },
+      },
+    });
+    const { instanceId } = await suite.client.start(workflow);
+    const done = await suite.client.waitFor(instanceId, "COMPLETED", { timeoutMs: 20_000 });
+    expect(done.tasks[0]).toMatchObject({
+      state: "FAILED",
+      error: { message: "rate limited", retryAfterMs: 1500, details: { status: 429 } },
+    });
+    expect((startedAt[1] as number) - (startedAt[0] as number)).toBeGreaterThanOrEqual(1400);
   });
 
   it("retries an ordinary error until the step's attempts run out", async () => {

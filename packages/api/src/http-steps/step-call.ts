@@ -30,11 +30,14 @@ const BODY_EXCERPT = 2048;
 /** An attempt that failed and may be retried (the step's retry policy decides). */
 class HttpStepError extends Error {
   override readonly name = "HttpStepError";
+  /** The service's Retry-After: the worker SDK reports it, and the retry waits at least this long. */
+  readonly retryAfterMs: number | undefined;
   constructor(
     message: string,
     readonly details: Record<string, unknown>,
   ) {
     super(message);
+    this.retryAfterMs = typeof details.retryAfterMs === "number" ? details.retryAfterMs : undefined;
     // The runner's stack says nothing about the service; the details say what happened.
     this.stack = undefined;
   }

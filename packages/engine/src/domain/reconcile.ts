@@ -1,3 +1,4 @@
+import { LIMITS } from "../contract/limits.ts";
 import { backoffDelayMs } from "./backoff.ts";
 import { conditionHolds } from "./condition.ts";
 import { ancestorsOf, type StepDefinition, type WorkflowDefinition } from "./definition.ts";
@@ -96,7 +97,7 @@ function planForward(def: WorkflowDefinition, instance: InstanceSnapshot, latest
         plan.schedule.push({ ...firstAttempt(step, "DO", input), ...(skip ? { skip: true as const } : {}) });
       }
     } else if (FAILED_STATES.includes(last.state) && !isExhausted(last)) {
-      plan.schedule.push(nextAttempt(step, last, backoffDelayMs(step.retry, last.attempt)));
+      plan.schedule.push(nextAttempt(step, last, retryDelayMs(step, last)));
     } else if (last.state === "CANCELLED") {
       // Released unstarted, or cancelled by a compensation a manual retry has since undone: run
       // it again, without spending an attempt.
@@ -171,7 +172,7 @@ function planCompensation(
   for (const step of scope) {
     const last = latest.get(key(step.name, "UNDO"));
     if (last && FAILED_STATES.includes(last.state)) {
-      plan.schedule.push(nextAttempt(step, last, backoffDelayMs(step.retry, last.attempt)));
+      plan.schedule.push(nextAttempt(step, last, retryDelayMs(step, last)));
       continue;
     }
     if (last?.state === "CANCELLED") {
@@ -220,6 +221,17 @@ function stepInput(step: StepDefinition, workflowInput: Record<string, unknown>,
       }),
     ),
   };
+}
+
+/**
+ * How long a failed attempt's retry waits: the step's backoff, or longer when the failure asked for
+ * it (`retryAfterMs` in the attempt's error, e.g. a service's Retry-After), up to the longest backoff.
+ */
+function retryDelayMs(step: StepDefinition, last: TaskSnapshot): number {
+  const backoff = backoffDelayMs(step.retry, last.attempt);
+  const asked = (last.error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+  if (typeof asked !== "number" || !Number.isFinite(asked)) return backoff;
+  return Math.max(backoff, Math.min(Math.round(asked), LIMITS.maxBackoffMs));
 }
 
 function firstAttempt(step: StepDefinition, kind: TaskKind, input: unknown): TaskToSchedule {
