@@ -56,5 +56,6 @@ export type { DefinitionRow } from "./store/definitions.ts";
 export { eventListForRelay, eventRelayHorizon, type RelayBatch, type RelayEventRow } from "./store/events-relay.ts";
 export { type InstanceStanding, instanceCountByState } from "./store/instances.ts";
 export { leaseAcquireOrRenew, leaseGet, leaseRelease, leaseWriteCursorIfHeld, type NamedLease } from "./store/leases.ts";
+export { type LeaseHolderRow, leaseHolderList, QUEUE_LOAD_LIMIT, type QueueLoadRow, queueLoadList } from "./store/queue-load.ts";
 export { taskGetLeasedByStep, taskNamespace } from "./store/tasks.ts";
 export { type WorkerPollRow, workerList, workerPage, workerRecordPoll } from "./store/workers.ts";

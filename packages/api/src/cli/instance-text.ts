@@ -1,4 +1,5 @@
 import type { EventView, InstanceSummary, InstanceView, TaskView } from "@baton/engine";
+import { latestAttempts } from "../instance-steps.ts";
 import { fields, inlineJson, type Row, table, time } from "./output.ts";
 
 /** How `baton runs list` shows a page of instances. */
@@ -16,13 +17,9 @@ export function instanceRows(items: InstanceSummary[]): string {
 
 /** Each step (and its undo) as its latest attempt left it, in the order the steps were first scheduled. */
 export function stepStates(tasks: TaskView[]): { step: string; kind: string; state: string; attempts: number }[] {
-  const latest = new Map<string, TaskView>();
-  for (const t of tasks) {
-    const key = `${t.taskId}\u0000${t.kind}`;
-    const seen = latest.get(key);
-    if (!seen || t.attempt >= seen.attempt) latest.set(key, t);
-  }
-  return [...latest.values()].map((t) => ({ step: t.taskId, kind: t.kind, state: t.state, attempts: t.attempt }));
+  return latestAttempts(tasks).flatMap((s) =>
+    [s.do, s.undo].flatMap((t) => (t ? [{ step: s.step, kind: t.kind, state: t.state, attempts: t.attempt }] : [])),
+  );
 }
 
 /** The message of an attempt's error, whatever shape the worker gave it. */

@@ -2,6 +2,8 @@ import { BatonError, type Engine } from "@baton/engine";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
 import pino, { type Logger } from "pino";
+import { browserSession, UI_PUBLIC_PATHS } from "../ui/browser-session.ts";
+import { uiRoutes } from "../ui/ui-routes.ts";
 import { type AuthMode, authenticate, requireAction } from "./auth.ts";
 import { bodyLimit, DEFAULT_BODY_LIMIT_BYTES } from "./body-limit.ts";
 import { DOCS_ASSET_PATHS, docsRoutes } from "./docs-page.ts";
@@ -19,6 +21,7 @@ import { springRoutes } from "./routes/compat/spring.ts";
 import { instanceRoutes } from "./routes/instances.ts";
 import { keyRoutes } from "./routes/keys.ts";
 import { operationRoutes } from "./routes/operations.ts";
+import { queueRoutes } from "./routes/queues.ts";
 import { reaperRoutes } from "./routes/reaper.ts";
 import { taskRoutes } from "./routes/tasks.ts";
 import { workerRoutes } from "./routes/workers.ts";
@@ -76,9 +79,11 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
     "/readyz",
     ...COMPAT_HEALTH_PATHS,
     ...DOCS_ASSET_PATHS,
+    ...UI_PUBLIC_PATHS,
     ...(options.metricsPublic ? ["/metrics"] : []),
   ]);
   const publicFrom = options.metricsNetworks ? new Map([["/metrics", parseNetworks(options.metricsNetworks)]]) : undefined;
+  app.use(browserSession());
   app.use(authenticate(engine, { mode: options.auth ?? "auto", publicPaths, ...(publicFrom ? { publicFrom } : {}) }));
   // Served outside the OpenAPI routers, so they name their action here.
   app.use("/openapi.json", requireAction("docs.read"));
@@ -95,6 +100,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   app.route("/v1/instances", instanceRoutes(deps));
   app.route("/v1/tasks", taskRoutes(deps));
   app.route("/v1/workers", workerRoutes(deps));
+  app.route("/v1/queues", queueRoutes(deps));
   app.route("/v1/reaper", reaperRoutes(deps));
   app.route("/v1/keys", keyRoutes(deps));
   // The replaced orchestrators' routes (docs/migrating.md), over the same coordinators.
@@ -126,5 +132,6 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
     return c.json(document);
   });
   app.route("/", docsRoutes());
+  app.route("/ui", uiRoutes(app, engine));
   return app;
 }
