@@ -178,6 +178,11 @@ const matrix: Row[] = [
     allowed: ["admin", "operator", "otherOperator"],
   },
   {
+    route: "GET /v1/queues",
+    call: (w) => h.call("GET", "/v1/queues", undefined, as(w)),
+    allowed: ["admin", "operator", "otherOperator"],
+  },
+  {
     route: "GET /v1/reaper/poisoned",
     call: (w) => h.call("GET", `/v1/reaper/poisoned?namespace=${NS}`, undefined, as(w)),
     allowed: ["admin", "operator", "starter"],

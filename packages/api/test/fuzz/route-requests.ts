@@ -308,6 +308,7 @@ export const ROUTE_REQUESTS: Record<string, (world: FuzzWorld) => fc.Arbitrary<F
         cursor: fc.constantFrom("dzE", "", "%%%", "AAAA", Buffer.from("\u0000").toString("base64url")),
       }),
     ),
+  "GET /v1/queues": () => get(fc.constant("/v1/queues"), queryString({ namespace: fc.constantFrom("default", "", "%%%") })),
   "GET /v1/reaper/poisoned": (w) =>
     get(fc.constant("/v1/reaper/poisoned"), queryString({ namespace: parts(w).namespace, cursor: pageCursor, limit: pageLimit })),
   "POST /v1/keys": () =>
