@@ -2,12 +2,12 @@ import {
   type ConnectOptions,
   createClient,
   createWorker,
-  type EventView,
   type HandlerContext,
   type InstanceView,
   type Logger,
   NonRetryableError,
   TERMINAL_STATES,
+  timelineLine,
 } from "@baton/worker-sdk";
 
 /**
@@ -157,7 +157,7 @@ export async function runTenantCreation(options: RunOptions): Promise<InstanceVi
       onPoll: (instance) => {
         for (const event of instance.events.slice(printed)) {
           t0 ??= Date.parse(event.createdAt);
-          say(formatEvent(event, t0));
+          say(timelineLine(event, t0));
         }
         printed = instance.events.length;
       },
@@ -167,21 +167,4 @@ export async function runTenantCreation(options: RunOptions): Promise<InstanceVi
   } finally {
     await worker.stop({ deadlineMs: 5000 });
   }
-}
-
-/** One timeline line: time since the first event, sequence number, type and what matters of the payload. */
-export function formatEvent(event: EventView, t0: number): string {
-  const p = event.payload as Record<string, unknown>;
-  const at = `+${((Date.parse(event.createdAt) - t0) / 1000).toFixed(3)}s`.padStart(9);
-  const task = typeof p.taskId === "string" ? ` ${p.taskId} ${p.kind} attempt ${p.attempt}` : "";
-  const error = p.error as { message?: string; reason?: string; step?: string } | null | undefined;
-  const detail =
-    event.eventType === "TASK_FAILED" || event.eventType === "TASK_TIMED_OUT"
-      ? `: ${error?.message ?? JSON.stringify(error)}`
-      : event.eventType === "TASK_COMPLETED"
-        ? ` -> ${JSON.stringify(p.output)}`
-        : error?.reason
-          ? `: ${error.reason}${error.step ? ` (${error.step})` : ""}${error.message ? ` ${error.message}` : ""}`
-          : "";
-  return `${at}  #${String(event.sequenceNumber).padEnd(3)} ${event.eventType}${task}${detail}`;
 }

@@ -22,6 +22,7 @@ export {
 export { consoleLogger, type Logger, silentLogger } from "./logger.ts";
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.ts";
 export { WorkerStoppedError } from "./task-run.ts";
+export { timelineLine } from "./timeline.ts";
 export type { ConnectOptions } from "./transport/connect.ts";
 export { createHttpTransport, type HttpTransportOptions } from "./transport/http.ts";
 export { createInProcessTransport } from "./transport/in-process.ts";
