@@ -287,19 +287,21 @@ describe("isolation", () => {
     expect(done.status).toBe(200);
   });
 
-  // KNOWN GAP (found by the keyed fuzz, reported; the engine's report path is being reworked, so it
-  // is not fixed here): task-coordinator.ts isRepeat answers a report that repeats an attempt's
-  // recorded outcome as a duplicate success without comparing the lease's key. This pins what
-  // happens today; once the repeat is refused as NOT_LEASED (with no state), turn this test into
-  // that and drop the tolerance in fuzz/keyed-fuzz.test.ts (withoutKnownRepeats).
-  it("KNOWN GAP: another key's repeat of a recorded outcome is answered as a duplicate, not NOT_LEASED", async () => {
+  // Found by the keyed fuzz: a repeat of an attempt's recorded outcome was answered as a duplicate
+  // success to any key, telling it how the attempt ended.
+  it("refuses another key's repeat of a recorded outcome as NOT_LEASED, without the attempt's state", async () => {
     await startRun();
     const acquired = await h.call("POST", "/v1/tasks/acquire", { workerId: "w9", queues: ["acme.pay"], max: 1, waitMs: 0 }, as("worker"));
     const [task] = acquired.body.tasks;
     const report = { workerId: "w9", fenceToken: task.fenceToken, error: { message: "no" }, retryable: false };
     expect((await h.call("POST", `/v1/tasks/${task.executionId}/fail`, report, as("worker"))).status).toBe(200);
     const repeat = await h.call("POST", `/v1/tasks/${task.executionId}/fail`, report, as("otherWorker"));
-    expect([repeat.status, repeat.body]).toEqual([200, { executionId: task.executionId, state: "FAILED", duplicate: true }]);
+    expect(repeat.status).toBe(409);
+    expect(repeat.body.error.code).toBe("NOT_LEASED");
+    expect(JSON.stringify(repeat.body)).not.toMatch(/"state"|FAILED/);
+    // The key that held the lease still gets its repeat answered as a duplicate.
+    const own = await h.call("POST", `/v1/tasks/${task.executionId}/fail`, report, as("worker"));
+    expect([own.status, own.body]).toEqual([200, { executionId: task.executionId, state: "FAILED", duplicate: true }]);
   });
 
   it("does not let a worker acquire another namespace's queue, even with a matching pattern", async () => {

@@ -460,9 +460,14 @@ function outcomeState(item: Report): TaskOutcome["state"] {
   return item.type === "complete" ? "COMPLETED" : item.type === "fail" ? "FAILED" : "CANCELLED";
 }
 
-/** Whether a refused report repeats the outcome the attempt already has (safe to answer success). */
+/**
+ * Whether a refused report repeats the outcome the attempt already has (safe to answer success).
+ * Only for the key that held the lease: to any other the attempt's outcome is none of its business
+ * (it gets the refusal, NOT_LEASED).
+ */
 function isRepeat(item: Report, current: TaskRow | null): boolean {
   if (!current || current.fenceToken !== item.fenceToken || item.type === "release") return false;
+  if (current.leaseHolder !== null && holderKeyOf(current.leaseHolder) !== holderKeyOf(item.workerId)) return false;
   if (item.type === "complete") return current.state === "COMPLETED" && jsonEqual(current.output, item.output ?? null);
   return current.state === "FAILED";
 }
