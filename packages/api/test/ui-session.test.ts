@@ -73,6 +73,12 @@ describe("console session and queue load", () => {
     const again = await pause({ origin: h.url });
     expect(again.status).toBe(409);
     expect(((await again.json()) as { error: { code: string } }).error.code).toBe("INVALID_STATE");
+    const huge = await fetch(`${h.url}/ui/workflows/${run.name}/start`, {
+      method: "POST",
+      headers: { ...cookie, origin: h.url, "content-type": "application/x-www-form-urlencoded" },
+      body: `input=${"x".repeat(2 * 1024 * 1024)}`,
+    });
+    expect(huge.status).toBe(413);
     const unknown = await fetch(`${h.url}/ui/instances/${run.instanceId}/delete`, {
       method: "POST",
       headers: { ...cookie, origin: h.url },

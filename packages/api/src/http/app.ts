@@ -90,6 +90,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   app.use("/docs", requireAction("docs.read"));
   app.use("/v1/*", bodyLimit(limit));
   app.use("/api/*", bodyLimit(limit));
+  app.use("/ui/*", bodyLimit(limit));
   app.onError(onError);
   app.notFound((c) =>
     errorResponse(c, new BatonError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`, { method: c.req.method, path: c.req.path })),

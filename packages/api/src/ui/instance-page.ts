@@ -15,6 +15,9 @@ export function instanceBody(view: InstanceView, definition: WorkflowView | unde
   const failedSteps = latestAttempts(view.tasks)
     .filter((s) => s.do?.state === "FAILED" || s.do?.state === "TIMED_OUT" || s.undo?.state === "FAILED" || s.undo?.state === "TIMED_OUT")
     .map((s) => s.step);
+  // Every step, from the definition when it is this run's version: the list is drawn once, and
+  // steps not yet scheduled may fail later. The first failed step is chosen.
+  const stepNames = definition ? definition.steps.map((s) => s.name) : latestAttempts(view.tasks).map((s) => s.step);
   const action = (name: string, label: string, question: string) =>
     html`<form method="post" action="/ui/instances/${id}/${name}" data-confirm="${question}"><button type="submit">${label}</button></form>`;
   return html`<section class="actions" aria-label="Actions">
@@ -24,7 +27,7 @@ export function instanceBody(view: InstanceView, definition: WorkflowView | unde
   ${action("compensate", "Compensate", "Start compensation? Every completed step with an undo is undone.")}
   <form method="post" action="/ui/instances/${id}/retry" data-confirm="Retry this step with its last input?">
     <label for="retry-step">Retry step</label>
-    <select id="retry-step" name="step">${(failedSteps.length > 0 ? failedSteps : latestAttempts(view.tasks).map((s) => s.step)).map((s) => html`<option>${s}</option>`)}</select>
+    <select id="retry-step" name="step">${stepNames.map((s) => html`<option${s === failedSteps[0] ? html` selected` : ""}>${s}</option>`)}</select>
     <button type="submit">Retry</button>
   </form>
 </section>

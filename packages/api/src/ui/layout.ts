@@ -3,6 +3,13 @@ import { html } from "hono/html";
 /** A piece of HTML whose text values are escaped (hono/html's tagged template). */
 export type Html = ReturnType<typeof html>;
 
+/** Pages never run in a frame of another site, and take scripts and styles from Baton only. */
+export const SECURITY_HEADERS = {
+  "content-security-policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "same-origin",
+};
+
 export type Section = "overview" | "instances" | "workflows" | "workers" | "login";
 
 const NAV: [Section, string, string][] = [

@@ -3,7 +3,7 @@ import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import type { AppEnv } from "../http/env.ts";
 import { endSession, safeNext, startSession } from "./browser-session.ts";
-import { type Flash, page } from "./layout.ts";
+import { type Flash, page, SECURITY_HEADERS } from "./layout.ts";
 
 /** Longest text the key field takes: a Baton token is 77 characters. */
 const MAX_KEY_LENGTH = 200;
@@ -28,6 +28,7 @@ with its rights, as the API would. Create keys with <code>pnpm baton keys create
         flash ? { flash } : {},
       ),
       status,
+      SECURITY_HEADERS,
     );
 
   router.get("/login", (c) => {

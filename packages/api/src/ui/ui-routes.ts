@@ -16,9 +16,9 @@ import type { AppEnv } from "../http/env.ts";
 import { type ApiReader, apiReader } from "./api-reader.ts";
 import { UI_SCRIPT, UI_STYLE } from "./assets.ts";
 import { SESSION_COOKIE } from "./browser-session.ts";
-import { instancesBody, workersBody, workflowBody, workflowHref, workflowsBody } from "./catalog-pages.ts";
+import { instancesBody, workersBody, workflowBody, workflowsBody } from "./catalog-pages.ts";
 import { instanceBody, liveBody } from "./instance-page.ts";
-import { type Flash, type Html, page, type Section } from "./layout.ts";
+import { type Flash, type Html, page, SECURITY_HEADERS, type Section } from "./layout.ts";
 import { loginRoutes } from "./login-page.ts";
 import { overviewBody, type QueueLoad } from "./overview-page.ts";
 
@@ -152,6 +152,11 @@ export function uiRoutes(app: Hono<any>, engine: Engine) {
     return render(c, "Workers", "workers", workersBody(workers.items, workers.nextCursor, load));
   });
 
+  // Last: a console address that names no page gets the console's own answer, not the API's JSON.
+  ui.get("*", (c) => {
+    throw new BatonError("NOT_FOUND", `The console has no page ${c.req.path}`, { path: c.req.path });
+  });
+
   return ui;
 
   /** An error while rendering a page: the API's code and message, on a page with the navigation. */
@@ -166,13 +171,6 @@ export function uiRoutes(app: Hono<any>, engine: Engine) {
     });
   }
 }
-
-/** Pages never run in a frame of another site, and take scripts and styles from Baton only. */
-const SECURITY_HEADERS = {
-  "content-security-policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "same-origin",
-};
 
 /**
  * A console action: with the script (`x-baton-ui: fetch`) the answer is JSON for the page to show;
@@ -221,7 +219,7 @@ async function readInstance(reader: ApiReader, id: string): Promise<{ view: Inst
 }
 
 function readWorkflow(reader: ApiReader, name: string, namespace: string | undefined): Promise<WorkflowView> {
-  return reader.get<WorkflowView>(`${workflowHref({ name, namespace: namespace ?? "default" }).replace("/ui/workflows", "/v1/workflows")}`);
+  return reader.get<WorkflowView>(`/v1/workflows/${encodeURIComponent(name)}?namespace=${encodeURIComponent(namespace ?? "default")}`);
 }
 
 /**

@@ -18,7 +18,7 @@ describe("baton CLI", { timeout: 180_000 }, () => {
   });
   afterAll(async () => {
     await h?.close();
-    await rm(dir, { recursive: true, force: true });
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it("registers a YAML definition, lists and describes it with its readiness", async () => {
