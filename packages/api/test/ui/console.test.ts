@@ -7,7 +7,8 @@ import { acquireOne, type Harness, startHarness, uniqueWorkflow } from "../http-
 import { browserMissingReason, launchChromium } from "./browser.ts";
 
 // The console and /docs in a real Chromium against a real server (Postgres and PGlite): what an
-// operator sees and does. Screenshots of each page at 1280x800 go to docs/screenshots (PGlite run).
+// operator sees and does. `pnpm test:ui` (BATON_UI_SCREENSHOTS=1) also rewrites the README's screenshots
+// of each page at 1280x800 in docs/screenshots, from the PGlite run; `pnpm test` leaves them alone.
 // The page's globals as the functions given to page.evaluate use them (this project compiles without the DOM library).
 type PageElement = {
   tagName: string;
@@ -41,7 +42,7 @@ describe.skipIf(missing !== undefined)("console in Chromium", { timeout: 180_000
     return page;
   };
   const shoot = async (name: string) => {
-    if (TEST_DB_KIND !== "pglite") return;
+    if (process.env.BATON_UI_SCREENSHOTS !== "1" || TEST_DB_KIND !== "pglite") return;
     await mkdir(SCREENSHOTS, { recursive: true });
     await page.screenshot({ path: `${SCREENSHOTS}${name}.png` });
   };
