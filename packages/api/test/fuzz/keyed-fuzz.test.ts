@@ -71,6 +71,7 @@ const ROUTE_ACCESS: Record<string, Access> = {
   "POST /v1/tasks/{executionId}/fail": scoped("tasks.work"),
   "GET /v1/workers": unscoped("workers.read"),
   "GET /v1/reaper/poisoned": scoped("runs.read"),
+  "GET /v1/queues": scoped("workers.read"),
   "POST /v1/keys": unscoped("keys.manage"),
   "GET /v1/keys": unscoped("keys.manage"),
   "DELETE /v1/keys/{keyId}": unscoped("keys.manage"),
