@@ -285,6 +285,17 @@ describe("isolation", () => {
       as("worker"),
     );
     expect(done.status).toBe(200);
+    // Nor does the history show a non-admin the fence and holder the finished attempt had.
+    const outcome = (events: { eventType: string; payload: Record<string, unknown> }[]) =>
+      events.find((e) => e.eventType === "TASK_COMPLETED" && e.payload.executionId === task.executionId)?.payload;
+    const history = await h.call("GET", `/v1/instances/${task.instanceId}`, undefined, as("starter"));
+    expect(outcome(history.body.events)).not.toHaveProperty("fenceToken");
+    expect(outcome(history.body.events)).not.toHaveProperty("workerId");
+    const eventPage = await h.call("GET", `/v1/instances/${task.instanceId}/events`, undefined, as("starter"));
+    expect(outcome(eventPage.body.items)).toMatchObject({ taskId: expect.any(String), output: {} });
+    expect(outcome(eventPage.body.items)).not.toHaveProperty("fenceToken");
+    const adminHistory = await h.call("GET", `/v1/instances/${task.instanceId}/events`, undefined, as("admin"));
+    expect(outcome(adminHistory.body.items)).toMatchObject({ fenceToken: task.fenceToken, workerId: expect.stringContaining("/w1") });
   });
 
   // Found by the keyed fuzz: a repeat of an attempt's recorded outcome was answered as a duplicate

@@ -98,8 +98,23 @@ export function listNamespace(c: Context<AppEnv>, action: Action, named: string 
 }
 
 /** An instance view as a non-admin sees it: no fence tokens or lease holders of the attempts. */
-export function instanceViewFor<V extends { tasks: LeaseFields[] }>(caller: Caller, view: V): V {
-  return caller.role === "admin" ? view : { ...view, tasks: attemptsFor(caller, view.tasks) };
+export function instanceViewFor<V extends { tasks: LeaseFields[]; events: EventFields[] }>(caller: Caller, view: V): V {
+  return caller.role === "admin" ? view : { ...view, tasks: attemptsFor(caller, view.tasks), events: eventsFor(caller, view.events) };
+}
+
+type EventFields = { payload: Record<string, unknown> };
+
+/**
+ * History as a non-admin sees it: an attempt's outcome event without the fence token and the
+ * holder (`<key id>/<worker id>`) of the lease it had, as for the attempts themselves.
+ */
+export function eventsFor<T extends EventFields>(caller: Caller, events: T[]): T[] {
+  if (caller.role === "admin") return events;
+  return events.map((e) => {
+    if (!("fenceToken" in e.payload) && !("workerId" in e.payload)) return e;
+    const { fenceToken: _fence, workerId: _holder, ...payload } = e.payload;
+    return { ...e, payload };
+  });
 }
 
 type LeaseFields = { fenceToken: unknown; leaseHolder: unknown };

@@ -13,7 +13,7 @@ import {
 } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { attemptsFor, instanceViewFor, listNamespace, requireVisible } from "../auth.ts";
+import { attemptsFor, eventsFor, instanceViewFor, listNamespace, requireVisible } from "../auth.ts";
 import type { ApiDeps, AppEnv } from "../env.ts";
 import { createRouter, errorResponses, jsonContent, noJsonBody, optionalJsonBody } from "../router.ts";
 
@@ -124,8 +124,9 @@ export function instanceRoutes({ engine, httpSteps }: ApiDeps) {
 
   router.openapi(events, async (c) => {
     const { id } = c.req.valid("param");
-    await visible(c, "runs.read", id);
-    return c.json(await engine.workflows.listEvents(id, c.req.valid("query")), 200);
+    const caller = await visible(c, "runs.read", id);
+    const page = await engine.workflows.listEvents(id, c.req.valid("query"));
+    return c.json({ ...page, items: eventsFor(caller, page.items) }, 200);
   });
 
   router.openapi(lifecycle("pause", "Pause: stop hand-outs until resumed"), async (c) => {
