@@ -133,6 +133,6 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
     return c.json(document);
   });
   app.route("/", docsRoutes());
-  app.route("/ui", uiRoutes(app, engine));
+  app.route("/ui", uiRoutes(app, deps));
   return app;
 }

@@ -39,6 +39,7 @@ label { display: inline-flex; flex-direction: column; gap: 2px; font-size: 14px;
 .start label, .login label { display: flex; }
 .flash { padding: 8px 12px; border-radius: 6px; overflow-wrap: anywhere; }
 .flash.ok { background: #dcfce7; border: 1px solid #86efac; } .flash.error { background: #fee2e2; border: 1px solid #fca5a5; }
+td.bad { color: var(--bad); font-weight: 600; }
 .field-error { color: var(--bad); margin: 0; min-height: 1em; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600; color: #fff; background: var(--wait);
   white-space: nowrap; }

@@ -1,6 +1,7 @@
 import type { InstancePage } from "@baton/engine";
 import { html } from "hono/html";
 import { badge, type Html, when } from "./layout.ts";
+import { type QueueThroughput, THROUGHPUT_WINDOWS_MS } from "./throughput.ts";
 
 export interface QueueLoad {
   queues: { queue: string; ready: number; waiting: number; leased: number; nextLeaseExpiry: string | null }[];
@@ -28,13 +29,19 @@ export function metricSamples(text: string, name: string): Sample[] {
 }
 
 /** The overview: runs by state, the work in each queue, what this process counted, the latest runs. */
-export function overviewBody(metrics: string | null, load: QueueLoad | null, recent: InstancePage): Html {
+export function overviewBody(
+  metrics: string | null,
+  load: QueueLoad | null,
+  recent: InstancePage,
+  lately: { since: Date | undefined; queues: QueueThroughput[] } | null,
+): Html {
   return html`<section aria-labelledby="by-state"><h2 id="by-state">Instances by state</h2>
 ${metrics ? stateCounts(metrics) : html`<p class="note">This key may not read /metrics, where the counts come from.</p>`}
 </section>
 <section aria-labelledby="queues"><h2 id="queues">Queues</h2>
 ${load ? queueTable(load, metrics) : html`<p class="note">This key may not read the queues (workers.read).</p>`}
 </section>
+${lately ? throughputTable(lately) : ""}
 <section aria-labelledby="recent"><h2 id="recent">Latest instances</h2>
 <div class="scroll"><table><thead><tr><th scope="col">Run id</th><th scope="col">Workflow</th><th scope="col">State</th><th scope="col">Created</th></tr></thead>
 <tbody>${recent.items.map(
@@ -72,4 +79,23 @@ function queueTable(load: QueueLoad, metrics: string | null): Html {
   })}</tbody></table></div>
 <p class="note">Ready, waiting and leased are now, from the database. Handed out, completed and failed are counted by this
 process since it started (its /metrics)${expiries === null ? "" : html`; leases it found expired: <strong>${expiries}</strong>`}.</p>`;
+}
+
+function throughputTable({ since, queues }: { since: Date | undefined; queues: QueueThroughput[] }): Html {
+  const label = (ms: number) => `${ms / 60_000} min`;
+  return html`<section aria-labelledby="lately"><h2 id="lately">Completed and failed, last minutes</h2>
+${
+  queues.length === 0
+    ? html`<p class="note">Nothing completed or failed in this process yet.</p>`
+    : html`<div class="scroll"><table><thead><tr><th scope="col">Queue</th>${THROUGHPUT_WINDOWS_MS.map(
+        (ms) => html`<th scope="col">Completed, ${label(ms)}</th><th scope="col">Failed, ${label(ms)}</th>`,
+      )}</tr></thead>
+<tbody>${queues.map(
+        (q) =>
+          html`<tr><td class="wrap">${q.queue}</td>${q.windows.map((w) => html`<td>${w.completed}</td><td${w.failed > 0 ? html` class="bad"` : ""}>${w.failed}</td>`)}</tr>`,
+      )}</tbody></table></div>`
+}
+<p class="note">Counted by this process${since ? html`, sampled every 10 s since ${when(since.toISOString())}` : ""}; a window longer than that
+counts from then.</p>
+</section>`;
 }

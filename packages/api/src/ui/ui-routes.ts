@@ -1,6 +1,5 @@
 import {
   BatonError,
-  type Engine,
   httpStatusOf,
   INSTANCE_STATES,
   type InstancePage,
@@ -12,7 +11,7 @@ import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { html } from "hono/html";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { AppEnv } from "../http/env.ts";
+import type { ApiDeps, AppEnv } from "../http/env.ts";
 import { type ApiReader, apiReader } from "./api-reader.ts";
 import { UI_SCRIPT, UI_STYLE } from "./assets.ts";
 import { SESSION_COOKIE } from "./browser-session.ts";
@@ -21,6 +20,7 @@ import { instanceBody, liveBody } from "./instance-page.ts";
 import { type Flash, type Html, page, SECURITY_HEADERS, type Section } from "./layout.ts";
 import { loginRoutes } from "./login-page.ts";
 import { overviewBody, type QueueLoad } from "./overview-page.ts";
+import { ThroughputSampler } from "./throughput.ts";
 
 const FLASH_COOKIE = "baton_flash";
 /** How far the run id filter looks (the API lists by workflow and state; a run id is searched for). */
@@ -33,12 +33,13 @@ const ACTIONS = ["pause", "resume", "cancel", "compensate", "retry"] as const;
  * build step, nothing from another origin.
  */
 // biome-ignore lint/suspicious/noExplicitAny: the console calls whatever app it is mounted in
-export function uiRoutes(app: Hono<any>, engine: Engine) {
+export function uiRoutes(app: Hono<any>, deps: ApiDeps) {
   const ui = new Hono<AppEnv>();
+  const throughput = new ThroughputSampler(deps.metrics, deps.shutdown);
   ui.onError((error, c) => errorPage(c, error));
   ui.get("/assets/ui.css", (c) => c.body(UI_STYLE, 200, { "content-type": "text/css; charset=utf-8", "cache-control": "no-cache" }));
   ui.get("/assets/ui.js", (c) => c.body(UI_SCRIPT, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache" }));
-  ui.route("/", loginRoutes(engine));
+  ui.route("/", loginRoutes(deps.engine));
   const api = (c: Context) => apiReader(app, c);
   const render = (c: Context, title: string, section: Section, body: Html, status: ContentfulStatusCode = 200, flash?: Flash) =>
     c.html(
@@ -54,7 +55,10 @@ export function uiRoutes(app: Hono<any>, engine: Engine) {
       reader.get<QueueLoad>("/v1/queues").catch(() => null),
       reader.get<InstancePage>("/v1/instances?limit=10"),
     ]);
-    return render(c, "Overview", "overview", overviewBody(metrics, load, recent));
+    // The minutes' counts come from the same counters as /metrics: shown to callers who may read it.
+    const queues = metrics === null ? null : await throughput.recent();
+    const lately = queues === null ? null : { since: throughput.since, queues };
+    return render(c, "Overview", "overview", overviewBody(metrics, load, recent, lately));
   });
 
   ui.get("/instances", async (c) => {

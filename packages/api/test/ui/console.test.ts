@@ -193,6 +193,8 @@ describe.skipIf(missing !== undefined)("console in Chromium", { timeout: 180_000
   });
 
   it("shows the overview and the workers, and can be used by keyboard", async () => {
+    await start(saga.name, "order-3");
+    await start(saga.name, "order-4");
     await acquireOne(h, `${saga.queue}.reserve`, "worker-a");
     await open("/ui");
     expect(await page.locator(".counts").innerText()).toMatch(/COMPENSATED\s+1/);
@@ -203,6 +205,15 @@ describe.skipIf(missing !== undefined)("console in Chromium", { timeout: 180_000
     expect(row).toMatch(/POLLING/);
     expect(row).toContain(`1 on ${saga.queue}.reserve`);
     await shoot("workers");
+    // The minutes' counts start with the first look at the overview: a completion after it is counted.
+    await complete(await acquireOne(h, `${saga.queue}.reserve`), { reservation: "r-2" });
+    await open("/ui");
+    const lately = await page
+      .locator("section", { hasText: "last minutes" })
+      .locator("tr", { hasText: `${saga.queue}.reserve` })
+      .first() // before its .undo queue
+      .innerText();
+    expect(lately.split(/\s+/).slice(1)).toEqual(["1", "0", "1", "0", "1", "0"]);
     await page.keyboard.press("Tab");
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
   });
