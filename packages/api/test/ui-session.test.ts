@@ -53,6 +53,11 @@ describe("console session and queue load", () => {
     const cookie = { cookie: `baton_session=${admin}` };
     expect((await h.call("GET", "/ui", undefined, cookie)).status).toBe(200);
     expect((await h.call("GET", "/v1/instances", undefined, cookie)).status).toBe(401);
+    // /docs loads /openapi.json with the browser's cookie; without one, the page sends it to sign in.
+    expect((await h.call("GET", "/openapi.json", undefined, cookie)).status).toBe(200);
+    expect((await h.call("GET", "/docs", undefined, cookie)).status).toBe(200);
+    const docs = await fetch(`${h.url}/docs`, { headers: html, redirect: "manual" });
+    expect(docs.headers.get("location")).toBe("/ui/login?next=%2Fdocs");
 
     const pause = (headers: Record<string, string>) =>
       fetch(`${h.url}/ui/instances/${run.instanceId}/pause`, {
