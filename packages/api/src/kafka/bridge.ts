@@ -1,8 +1,8 @@
 import { type DefinitionRow, type Engine, startPeriodicPass } from "@baton/engine";
 import { type ConsumerConfig, type KafkaConfig, Partitioners } from "kafkajs";
 import { CommandPublisher, type KafkaQueue } from "./command-publisher.ts";
-import { restartAfterCrash } from "./consumer-restart.ts";
 import { consumerConnection } from "./consumer-connection.ts";
+import { restartAfterCrash } from "./consumer-restart.ts";
 import { DEFAULT_DEAD_LETTER_MAX_BYTES } from "./dead-letter.ts";
 import { EventsRelay, type EventsRelayOptions } from "./events-relay.ts";
 import { InboundHandler, type InboundOutcome, UNFENCED_REPLIES, type UnfencedReplies } from "./inbound.ts";
