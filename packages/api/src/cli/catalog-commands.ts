@@ -8,7 +8,7 @@ export function catalogCommands(program: Command): void {
   const workflows = program.command("workflows").description("Workflow definitions and their readiness");
 
   workflows
-    .command("list")
+    .command("list", { isDefault: true })
     .description("The latest version of each workflow, with whether every queue has a polling worker")
     .option("--namespace <namespace>", "only this namespace")
     .option("--limit <n>", "page size, 1 to 500 (default 100)", parseLimit)
@@ -40,18 +40,21 @@ export function catalogCommands(program: Command): void {
       print.out(print.json ? jsonText(view) : describeWorkflow(view));
     });
 
-  workflows
-    .command("register")
-    .description("Register a definition from a YAML or JSON file (a no-op when unchanged, else a new version)")
-    .argument("<file>", "the definition file (.yaml, .yml or .json)")
-    .action(async (file: string, _opts: unknown, cmd: Command) => {
-      const { api, print } = contextOf(cmd);
-      const text = textOrFile(`@${file}`, "<file>");
-      const definition: unknown = /\.json$/i.test(file) ? JSON.parse(text) : (await import("yaml")).parse(text);
-      const result = await api.runs.register(definition);
-      if (print.json) return print.out(jsonText(result));
-      print.out(`${result.namespace}/${result.name} version ${result.version}: ${result.created ? "registered" : "unchanged"}\n`);
-    });
+  // `baton workflows register <file>`, and `baton register <file>` for short.
+  for (const parent of [workflows, program]) {
+    parent
+      .command("register")
+      .description("Register a definition from a YAML or JSON file (a no-op when unchanged, else a new version)")
+      .argument("<file>", "the definition file (.yaml, .yml or .json)")
+      .action(async (file: string, _opts: unknown, cmd: Command) => {
+        const { api, print } = contextOf(cmd);
+        const text = textOrFile(`@${file}`, "<file>");
+        const definition: unknown = /\.json$/i.test(file) ? JSON.parse(text) : (await import("yaml")).parse(text);
+        const result = await api.runs.register(definition);
+        if (print.json) return print.out(jsonText(result));
+        print.out(`${result.namespace}/${result.name} version ${result.version}: ${result.created ? "registered" : "unchanged"}\n`);
+      });
+  }
 
   program
     .command("workers")

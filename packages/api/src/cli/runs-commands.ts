@@ -8,10 +8,17 @@ import { fields, jsonText, nextPageHint } from "./output.ts";
 /** How often `runs events --follow` looks for new events. */
 const FOLLOW_INTERVAL_MS = 1000;
 
-/** `baton runs ...`: list, describe, start and operate workflow instances. */
+/**
+ * `baton runs ...`: list, describe, start and operate workflow instances. The same commands are
+ * also top-level (`baton list`, `baton get <id>`, `baton start <workflow>`, ...), as in Temporal's
+ * and Conductor's command lines.
+ */
 export function runsCommands(program: Command): void {
-  const runs = program.command("runs").description("List, inspect, start and operate workflow runs (instances)");
+  runCommandsUnder(program.command("runs").description("List, inspect, start and operate workflow runs (instances)"));
+  runCommandsUnder(program);
+}
 
+function runCommandsUnder(runs: Command): void {
   runs
     .command("list")
     .description("List runs, newest first")
@@ -29,7 +36,8 @@ export function runsCommands(program: Command): void {
     );
 
   runs
-    .command("describe")
+    .command("get")
+    .alias("describe")
     .description("A run's steps, every attempt with its worker, fence token and lease, and its event timeline")
     .argument("<instanceId>", "the instance id (a UUID)")
     .action(async (instanceId: string, _opts: unknown, cmd: Command) => {

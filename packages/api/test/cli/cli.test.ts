@@ -105,6 +105,19 @@ describe("baton CLI", { timeout: 180_000 }, () => {
     expect((await h.call("GET", `/v1/instances/${instanceId}`)).body.state).toBe("RUNNING");
   });
 
+  it("answers the short top-level forms: register, workflows, start, list, get, events", async () => {
+    const { name, queue } = uniqueWorkflow("cli");
+    const file = join(dir, "short.json");
+    await writeFile(file, JSON.stringify({ name, steps: [{ name: "only", queue }] }));
+    expect(await cli("register", file)).toMatchObject({ code: 0, stdout: `default/${name} version 1: registered\n` });
+    expect((await cli("workflows")).stdout).toMatch(new RegExp(`default\\s+${name}\\s+1\\s+sequential`));
+    const started = await cli("start", name, "--run-id", "short-1", "--json");
+    const { instanceId } = JSON.parse(started.stdout);
+    expect((await cli("list", "--workflow", name)).stdout).toContain(instanceId);
+    expect((await cli("get", instanceId)).stdout).toContain("state:    RUNNING");
+    expect((await cli("events", instanceId)).stdout).toMatch(/#\s*1\s+WORKFLOW_STARTED/);
+  });
+
   it("says what is wrong with the command line (exit 2) and what the API refused (exit 1)", async () => {
     const notObject = await cli("runs", "start", "x", "--input", "[1]");
     expect(notObject.code).toBe(2);
