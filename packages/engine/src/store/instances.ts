@@ -168,7 +168,10 @@ export function instanceUpdateCte(writes: InstanceWrite[]) {
     inst_write AS (
       UPDATE workflow_instances i
       SET state = v.state, output = v.output, error = v.error, compensate_from = v.compensate_from,
-          sequence_number = v.sequence_number, updated_at = now()
+          sequence_number = v.sequence_number, updated_at = now(),
+          -- The deadline bounds a run until it first ends; leaving it set would keep the row in the
+          -- deadline index (and an update that clears nothing stays HOT).
+          deadline_at = CASE WHEN v.state IN ('RUNNING', 'PAUSED') THEN i.deadline_at END
       FROM ${jsonRows(rows, "instance_id uuid, expected bigint, sequence_number bigint, state text, output jsonb, error jsonb, compensate_from text")}
       WHERE i.instance_id = ANY(${idList(writes.map((w) => w.instanceId))})
         AND i.instance_id = v.instance_id AND i.sequence_number = v.expected
