@@ -8,6 +8,7 @@ import {
   type InstanceTransition,
   type Plan,
   reconcile,
+  type SettledAttempt,
   type TaskSnapshot,
   type TaskToSchedule,
 } from "../domain/reconcile.ts";
@@ -25,6 +26,13 @@ const TRANSITION_EVENT: Record<InstanceTransition["to"], string> = {
   COMPENSATED: "WORKFLOW_COMPENSATED",
   FAILED: "WORKFLOW_FAILED",
   COMPENSATION_FAILED: "COMPENSATION_FAILED",
+};
+
+/** The event of an attempt written finished. */
+const SETTLED_EVENT: Record<SettledAttempt["state"], string> = {
+  SKIPPED: "TASK_SKIPPED",
+  COMPLETED: "TASK_COMPLETED",
+  FAILED: "TASK_FAILED",
 };
 
 type Target = { instanceId: string } | { executionId: string };
@@ -164,8 +172,9 @@ export class InstanceChange {
       const row: NewTaskRow = { ...task, executionId: timeOrderedId(), instanceId: this.instance.instanceId };
       this.inserts.push(row);
       const attempt = { executionId: row.executionId, taskId: task.taskId, kind: task.kind, attempt: task.attempt };
-      if (task.skip) {
-        this.record("TASK_SKIPPED", { ...attempt, reason: "its `when` condition does not hold for its input" });
+      if (task.settled) {
+        const { state, ...facts } = task.settled;
+        this.record(SETTLED_EVENT[state], { ...attempt, ...facts });
         return row.executionId;
       }
       this.record("TASK_SCHEDULED", { ...attempt, queue: task.queue, delayMs: task.delayMs });
@@ -176,7 +185,12 @@ export class InstanceChange {
 
   /** Attempts this change will insert, as the planner sees rows. */
   queuedAttempts(): TaskSnapshot[] {
-    return this.inserts.map((t) => ({ ...t, attempt: t.attempt, state: t.skip ? "SKIPPED" : "PENDING", output: null, error: null }));
+    return this.inserts.map((t) => ({
+      ...t,
+      state: t.settled?.state ?? "PENDING",
+      output: t.settled && "output" in t.settled ? t.settled.output : null,
+      error: t.settled && "error" in t.settled ? t.settled.error : null,
+    }));
   }
 
   /** Makes the queues' waiting acquirers look again once this change commits. */
@@ -209,9 +223,10 @@ export class InstanceChange {
 
   /**
    * Applies a plan: the transition into compensation, cancellations, new attempts, then the rest.
-   * A skipped step is settled at once, so while a plan skips steps the instance is planned again
-   * (over the same `stored` rows plus what this change queued): their dependants start, or the run
-   * completes, in this same change. Each round skips at least one more step, so it ends.
+   * An attempt the planner settles itself (a skipped step, a fan-out over an empty or unusable
+   * list) is finished at once, so while a plan settles some the instance is planned again (over the
+   * same `stored` rows plus what this change queued): their dependants start, the run completes or
+   * compensates, in this same change. Each round settles at least one more step, so it ends.
    */
   applyPlan(plan: Plan, cancelled: TaskRow[], stored: TaskRow[] = []): void {
     const [first, ...rest] = plan.transitions;
@@ -220,7 +235,7 @@ export class InstanceChange {
     this.recordCancelled(cancelled);
     this.schedule(plan.schedule);
     for (const t of entersCompensation ? rest : plan.transitions) this.applyTransition(t);
-    if (this.active && plan.schedule.some((t) => t.skip)) this.applyPlan(this.plan(stored), [], stored);
+    if (this.active && plan.schedule.some((t) => t.settled)) this.applyPlan(this.plan(stored), [], stored);
   }
 
   private applyTransition(t: InstanceTransition): void {

@@ -41,9 +41,18 @@ export interface TaskToSchedule {
   leaseMs: number;
   input: unknown;
   delayMs: number;
-  /** Written SKIPPED, finished at once, never leased: the step's `when` did not hold. */
-  skip?: true;
+  /** Written finished at once, never leased (see SettledAttempt). */
+  settled?: SettledAttempt;
 }
+
+/**
+ * An attempt the planner settles itself: SKIPPED (the step's `when` did not hold), or a fan-out
+ * step settled at its start (COMPLETED with `[]` for an empty list, FAILED for a list it cannot use).
+ */
+export type SettledAttempt =
+  | { state: "SKIPPED"; reason: string }
+  | { state: "COMPLETED"; output: unknown; reason: string }
+  | { state: "FAILED"; error: unknown };
 
 export type InstanceTransition =
   | { to: "COMPLETED"; output: Record<string, unknown> }
@@ -94,7 +103,10 @@ function planForward(def: WorkflowDefinition, instance: InstanceSnapshot, latest
       if (step.dependsOn.every(settled)) {
         const input = stepInput(step, instance.input, latest);
         const skip = step.when !== undefined && !conditionHolds(step.when, input);
-        plan.schedule.push({ ...firstAttempt(step, "DO", input), ...(skip ? { skip: true as const } : {}) });
+        plan.schedule.push({
+          ...firstAttempt(step, "DO", input),
+          ...(skip ? { settled: { state: "SKIPPED" as const, reason: "its `when` condition does not hold for its input" } } : {}),
+        });
       }
     } else if (FAILED_STATES.includes(last.state) && !isExhausted(last)) {
       plan.schedule.push(nextAttempt(step, last, retryDelayMs(step, last)));

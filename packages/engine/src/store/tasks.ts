@@ -167,10 +167,10 @@ export function taskInsertCtes(tasks: NewTaskRow[], onlyFor?: string) {
   return sql`
     attempt AS (
       INSERT INTO task_executions (execution_id, workflow_instance_id, task_id, kind, queue, attempt_number, max_attempts,
-                                   state, input, lease_ms, available_at, finished_at)
+                                   state, input, output, error, lease_ms, available_at, finished_at)
       SELECT v.execution_id, v.instance_id, v.task_id, v.kind, v.queue, v.attempt, v.max_attempts, v.state,
-             coalesce(v.input, 'null'), v.lease_ms, now() + v.delay_ms * interval '1 millisecond',
-             CASE WHEN v.state = 'SKIPPED' THEN now() END
+             coalesce(v.input, 'null'), v.output, v.error, v.lease_ms, now() + v.delay_ms * interval '1 millisecond',
+             CASE WHEN v.state <> 'PENDING' THEN now() END
       FROM ${jsonRows(
         tasks.map((t) => ({
           execution_id: t.executionId,
@@ -183,9 +183,10 @@ export function taskInsertCtes(tasks: NewTaskRow[], onlyFor?: string) {
           input: t.input ?? null,
           lease_ms: t.leaseMs,
           delay_ms: t.delayMs,
-          state: t.skip ? "SKIPPED" : "PENDING",
+          // An attempt the planner settled carries its state and its output or error; others are PENDING.
+          ...(t.settled ?? { state: "PENDING" }),
         })),
-        "execution_id uuid, instance_id uuid, task_id text, kind text, queue text, attempt int, max_attempts int, input jsonb, lease_ms int, delay_ms bigint, state text",
+        "execution_id uuid, instance_id uuid, task_id text, kind text, queue text, attempt int, max_attempts int, input jsonb, lease_ms int, delay_ms bigint, state text, output jsonb, error jsonb",
       )}
       ${filter}
       RETURNING execution_id, workflow_instance_id, queue, available_at, lease_ms, state
