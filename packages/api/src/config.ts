@@ -5,6 +5,7 @@ import { networkIssue } from "./http/networks.ts";
 import type { BreakerSettings } from "./http-steps/circuit-breakers.ts";
 import { HostPolicy } from "./http-steps/host-policy.ts";
 import { UNFENCED_REPLIES, type UnfencedReplies } from "./kafka/inbound.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES } from "./kafka/sized-send.ts";
 import { parseNamespacePrefixes } from "./kafka/topics.ts";
 
 export const KAFKA_SASL_MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const;
@@ -25,6 +26,8 @@ export interface Config {
   kafkaUnfencedReplies: UnfencedReplies;
   /** Failed deliveries of an inbound Kafka message before it is dead-lettered. */
   kafkaMaxRedeliveries: number;
+  /** Bytes one send to the broker may take (see KafkaBridgeOptions.maxMessageBytes). */
+  kafkaMaxMessageBytes: number;
   /** The namespaces the Kafka bridge serves, each with its topic prefix (`default` always, as `orchestrator`). */
   kafkaNamespaces: Map<string, string>;
   /**
@@ -98,6 +101,15 @@ const EnvSchema = z
       z.enum(UNFENCED_REPLIES).default("match"),
     ),
     KAFKA_MAX_REDELIVERIES: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1).max(1000).default(5)),
+    KAFKA_MAX_MESSAGE_BYTES: z.preprocess(
+      emptyAsUnset,
+      z.coerce
+        .number()
+        .int()
+        .min(MIN_MAX_MESSAGE_BYTES)
+        .max(100 * 1024 * 1024)
+        .default(DEFAULT_MAX_MESSAGE_BYTES),
+    ),
     KAFKA_NAMESPACES: z.preprocess(
       emptyAsUnset,
       z
@@ -222,6 +234,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaBrokers: e.KAFKA_BROKERS,
     kafkaUnfencedReplies: e.KAFKA_UNFENCED_REPLIES,
     kafkaMaxRedeliveries: e.KAFKA_MAX_REDELIVERIES,
+    kafkaMaxMessageBytes: e.KAFKA_MAX_MESSAGE_BYTES,
     kafkaNamespaces: e.KAFKA_NAMESPACES,
     kafkaSessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
     kafkaSasl:

@@ -29,6 +29,7 @@ try {
           brokers: config.kafkaBrokers,
           unfencedReplies: config.kafkaUnfencedReplies,
           maxRedeliveries: config.kafkaMaxRedeliveries,
+          maxMessageBytes: config.kafkaMaxMessageBytes,
           namespaces: config.kafkaNamespaces,
           sessionTimeoutMs: config.kafkaSessionTimeoutMs,
           kafka: { ssl: config.kafkaSsl, ...(config.kafkaSasl ? { sasl: config.kafkaSasl } : {}) },

@@ -50,6 +50,12 @@ export interface KafkaWorkerOptions {
   logger?: Logger;
   /** Extra kafkajs client settings (ssl, sasl, timeouts). */
   kafka?: Partial<KafkaConfig>;
+  /**
+   * Bytes a reply may take (default 1,000,000, under the broker's default `max.message.bytes`). A
+   * reply over it, or one the broker refuses as too large, is replaced by a failure naming its
+   * size, with `retryable: false` (the same output would be as large again).
+   */
+  maxMessageBytes?: number;
   /** Extra kafkajs consumer settings. */
   consumer?: { sessionTimeout?: number; heartbeatInterval?: number; rebalanceTimeout?: number; maxWaitTimeInMs?: number };
 }
@@ -131,7 +137,8 @@ export async function createKafkaWorker(options: KafkaWorkerOptions): Promise<Ka
       autoCommit: false,
       eachMessage: async ({ topic, partition, message }) => {
         const route = routes.get(topic);
-        if (route) await handleCommand(route, message, producer, responseTopic, logger);
+        if (route)
+          await handleCommand(route, message, { producer, topic: responseTopic, maxBytes: options.maxMessageBytes ?? 1_000_000 }, logger);
         await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
       },
     });
@@ -171,11 +178,17 @@ export async function createKafkaWorker(options: KafkaWorkerOptions): Promise<Ka
   };
 }
 
+/** Where replies go, and the most bytes one may take. */
+interface ReplyChannel {
+  producer: Producer;
+  topic: string;
+  maxBytes: number;
+}
+
 async function handleCommand(
   route: { step: string; kind: "DO" | "UNDO"; run: KafkaHandlerFn },
   message: KafkaMessage,
-  producer: Producer,
-  responseTopic: string,
+  replies: ReplyChannel,
   logger: Logger,
 ): Promise<void> {
   let body: { headers?: Record<string, unknown>; payload?: unknown };
@@ -221,19 +234,49 @@ async function handleCommand(
       "kafka worker: handler failed",
     );
   }
-  await producer.send({
-    topic: responseTopic,
-    messages: [
-      {
-        key: context.instanceId,
-        value: JSON.stringify({ headers: reply, payload }),
-        headers:
-          headers.executionId !== undefined && headers.fenceToken !== undefined
-            ? { executionId: String(headers.executionId), fenceToken: String(headers.fenceToken) }
-            : {},
-      },
-    ],
-  });
+  const fenceHeaders: Record<string, string> =
+    headers.executionId !== undefined && headers.fenceToken !== undefined
+      ? { executionId: String(headers.executionId), fenceToken: String(headers.fenceToken) }
+      : {};
+  await sendReply(replies, { key: context.instanceId, headers: fenceHeaders }, reply, payload, logger);
+}
+
+// Framing a record, its batch and its two headers add, at most (varints at their widest).
+const REPLY_FRAMING = 200;
+
+/**
+ * Sends a reply; one too large for a Kafka message (by `maxBytes`, or refused by the broker) goes
+ * as a failure that says so instead, so the step fails with the reason rather than wait out its
+ * lease, retry, and meet the same wall.
+ */
+async function sendReply(
+  replies: ReplyChannel,
+  record: { key: string; headers: Record<string, string> },
+  reply: Record<string, unknown>,
+  payload: unknown,
+  logger: Logger,
+): Promise<void> {
+  const send = (value: string) => replies.producer.send({ topic: replies.topic, messages: [{ ...record, value }] });
+  const value = JSON.stringify({ headers: reply, payload });
+  const bytes =
+    Buffer.byteLength(value) + Buffer.byteLength(record.key) + Buffer.byteLength(JSON.stringify(record.headers)) + REPLY_FRAMING;
+  const tooLarge = () => {
+    const errorMessage =
+      `the reply is ${bytes} bytes, over the Kafka message limit (maxMessageBytes ${replies.maxBytes}, or the topic's ` +
+      "max.message.bytes); return large outputs by reference";
+    logger.error({ instanceId: record.key, executionId: reply.executionId, bytes }, `kafka worker: ${errorMessage}`);
+    return send(JSON.stringify({ headers: { ...reply, status: false, errorMessage, retryable: false }, payload: null }));
+  };
+  if (bytes > replies.maxBytes) {
+    await tooLarge();
+    return;
+  }
+  try {
+    await send(value);
+  } catch (error) {
+    if ((error as { type?: unknown }).type !== "MESSAGE_TOO_LARGE") throw error;
+    await tooLarge();
+  }
 }
 
 function stringHeaders(headers: IHeaders | undefined): Record<string, string> {

@@ -3,10 +3,10 @@ import { type ConsumerConfig, type KafkaConfig, Partitioners } from "kafkajs";
 import { CommandPublisher, type KafkaQueue } from "./command-publisher.ts";
 import { consumerConnection } from "./consumer-connection.ts";
 import { restartAfterCrash } from "./consumer-restart.ts";
-import { DEFAULT_DEAD_LETTER_MAX_BYTES } from "./dead-letter.ts";
 import { EventsRelay, type EventsRelayOptions } from "./events-relay.ts";
 import { InboundHandler, type InboundOutcome, UNFENCED_REPLIES, type UnfencedReplies } from "./inbound.ts";
 import { type BridgeLogger, createKafkaClient, ensureTopics, silentBridgeLogger } from "./kafka-client.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES } from "./sized-send.ts";
 import { type BridgeTopics, DEFAULT_TOPIC_PREFIX, NamespaceTopics } from "./topics.ts";
 
 /**
@@ -65,8 +65,15 @@ export interface KafkaBridgeOptions {
    * unavailable, say) before it goes to the dead-letter topic with the last error (default 5).
    */
   maxRedeliveries?: number;
-  /** Bytes a dead letter's value may take; the echoed message is cut to fit (default 1,000,000). */
-  deadLetterMaxBytes?: number;
+  /**
+   * Bytes one send to the broker may take (default 1,000,000, under the broker's default
+   * `max.message.bytes`; set it to at most the lowest `max.message.bytes` of the topics the bridge
+   * writes). Commands, events and dead letters go in as many sends as that takes. One message over
+   * it alone: an event is published without its largest payload fields, marked, with a link to read
+   * it over the API; a command fails its attempt for good; a dead letter's echo is cut. The same
+   * happens when the broker refuses a message as too large (a topic with a lower limit).
+   */
+  maxMessageBytes?: number;
   /** Called with what became of every inbound message (for metrics and tests). */
   onInbound?: (topic: string, outcome: InboundOutcome) => void;
 }
@@ -102,6 +109,12 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
   const maxRedeliveries = options.maxRedeliveries ?? 5;
   if (!Number.isSafeInteger(maxRedeliveries) || maxRedeliveries < 1) {
     throw new TypeError(`maxRedeliveries: expected a whole number from 1, got ${JSON.stringify(options.maxRedeliveries)}`);
+  }
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < MIN_MAX_MESSAGE_BYTES) {
+    throw new TypeError(
+      `maxMessageBytes: expected a whole number from ${MIN_MAX_MESSAGE_BYTES}, got ${JSON.stringify(options.maxMessageBytes)}`,
+    );
   }
   if (options.sessionTimeoutMs !== undefined && (!Number.isSafeInteger(options.sessionTimeoutMs) || options.sessionTimeoutMs < 1000)) {
     throw new TypeError(
@@ -144,6 +157,7 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
     workerId,
     maxBatch: options.maxBatch ?? 100,
     acquireWaitMs: options.acquireWaitMs ?? 5000,
+    maxMessageBytes,
   });
   let current: KafkaQueue[] = [];
   const refresh = async () => {
@@ -165,12 +179,14 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
     workerId,
     unfencedReplies,
     maxRedeliveries,
-    deadLetterMaxBytes: options.deadLetterMaxBytes ?? DEFAULT_DEAD_LETTER_MAX_BYTES,
+    maxMessageBytes,
     onRegistered: () => void refreshNow(),
     ...(options.onInbound ? { onOutcome: options.onInbound } : {}),
   });
   const relayOptions = options.relay === false ? null : { leaseMs: 10_000, intervalMs: 500, batchSize: 200, ...options.relay };
-  const relay = relayOptions ? new EventsRelay(engine, producer, (ns) => topics.of(ns)?.events, logger, relayOptions) : null;
+  const relay = relayOptions
+    ? new EventsRelay(engine, producer, (ns) => topics.of(ns)?.events, logger, { ...relayOptions, maxMessageBytes })
+    : null;
 
   const consume = async () => {
     await consumer.connect();

@@ -2,6 +2,7 @@ import type { AcquiredTask, Engine, TaskKind } from "@baton/engine";
 import type { Producer } from "kafkajs";
 import type { BridgeLogger } from "./kafka-client.ts";
 import { commandMessage } from "./messages.ts";
+import { type Outgoing, sendSized } from "./sized-send.ts";
 import type { NamespaceTopics } from "./topics.ts";
 
 /** One queue served over Kafka: the DO or UNDO of one step. */
@@ -15,12 +16,18 @@ export interface KafkaQueue {
   kind: TaskKind;
 }
 
+/** A command ready to publish, with the lease it carries. */
+interface Command extends Outgoing {
+  task: AcquiredTask;
+}
+
 /**
  * The bridge as a worker: it leases tasks of `transport: kafka` steps with the engine's long-poll
  * acquire and publishes each as a command. It never heartbeats: the step's lease is the time the
  * service has to reply, and a lease that runs out is timed out by the reaper and retried like any
  * other. A command is published only after its lease committed; if the bridge dies in between,
- * the lease runs out and the next attempt is published (at least once, never lost).
+ * the lease runs out and the next attempt is published (at least once, never lost). Commands go in
+ * sends under the broker's message size; one too large to go alone fails its attempt for good.
  */
 export class CommandPublisher {
   private queues: string[] = [];
@@ -34,7 +41,7 @@ export class CommandPublisher {
     private readonly producer: Producer,
     private readonly topics: NamespaceTopics,
     private readonly logger: BridgeLogger,
-    private readonly options: { workerId: string; maxBatch: number; acquireWaitMs: number },
+    private readonly options: { workerId: string; maxBatch: number; acquireWaitMs: number; maxMessageBytes: number },
   ) {}
 
   start(): void {
@@ -93,7 +100,7 @@ export class CommandPublisher {
   }
 
   private async publish(tasks: AcquiredTask[]): Promise<void> {
-    const byTopic = new Map<string, AcquiredTask[]>();
+    const commands: Command[] = [];
     for (const task of tasks) {
       // Served queues belong to served namespaces, so this misses only if a queue changed hands
       // meanwhile; the lease then runs out and the attempt is retried.
@@ -105,13 +112,14 @@ export class CommandPublisher {
         );
         continue;
       }
-      byTopic.set(topic, [...(byTopic.get(topic) ?? []), task]);
+      commands.push({ topic, task, ...commandMessage(task) });
     }
     try {
-      await this.producer.sendBatch({
-        topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list.map(commandMessage) })),
+      await sendSized(this.producer, commands, {
+        maxBytes: this.options.maxMessageBytes,
+        oversize: (command, fitInto) => this.refuseOversize(command, fitInto),
       });
-      for (const task of tasks) {
+      for (const { task } of commands) {
         this.logger.debug(
           { instanceId: task.instanceId, executionId: task.executionId, taskId: task.taskId, kind: task.kind, attempt: task.attempt },
           "kafka bridge: command published",
@@ -125,6 +133,36 @@ export class CommandPublisher {
         "kafka bridge: publishing commands failed; their leases will time out and the steps be retried",
       );
     }
+  }
+
+  /**
+   * A command too large for a Kafka message fails its attempt for good: its input is the step's,
+   * so every retry would be as large, and a service cannot act on part of it. The step fails with
+   * the reason (and the run compensates or fails as its definition says).
+   */
+  private async refuseOversize(command: Command, fitInto: number): Promise<null> {
+    const { task } = command;
+    const commandBytes = Buffer.byteLength(command.value);
+    const message =
+      `the command is ${commandBytes} bytes, over the Kafka message limit of ${fitInto} bytes ` +
+      "(KAFKA_MAX_MESSAGE_BYTES, or the topic's max.message.bytes); pass large inputs by reference";
+    this.logger.error({ executionId: task.executionId, topic: command.topic, commandBytes, fitInto }, `kafka bridge: ${message}`);
+    await this.engine.tasks
+      .fail({
+        executionId: task.executionId,
+        workerId: this.options.workerId,
+        fenceToken: task.fenceToken,
+        error: { message, payload: { topic: command.topic, commandBytes, limitBytes: fitInto } },
+        retryable: false,
+      })
+      .catch((error: unknown) =>
+        // The other commands are still published; this lease runs out and the next attempt comes here again.
+        this.logger.error(
+          { err: error, executionId: task.executionId },
+          "kafka bridge: could not fail an attempt whose command is too large",
+        ),
+      );
+    return null;
   }
 }
 

@@ -8,8 +8,10 @@ import {
   type NamedLease,
 } from "@baton/engine";
 import type { Producer } from "kafkajs";
+import { type EventMessage, eventCutToFit, eventMessage } from "./event-message.ts";
 import type { BridgeLogger } from "./kafka-client.ts";
 import { advanceCursor, type RelayCursor, readCursor } from "./relay-cursor.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES, sendSized } from "./sized-send.ts";
 
 export const EVENTS_RELAY_LEASE = "events-relay";
 
@@ -18,7 +20,7 @@ export interface EventsRelayOptions {
   leaseMs: number;
   /** Pause between passes when there is nothing (more) to publish. */
   intervalMs: number;
-  /** Events per read and per publish. */
+  /** History rows (one commit's events of one instance each) per read. */
   batchSize: number;
 }
 
@@ -26,7 +28,9 @@ export interface EventsRelayOptions {
  * Publishes the `events` table to the lifecycle-events topic of each instance's namespace, keyed
  * by instance id, each instance's events in sequence order (events of namespaces the bridge does
  * not serve are passed over). Every replica runs one; only the holder of the
- * `events-relay` lease publishes. The cursor is written after each batch is acknowledged and only
+ * `events-relay` lease publishes. A batch goes in sends under the broker's message size; an event
+ * too large to go alone is published without its largest payload fields, marked (`payloadOmitted`)
+ * with a link to read it whole over the API, so the relay never stalls on one. The cursor is written after each batch is acknowledged and only
  * with the lease's fence token, so a relay that was deposed (paused past its lease) cannot move
  * it: the worst it does is publish a batch twice (consumers deduplicate by instance id and
  * sequence number).
@@ -48,7 +52,10 @@ export class EventsRelay {
     /** The events topic of a namespace; undefined: its events are not relayed (not served). */
     private readonly topicOf: (namespace: string) => string | undefined,
     private readonly logger: BridgeLogger,
-    private readonly options: EventsRelayOptions,
+    private readonly options: EventsRelayOptions & {
+      /** Bytes one send may take (default DEFAULT_MAX_MESSAGE_BYTES); a batch goes in as many sends as that takes. */
+      maxMessageBytes?: number;
+    },
   ) {}
 
   start(): void {
@@ -94,6 +101,26 @@ export class EventsRelay {
   }
 
   /**
+   * Renews the lease while a batch is being published, once a third of it has passed, so a batch
+   * that takes many sends is not deposed halfway (and then published again, forever). Throws when
+   * the lease was lost meanwhile: the cursor is not moved and the next pass starts over.
+   */
+  private async keepLease(held: NamedLease): Promise<void> {
+    if (Date.now() - this.renewedAt <= this.options.leaseMs / 3) return;
+    const asked = Date.now();
+    const lease = await leaseAcquireOrRenew(this.engine.database.db, {
+      leaseKey: EVENTS_RELAY_LEASE,
+      holderId: this.holderId,
+      leaseMs: this.options.leaseMs,
+    });
+    if (lease?.fenceToken !== held.fenceToken) {
+      this.held = null;
+      throw new Error("the events relay lease was lost while publishing a batch; its cursor was not moved");
+    }
+    this.renewedAt = asked;
+  }
+
+  /**
    * Takes or renews the lease (renewing is a write, so only every third of the lease), then
    * publishes until caught up or the lease is about to run out.
    */
@@ -126,33 +153,30 @@ export class EventsRelay {
         limit: this.options.batchSize,
       });
       const next = advanceCursor(cursor, batch, horizon);
-      const byTopic = new Map<string, typeof batch.events>();
+      const messages: EventMessage[] = [];
       for (const e of batch.events) {
         const topic = this.topicOf(e.namespace);
-        if (topic !== undefined) byTopic.set(topic, [...(byTopic.get(topic) ?? []), e]);
+        if (topic !== undefined) messages.push(eventMessage(topic, e));
       }
-      if (byTopic.size > 0) {
-        await this.producer.sendBatch({
-          acks: -1,
-          topicMessages: [...byTopic].map(([topic, events]) => ({
-            topic,
-            messages: events.map((e) => ({
-              key: e.instanceId,
-              value: JSON.stringify({
-                instanceId: e.instanceId,
-                namespace: e.namespace,
-                workflowName: e.workflowName,
-                runId: e.runId,
-                sequenceNumber: e.sequenceNumber,
-                eventType: e.eventType,
-                payload: e.payload,
-                createdAt: e.createdAt.toISOString(),
-              }),
-              headers: { eventType: e.eventType, instanceId: e.instanceId, sequenceNumber: String(e.sequenceNumber) },
-            })),
-          })),
-        });
-      }
+      // The cursor below moves only once every send of the batch was acknowledged.
+      await sendSized(this.producer, messages, {
+        acks: -1,
+        beforeSend: () => this.keepLease(lease),
+        maxBytes: this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+        oversize: (message, fitInto) => {
+          const cut = eventCutToFit(message, fitInto);
+          this.logger.warn(
+            {
+              instanceId: message.event.instanceId,
+              sequenceNumber: message.event.sequenceNumber,
+              fitInto,
+              omitted: cut.headers.payloadOmitted,
+            },
+            "kafka bridge: event over the Kafka message limit; published without its largest payload fields",
+          );
+          return cut;
+        },
+      });
       if (JSON.stringify(next) !== JSON.stringify(cursor)) {
         const written = await leaseWriteCursorIfHeld(db, {
           leaseKey: EVENTS_RELAY_LEASE,

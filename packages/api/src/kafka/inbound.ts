@@ -10,9 +10,10 @@ import {
   workerRecordPoll,
 } from "@baton/engine";
 import type { Consumer, KafkaMessage, Producer } from "kafkajs";
-import { deadLetterValue } from "./dead-letter.ts";
+import { deadLetterMessage } from "./dead-letter.ts";
 import type { BridgeLogger } from "./kafka-client.ts";
 import { parseRegistration, parseReply, parseStart, type Reply, UnusableMessage } from "./messages.ts";
+import { sendSized } from "./sized-send.ts";
 import type { NamespaceTopics } from "./topics.ts";
 
 /**
@@ -59,8 +60,8 @@ export class InboundHandler {
       unfencedReplies: UnfencedReplies;
       /** Deliveries of a message that fail before it is dead-lettered. */
       maxRedeliveries: number;
-      /** Bytes a dead letter's value may take. */
-      deadLetterMaxBytes: number;
+      /** Bytes a dead letter may take as a send of its own (the echoed message is cut to fit). */
+      maxMessageBytes: number;
       onRegistered: () => void;
       onOutcome?: (topic: string, outcome: InboundOutcome) => void;
     },
@@ -271,15 +272,12 @@ export class InboundHandler {
     // A message on a topic of no served namespace (none arrive: the consumer subscribes only to
     // served ones) would go to the default namespace's dead letters.
     const owner = this.topics.of(this.topics.route(topic)?.namespace ?? "default") ?? this.topics.of("default");
-    await this.producer.send({
-      topic: (owner as NonNullable<typeof owner>).deadLetter,
-      messages: [
-        {
-          key: message.key,
-          value: deadLetterValue({ topic, partition, message }, reason, this.options.deadLetterMaxBytes),
-          headers: { reason: reason.slice(0, 1000), sourceTopic: topic, sourcePartition: String(partition), sourceOffset: message.offset },
-        },
-      ],
+    const to = (owner as NonNullable<typeof owner>).deadLetter;
+    const source = { topic, partition, message };
+    await sendSized(this.producer, [deadLetterMessage(to, source, reason, this.options.maxMessageBytes)], {
+      maxBytes: this.options.maxMessageBytes,
+      // Only when the topic's own limit is lower: cut to what the broker takes.
+      oversize: (_letter, fitInto) => deadLetterMessage(to, source, reason, fitInto),
     });
   }
 }

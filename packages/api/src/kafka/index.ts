@@ -5,4 +5,5 @@ export { type InboundOutcome, UNFENCED_REPLIES, type UnfencedReplies } from "./i
 export type { BridgeLogger } from "./kafka-client.ts";
 export { type CommandHeaders, commandMessage, parseRegistration, parseReply, parseStart, type Reply, UnusableMessage } from "./messages.ts";
 export { advanceCursor, type RelayCursor, readCursor } from "./relay-cursor.ts";
+export { DEFAULT_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES } from "./sized-send.ts";
 export { type BridgeTopics, bridgeTopics, DEFAULT_TOPIC_PREFIX } from "./topics.ts";
