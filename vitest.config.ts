@@ -35,7 +35,18 @@ if ((globalThis as Record<symbol, unknown>)[saidKafka]) {
 }
 (globalThis as Record<symbol, unknown>)[saidKafka] = true;
 
+// Inside the workspace, @baton/* packages resolve to their TypeScript source (the `@baton/source`
+// export condition; the default condition is the compiled dist, which tests never need built).
+// Child processes that tests start get the same condition through NODE_OPTIONS.
+const SOURCE_CONDITION = "@baton/source";
+const serverConditions = [SOURCE_CONDITION, "module", "node", "development|production"];
+if (!process.env.NODE_OPTIONS?.includes(`--conditions=${SOURCE_CONDITION}`)) {
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --conditions=${SOURCE_CONDITION}`.trim();
+}
+
 export default defineConfig({
+  // Tests run in Vite's server (SSR) environment, whose conditions these replace.
+  ssr: { resolve: { conditions: serverConditions } },
   test: {
     testTimeout: 30_000,
     hookTimeout: 60_000,

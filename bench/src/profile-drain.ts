@@ -43,7 +43,7 @@ await server.withFreshDatabase("profile", async (url) => {
     );
     if (tracked) {
       const top = await server.query(
-        `SELECT calls, round(total_exec_time::numeric, 1) AS ms, round((total_exec_time * 1000 / $1)::numeric, 1) AS us_per_task, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS query
+        `SELECT calls, round(total_exec_time::numeric, 1) AS ms, round((total_plan_time * 1000 / $1)::numeric, 1) AS plan_us_per_task, round((total_exec_time * 1000 / $1)::numeric, 1) AS us_per_task, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS query
          FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) OR true
          ORDER BY total_exec_time DESC LIMIT 12`,
         [tasks],

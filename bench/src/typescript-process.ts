@@ -4,12 +4,19 @@ import { fileURLToPath } from "node:url";
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /**
+ * Node options for the processes the bench starts, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to
+ * profile the HTTP server (Node refuses --cpu-prof in NODE_OPTIONS).
+ */
+const CHILD_NODE_ARGS = (process.env.BENCH_CHILD_NODE_ARGS ?? "").split(" ").filter(Boolean);
+
+/**
  * Starts `node --import tsx <script>` from the repository root (where tsx is installed), the way
  * `pnpm start` runs TypeScript: a separate process whose memory is its own.
  * @param script a path relative to the repository root
  */
 export function spawnTypeScript(script: string, args: string[], env: Record<string, string>, stdio: StdioOptions): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio });
+  const argv = [...CHILD_NODE_ARGS, "--import", "tsx", script, ...args];
+  const child = spawn(process.execPath, argv, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio });
   running.add(child);
   child.once("exit", () => running.delete(child));
   return child;

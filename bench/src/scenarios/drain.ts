@@ -27,6 +27,9 @@ import {
   startPgBoss,
 } from "../systems/pgboss.ts";
 
+/** The SDK's local queue in the row set beside graphile-worker's batched mode (its localQueue size). */
+const BATCHED_PREFETCH = 500;
+
 /**
  * Drain: a backlog of one-step no-op tasks loaded before the clock starts, worked off at a given
  * concurrency. Timed from the first handler entry until the last completion is committed.
@@ -54,6 +57,10 @@ export const drain: Scenario = {
           await measure(ctx, row("Baton in-process SDK: createWorker({ engine })"), () => batonSdkDrain(ctx, n, c, "in-process")),
           await measure(ctx, row("Baton SDK over HTTP: createWorker({ url }), separate server process"), () =>
             batonSdkDrain(ctx, n, c, "http"),
+          ),
+          // graphile-worker's batched mode holds a local queue of 500 jobs; the SDK's equal is prefetch.
+          await measure(ctx, row(`Baton SDK over HTTP, prefetch ${BATCHED_PREFETCH} (as graphile's local queue)`), () =>
+            batonSdkDrain(ctx, n, c, "http", BATCHED_PREFETCH),
           ),
         );
       }
@@ -100,7 +107,13 @@ async function loadOneStep(engine: Engine, store: BatonStore, n: number, chunk: 
  * The worker SDK with a no-op handler, in this process against the engine or over HTTP against a
  * separate server process on the same database (the backlog is loaded in-process first).
  */
-async function batonSdkDrain(ctx: Context, n: number, concurrency: number, transport: "in-process" | "http"): Promise<number[]> {
+async function batonSdkDrain(
+  ctx: Context,
+  n: number,
+  concurrency: number,
+  transport: "in-process" | "http",
+  prefetch?: number,
+): Promise<number[]> {
   return withBatonStore(ctx.server, "postgres", poolFor(ctx, concurrency), async (store) => {
     if (store.kind !== "postgres") throw new Error("unreachable");
     let engine: Engine | undefined = await openBaton(store);
@@ -112,7 +125,7 @@ async function batonSdkDrain(ctx: Context, n: number, concurrency: number, trans
         engine = undefined;
         server = await startBatonServer(store.url);
       }
-      const rate = await drainWithSdk(server ? { url: server.url } : { engine: engine as Engine }, n, concurrency);
+      const rate = await drainWithSdk(server ? { url: server.url } : { engine: engine as Engine }, n, concurrency, prefetch);
       await expectInstanceStates(engine ?? store.url, { COMPLETED: n }, "Baton SDK drain");
       return [rate];
     } finally {
@@ -122,7 +135,12 @@ async function batonSdkDrain(ctx: Context, n: number, concurrency: number, trans
   });
 }
 
-async function drainWithSdk(connect: { url: string } | { engine: Engine }, n: number, concurrency: number): Promise<number> {
+async function drainWithSdk(
+  connect: { url: string } | { engine: Engine },
+  n: number,
+  concurrency: number,
+  prefetch?: number,
+): Promise<number> {
   const tally = new Tally(n);
   const completed = new Countdown(n);
   const problems: WorkerEvent[] = [];
@@ -130,6 +148,7 @@ async function drainWithSdk(connect: { url: string } | { engine: Engine }, n: nu
     ...connect,
     workflow: ONE_STEP.name,
     concurrency,
+    ...(prefetch === undefined ? {} : { prefetch }),
     logger: silentLogger,
     handlers: {
       work: ({ input }) => {

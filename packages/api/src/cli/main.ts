@@ -1,6 +1,7 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env node
 import { isBatonError } from "@baton/worker-sdk";
 import { Command, CommanderError } from "commander";
+import { VERSION } from "../version.ts";
 import { catalogCommands } from "./catalog-commands.ts";
 import { keysCommands } from "./keys-commands.ts";
 import { runsCommands } from "./runs-commands.ts";
@@ -13,6 +14,7 @@ import { runsCommands } from "./runs-commands.ts";
 
 const program = new Command("baton")
   .description("Baton, the lease-based workflow orchestrator: run the server, or operate one over its HTTP API")
+  .version(VERSION, "-V, --version", "print Baton's version")
   .option("--url <url>", "Baton's base URL (env BATON_URL)", process.env.BATON_URL ?? "http://127.0.0.1:8080")
   .option("--api-key <key>", "an API key, sent as Authorization: Bearer (env BATON_API_KEY)", process.env.BATON_API_KEY)
   .option("--json", "print the API's JSON answers instead of tables (for scripts)")

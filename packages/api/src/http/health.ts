@@ -1,6 +1,6 @@
 import { BatonError, type Database } from "@baton/engine";
 import { z } from "@hono/zod-openapi";
-import apiPackage from "../../package.json" with { type: "json" };
+import { VERSION } from "../version.ts";
 import type { ApiDeps } from "./env.ts";
 
 /** Where the Kafka bridge stands: not configured, starting, joined to its group, or lost it. */
@@ -24,7 +24,7 @@ export const HealthFactsSchema = z.object({
       "The Kafka bridge: `off` (KAFKA_BROKERS unset), `connecting` (starting), `connected` (its consumer is in its group), " +
       "`disconnected` (it lost the broker or its group and is reconnecting, or it stopped)",
   }),
-  version: z.string().meta({ description: "Baton's version (of @baton/api)", example: apiPackage.version }),
+  version: z.string().meta({ description: "Baton's version (of @baton/api)", example: VERSION }),
 });
 export type HealthFacts = z.infer<typeof HealthFactsSchema>;
 
@@ -35,7 +35,7 @@ export type HealthFacts = z.infer<typeof HealthFactsSchema>;
 export async function healthFacts({ engine, kafkaBridge }: Pick<ApiDeps, "engine" | "kafkaBridge">): Promise<HealthFacts> {
   const probe = await probeDatabase(engine.database);
   if (probe?.broken) throw probe.error;
-  return { database: engine.database.kind, kafka: kafkaBridge(), version: apiPackage.version };
+  return { database: engine.database.kind, kafka: kafkaBridge(), version: VERSION };
 }
 
 /**

@@ -1,12 +1,19 @@
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { sql } from "kysely";
 import { BatonError } from "../contract/errors.ts";
 import type { Database } from "./database.ts";
 
-/** db/migrations at the repository root: the only source of Baton's schema. */
-export const MIGRATIONS_DIR = fileURLToPath(new URL("../../../../db/migrations/", import.meta.url));
+/**
+ * The SQL migrations, the only source of Baton's schema: db/migrations at the repository root. The
+ * build copies them beside the compiled module (dist/db/migrations), so the package runs without the
+ * repository; from source there is no such copy and the repository's own are read.
+ */
+export const MIGRATIONS_DIR = existsSync(new URL("./migrations/", import.meta.url))
+  ? fileURLToPath(new URL("./migrations/", import.meta.url))
+  : fileURLToPath(new URL("../../../../db/migrations/", import.meta.url));
 
 // Any fixed number will do; it only has to be the same in every Baton process.
 const MIGRATION_LOCK_ID = 7_311_977_001;
