@@ -167,6 +167,8 @@ export const STEP_HINTS: FieldHints = {
     ["compensate", "compensation", "compensatable", "undoable", "rollback", "undoQueue"],
     "use `undo: true` (or `undo: { queue, leaseMs }`)",
   ),
+  ...all(["foreach", "for_each", "each", "items", "map", "fanOut", "over"], "use `forEach: <path of a list in the step's input>`"),
+  ...all(["concurrency", "parallelism", "maxParallel", "max_concurrency"], "use `maxConcurrency` (with `forEach`)"),
 };
 
 /** A retry policy (in `defaults` or on a step). */

@@ -28,6 +28,13 @@ export const LIMITS = {
    * steps may reach at most this.
    */
   maxFanOutBytes: 16 * 1024 * 1024,
+  /**
+   * Elements of one `forEach` list. Each element is an attempt chain of its own, and its input (the
+   * step's input without the list, plus the element) is bounded with the others by `maxFanOutBytes`.
+   */
+  maxForEachElements: 1000,
+  /** A fan-out step's `maxConcurrency`: its elements running (or waiting out a retry) at once. */
+  maxForEachConcurrency: 100,
   /** An HTTP step's URL template, as written. */
   maxUrlLength: 2048,
   /** Headers of one HTTP call of a step (DO or UNDO). */

@@ -5,6 +5,7 @@ import type { AcquiredTask, TaskOutcome } from "../contract/types.ts";
 import type { Db, DbOrTrx } from "../db/database.ts";
 import { holderKeyOf } from "../domain/access.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
+import { retryTarget } from "../domain/fan-out.ts";
 import type { TaskKind } from "../domain/states.ts";
 import { reportKeysApplied } from "../store/events.ts";
 import { instanceLockWithExpiredLeases } from "../store/instances.ts";
@@ -257,7 +258,7 @@ export class TaskCoordinator {
    * Re-runs a failed step by hand, with a fresh retry budget and optionally new input: how an
    * operator repairs a FAILED instance (its DO) or a COMPENSATION_FAILED one (its UNDO).
    */
-  async retryTask(instanceId: string, taskId: string, input?: unknown): Promise<RetriedTask> {
+  async retryTask(instanceId: string, requestedTaskId: string, input?: unknown): Promise<RetriedTask> {
     checkJsonValue("input", input);
     return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
       const kind: TaskKind | null = change.state === "FAILED" ? "DO" : change.state === "COMPENSATION_FAILED" ? "UNDO" : null;
@@ -271,11 +272,11 @@ export class TaskCoordinator {
           },
         );
       }
-      const step = change.definition.steps.find((s) => s.name === taskId);
-      if (!step) throw new BatonError("NOT_FOUND", `Workflow ${change.definition.name} has no step '${taskId}'`, { instanceId, taskId });
+      // A fan-out step is retried by its failed element.
+      const { step, taskId } = retryTarget(change.definition, requestedTaskId, change.error?.elementIndex);
       // Re-running another step would change nothing: the failed one would stop the instance again.
       const failedStep = change.error?.step;
-      if (failedStep !== undefined && failedStep !== taskId) {
+      if (failedStep !== undefined && failedStep !== step.name) {
         throw new BatonError("INVALID_STATE", `Step '${failedStep}' is the one that failed; retry it rather than '${taskId}'`, {
           instanceId,
           taskId,

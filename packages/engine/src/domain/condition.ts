@@ -21,11 +21,13 @@ export type Condition =
 export const MAX_CONDITION_DEPTH = 8;
 export const MAX_CONDITION_CLAUSES = 64;
 
-const path = z
+/** A path into a step's input, as `when` and `forEach` take it. */
+export const InputPathSchema = z
   .string()
   .min(1)
   .max(256)
   .regex(/^[^.]+(\.[^.]+)*$/, "a path is dot-separated keys, none empty (e.g. order.coupon)");
+const path = InputPathSchema;
 const literal = z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]);
 
 export const ConditionSchema: z.ZodType<Condition> = z.lazy(() =>
@@ -73,7 +75,7 @@ export function conditionHolds(condition: Condition, input: unknown): boolean {
 }
 
 /** The value at a dot-separated path, or undefined when any key on the way is missing. Own keys only. */
-function valueAt(input: unknown, path: string): unknown {
+export function valueAt(input: unknown, path: string): unknown {
   let value: unknown = input;
   for (const key of path.split(".")) {
     if (value === null || typeof value !== "object" || !Object.hasOwn(value, key)) return undefined;

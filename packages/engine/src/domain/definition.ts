@@ -3,7 +3,8 @@ import { BatonError } from "../contract/errors.ts";
 import { DEFAULTS_HINTS, DEFINITION_HINTS, RETRY_POLICY_HINTS, STEP_HINTS } from "../contract/field-hints.ts";
 import { LIMITS } from "../contract/limits.ts";
 import { fieldIssues, type IssueLike, issuesSummary, strictFields } from "../contract/strict-fields.ts";
-import { type Condition, ConditionSchema, conditionSizeError } from "./condition.ts";
+import { type Condition, ConditionSchema, conditionSizeError, InputPathSchema } from "./condition.ts";
+import { DEFAULT_MAX_CONCURRENCY, ELEMENT_INPUT_KEYS } from "./fan-out.ts";
 import { HTTP_CALL_FIELDS, HTTP_STEP_FIELDS, type HttpStepConfig, httpStepOf } from "./http-step.ts";
 
 /** Retry policy of a step: attempts in all (1 = no retry) and exponential backoff between them. */
@@ -44,6 +45,9 @@ const StepSchema = strictFields(
     dependsOn: z.array(nameField("dependsOn entry")).max(LIMITS.maxDependsOn).optional(),
     when: ConditionSchema.optional(),
     onFailure: z.enum(ON_FAILURE).optional(),
+    /** Run the step once per element of the list at this path of its input (see fan-out.ts). */
+    forEach: InputPathSchema.optional(),
+    maxConcurrency: z.number().int().min(1).max(LIMITS.maxForEachConcurrency).optional(),
     // Accepted from the legacy registration format and kept only for ordering / documentation.
     seq: z.number().int().min(-1_000_000).max(1_000_000).optional(),
     objectType: z.string().max(LIMITS.maxNameLength).optional(),
@@ -99,6 +103,13 @@ export interface StepDefinition {
   onFailure: (typeof ON_FAILURE)[number];
   /** transport `http`: the calls Baton makes (absent for other transports). */
   http?: HttpStepConfig;
+  /**
+   * Fan-out: the path of a list in the step's input; the step runs once per element, at most
+   * `maxConcurrency` at a time, and its output is the list of their outputs in element order.
+   */
+  forEach?: string;
+  /** With `forEach`: most elements running (or waiting out a retry) at once. */
+  maxConcurrency?: number;
 }
 
 /** A validated definition with every default filled in: what is stored and what the engine runs. */
@@ -171,6 +182,16 @@ function normalize(def: z.output<typeof WorkflowDefinitionSchema>): WorkflowDefi
     const http = httpStepOf(s, transport, (path, message) => issues.push({ path: ["steps", stepIndex, ...path], message }));
     const whenError = s.when ? conditionSizeError(s.when) : null;
     if (whenError) issues.push({ path: ["steps", stepIndex, "when"], message: `the condition ${whenError}` });
+    if (s.maxConcurrency !== undefined && s.forEach === undefined) {
+      issues.push({ path: ["steps", stepIndex, "maxConcurrency"], message: "maxConcurrency is only allowed with forEach" });
+    }
+    const shadowed = s.forEach === undefined ? [] : dependsOn.filter((d) => ELEMENT_INPUT_KEYS.includes(d));
+    for (const dep of shadowed) {
+      issues.push({
+        path: ["steps", stepIndex, "forEach"],
+        message: `an element's input holds ${ELEMENT_INPUT_KEYS.join(" and ")}, which would hide the output of step '${dep}' it depends on; rename that step`,
+      });
+    }
     return {
       name: s.name,
       queue,
@@ -182,6 +203,7 @@ function normalize(def: z.output<typeof WorkflowDefinitionSchema>): WorkflowDefi
       ...(s.when ? { when: s.when } : {}),
       onFailure: s.onFailure ?? "compensate",
       ...(http ? { http } : {}),
+      ...(s.forEach !== undefined ? { forEach: s.forEach, maxConcurrency: s.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY } : {}),
     };
   });
   if (issues.length === 0) {

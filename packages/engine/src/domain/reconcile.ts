@@ -1,21 +1,11 @@
-import { LIMITS } from "../contract/limits.ts";
-import { backoffDelayMs } from "./backoff.ts";
+import { Attempts, firstAttempt, followUp, isExhausted, type TaskSnapshot, type TaskToSchedule } from "./attempts.ts";
 import { conditionHolds } from "./condition.ts";
 import { ancestorsOf, type StepDefinition, type WorkflowDefinition } from "./definition.ts";
-import type { InstanceState, TaskKind, TaskState } from "./states.ts";
+import { DEFAULT_MAX_CONCURRENCY, elementInput, elementTaskId } from "./fan-out.ts";
+import type { InstanceState } from "./states.ts";
+import { StepOutcomes } from "./step-outcomes.ts";
 
-/** What the planner needs to know of one attempt row. */
-export interface TaskSnapshot {
-  executionId: string;
-  taskId: string;
-  kind: TaskKind;
-  attempt: number;
-  maxAttempts: number;
-  state: TaskState;
-  input: unknown;
-  output: unknown;
-  error: unknown;
-}
+export type { SettledAttempt, TaskSnapshot, TaskToSchedule } from "./attempts.ts";
 
 export interface InstanceSnapshot {
   state: InstanceState;
@@ -28,31 +18,11 @@ export interface InstanceSnapshot {
 export interface InstanceError {
   reason: "STEP_FAILED" | "COMPENSATION_REQUESTED" | "UNDO_FAILED" | "DEADLINE_EXCEEDED";
   step?: string;
+  /** The element of a fan-out step whose DO (or UNDO) failed. */
+  elementIndex?: number;
   message?: string;
   cause?: unknown;
 }
-
-export interface TaskToSchedule {
-  taskId: string;
-  kind: TaskKind;
-  attempt: number;
-  maxAttempts: number;
-  queue: string;
-  leaseMs: number;
-  input: unknown;
-  delayMs: number;
-  /** Written finished at once, never leased (see SettledAttempt). */
-  settled?: SettledAttempt;
-}
-
-/**
- * An attempt the planner settles itself: SKIPPED (the step's `when` did not hold), or a fan-out
- * step settled at its start (COMPLETED with `[]` for an empty list, FAILED for a list it cannot use).
- */
-export type SettledAttempt =
-  | { state: "SKIPPED"; reason: string }
-  | { state: "COMPLETED"; output: unknown; reason: string }
-  | { state: "FAILED"; error: unknown };
 
 export type InstanceTransition =
   | { to: "COMPLETED"; output: Record<string, unknown> }
@@ -68,58 +38,55 @@ export interface Plan {
   schedule: TaskToSchedule[];
 }
 
-const FAILED_STATES: readonly TaskState[] = ["FAILED", "TIMED_OUT"];
-
 /**
  * Decides what an instance does next from its definition and its attempt rows: which steps to
- * schedule (first attempts, retries with backoff, UNDOs in reverse dependency order), which pending
- * tasks to cancel, and which state the instance moves to. Pure and idempotent: planning again after
- * applying a plan yields an empty plan. The coordinators call it after every change they make.
+ * schedule (first attempts, retries with backoff, fan-out elements up to their step's
+ * maxConcurrency, UNDOs in reverse dependency order), which pending tasks to cancel, and which
+ * state the instance moves to. Pure and idempotent: planning again after applying a plan yields an
+ * empty plan. The coordinators call it after every change they make.
  */
 export function reconcile(def: WorkflowDefinition, instance: InstanceSnapshot, tasks: TaskSnapshot[]): Plan {
   const plan: Plan = { transitions: [], cancel: [], schedule: [] };
-  const latest = latestAttempts(tasks);
+  const attempts = new Attempts(tasks);
   if (instance.state === "RUNNING") {
-    const failed = def.steps.find((s) => s.onFailure !== "continue" && isExhausted(latest.get(key(s.name, "DO"))));
+    const steps = new StepOutcomes(def, instance.input, attempts);
+    const failed = def.steps.find((s) => s.onFailure !== "continue" && steps.outcome(s).kind === "failed");
     if (!failed) {
-      planForward(def, instance, latest, plan);
+      planForward(def, steps, attempts, plan);
       return plan;
     }
-    const attempt = latest.get(key(failed.name, "DO"));
-    const error: InstanceError = { reason: "STEP_FAILED", step: failed.name, cause: attempt?.error ?? null };
+    const outcome = steps.outcome(failed);
+    const element = outcome.kind === "failed" && outcome.elementIndex !== undefined ? { elementIndex: outcome.elementIndex } : {};
+    const cause = outcome.kind === "failed" ? outcome.cause : null;
+    const error: InstanceError = { reason: "STEP_FAILED", step: failed.name, ...element, cause };
     plan.transitions.push({ to: "COMPENSATING", error });
-    planCompensation(def, { ...instance, state: "COMPENSATING", error }, tasks, latest, plan);
+    planCompensation(def, { ...instance, state: "COMPENSATING", error }, tasks, attempts, plan);
     return plan;
   }
-  if (instance.state === "COMPENSATING") planCompensation(def, instance, tasks, latest, plan);
+  if (instance.state === "COMPENSATING") planCompensation(def, instance, tasks, attempts, plan);
   return plan;
 }
 
-function planForward(def: WorkflowDefinition, instance: InstanceSnapshot, latest: Map<string, TaskSnapshot>, plan: Plan): void {
-  const settled = (name: string) => stepSettled(latest.get(key(name, "DO")));
+function planForward(def: WorkflowDefinition, steps: StepOutcomes, attempts: Attempts, plan: Plan): void {
+  const ready = (step: StepDefinition) => step.dependsOn.every((name) => steps.settled(name));
   for (const step of def.steps) {
-    const last = latest.get(key(step.name, "DO"));
-    if (!last) {
-      if (step.dependsOn.every(settled)) {
-        const input = stepInput(step, instance.input, latest);
-        const skip = step.when !== undefined && !conditionHolds(step.when, input);
-        plan.schedule.push({
-          ...firstAttempt(step, "DO", input),
-          ...(skip ? { settled: { state: "SKIPPED" as const, reason: "its `when` condition does not hold for its input" } } : {}),
-        });
-      }
-    } else if (FAILED_STATES.includes(last.state) && !isExhausted(last)) {
-      plan.schedule.push(nextAttempt(step, last, retryDelayMs(step, last)));
-    } else if (last.state === "CANCELLED") {
-      // Released unstarted, or cancelled by a compensation a manual retry has since undone: run
-      // it again, without spending an attempt.
-      plan.schedule.push({ ...nextAttempt(step, last, 0), maxAttempts: last.maxAttempts + 1 });
+    const last = attempts.latest(step.name, "DO");
+    if (last) {
+      const next = followUp(step, last);
+      if (next) plan.schedule.push(next);
+    } else if (step.forEach !== undefined) {
+      planFanOut(step as StepDefinition & { forEach: string }, steps, attempts, plan, ready(step));
+    } else if (ready(step)) {
+      const input = steps.input(step);
+      plan.schedule.push(
+        step.when !== undefined && !conditionHolds(step.when, input) ? skipped(step, input) : firstAttempt(step, "DO", input),
+      );
     }
   }
-  if (def.steps.every((s) => settled(s.name))) {
+  if (def.steps.every((s) => steps.settled(s.name))) {
     const output = Object.fromEntries(
       def.steps.flatMap((s) => {
-        const seen = seenOutput(latest.get(key(s.name, "DO")));
+        const seen = steps.seen(s.name);
         return seen === undefined ? [] : [[s.name, seen]];
       }),
     );
@@ -127,30 +94,67 @@ function planForward(def: WorkflowDefinition, instance: InstanceSnapshot, latest
   }
 }
 
-/**
- * Whether a step's DO lets its dependants (and the run) go on: it completed, was skipped, or
- * failed for good in a step that continues on failure (an exhausted step of any other kind has
- * already turned the run to compensation before this is asked).
- */
-function stepSettled(last: TaskSnapshot | undefined): boolean {
-  return last !== undefined && (last.state === "COMPLETED" || last.state === "SKIPPED" || isExhausted(last));
+function skipped(step: StepDefinition, input: unknown): TaskToSchedule {
+  return { ...firstAttempt(step, "DO", input), settled: { state: "SKIPPED", reason: "its `when` condition does not hold for its input" } };
 }
 
 /**
- * What dependants and the run's output see of a settled step: its output, `{ error }` for a failure
- * the run continued past, nothing (undefined) for a skipped step.
+ * A fan-out step without an attempt of its own: at its start (its dependencies settled) it is
+ * skipped, or settled at once over an empty list (COMPLETED, `[]`) or a list it cannot use (FAILED,
+ * one attempt), or starts its first elements. Then failed elements get their retries, and further
+ * elements start in index order while fewer than `maxConcurrency` run; once one element has failed
+ * for good, no new element starts.
  */
-function seenOutput(last: TaskSnapshot | undefined): unknown {
-  if (!last || last.state === "SKIPPED") return undefined;
-  if (last.state === "COMPLETED") return last.output ?? null;
-  return { error: last.error ?? null };
+function planFanOut(step: StepDefinition & { forEach: string }, steps: StepOutcomes, attempts: Attempts, plan: Plan, ready: boolean): void {
+  const elements = attempts.elements(step.name, "DO");
+  if (elements.size === 0) {
+    const settled = ready ? settledAtStart(step, steps) : null;
+    if (!ready || settled) {
+      if (settled) plan.schedule.push(settled);
+      return;
+    }
+  }
+  let running = 0;
+  let failed = false;
+  for (const last of elements.values()) {
+    const next = followUp(step, last);
+    if (next) plan.schedule.push(next);
+    if (isExhausted(last)) failed = true;
+    else if (last.state !== "COMPLETED") running++;
+  }
+  const found = steps.list(step);
+  if (failed || "error" in found) return;
+  const input = steps.input(step);
+  for (let i = 0; i < found.list.length && running < (step.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY); i++) {
+    if (elements.has(i)) continue;
+    plan.schedule.push(firstAttempt(step, "DO", elementInput(input, step.forEach, found.list[i], i), elementTaskId(step.name, i)));
+    running++;
+  }
+}
+
+/** The attempt that settles a fan-out step at its start (skipped, empty or unusable list), or null to fan out. */
+function settledAtStart(step: StepDefinition & { forEach: string }, steps: StepOutcomes): TaskToSchedule | null {
+  const input = steps.input(step);
+  if (step.when !== undefined && !conditionHolds(step.when, input)) return skipped(step, input);
+  const found = steps.list(step);
+  if ("error" in found) return { ...firstAttempt(step, "DO", input), maxAttempts: 1, settled: { state: "FAILED", error: found.error } };
+  if (found.list.length > 0) return null;
+  return { ...firstAttempt(step, "DO", input), settled: { state: "COMPLETED", output: [], reason: "its forEach list is empty" } };
+}
+
+/** Something compensation may undo: a completed step, or a completed element of a fan-out step. */
+interface UndoUnit {
+  step: StepDefinition;
+  taskId: string;
+  elementIndex: number | null;
+  done: TaskSnapshot;
 }
 
 function planCompensation(
   def: WorkflowDefinition,
   instance: InstanceSnapshot,
   tasks: TaskSnapshot[],
-  latest: Map<string, TaskSnapshot>,
+  attempts: Attempts,
   plan: Plan,
 ): void {
   // Forward work stops: pending DOs are cancelled; leased ones may finish, and are waited for,
@@ -160,106 +164,58 @@ function planCompensation(
   if (tasks.some((t) => t.kind === "DO" && t.state === "LEASED")) return;
 
   const limit = instance.compensateFrom ? new Set([instance.compensateFrom, ...ancestorsOf(def, instance.compensateFrom)]) : null;
-  const scope = def.steps.filter(
-    (s) => s.undo !== null && latest.get(key(s.name, "DO"))?.state === "COMPLETED" && (!limit || limit.has(s.name)),
-  );
-  const undoState = (name: string) => latest.get(key(name, "UNDO"))?.state;
-  const exhausted = scope.find((s) => isExhausted(latest.get(key(s.name, "UNDO"))));
+  const units = undoUnits(def, attempts, limit);
+  const undoOf = (unit: UndoUnit) => attempts.latest(unit.taskId, "UNDO");
+  const exhausted = units.find((u) => isExhausted(undoOf(u)));
   if (exhausted) {
     // The instance is finished: UNDOs still waiting would sit in the queue forever.
     plan.cancel.push(...tasks.filter((t) => t.kind === "UNDO" && t.state === "PENDING").map((t) => t.executionId));
-    const cause = latest.get(key(exhausted.name, "UNDO"))?.error ?? null;
-    plan.transitions.push({ to: "COMPENSATION_FAILED", error: { reason: "UNDO_FAILED", step: exhausted.name, cause } });
+    const element = exhausted.elementIndex === null ? {} : { elementIndex: exhausted.elementIndex };
+    const cause = undoOf(exhausted)?.error ?? null;
+    plan.transitions.push({ to: "COMPENSATION_FAILED", error: { reason: "UNDO_FAILED", step: exhausted.step.name, ...element, cause } });
     return;
   }
-  if (scope.every((s) => undoState(s.name) === "COMPLETED")) {
+  const unfinished = units.filter((u) => undoOf(u)?.state !== "COMPLETED");
+  if (unfinished.length === 0) {
     // A run that failed (a step, or its deadline) and has nothing to undo has failed, not been compensated.
-    if (scope.length === 0 && (instance.error?.reason === "STEP_FAILED" || instance.error?.reason === "DEADLINE_EXCEEDED")) {
+    if (units.length === 0 && (instance.error?.reason === "STEP_FAILED" || instance.error?.reason === "DEADLINE_EXCEEDED")) {
       plan.transitions.push({ to: "FAILED", error: instance.error });
     } else {
       plan.transitions.push({ to: "COMPENSATED" });
     }
     return;
   }
-  for (const step of scope) {
-    const last = latest.get(key(step.name, "UNDO"));
-    if (last && FAILED_STATES.includes(last.state)) {
-      plan.schedule.push(nextAttempt(step, last, retryDelayMs(step, last)));
+  // Undo in reverse dependency order: a step waits while a step that builds on it has something left to undo.
+  const laterSteps = [...new Set(unfinished.map((u) => u.step.name))].map((name) => ancestorsOf(def, name));
+  const blocked = (name: string) => laterSteps.some((ancestors) => ancestors.has(name));
+  // A fan-out step's UNDOs run at most `maxConcurrency` at a time, like its DOs.
+  const running = new Map<string, number>();
+  for (const u of unfinished) if (undoOf(u)) running.set(u.step.name, (running.get(u.step.name) ?? 0) + 1);
+  for (const unit of unfinished) {
+    const last = undoOf(unit);
+    if (last) {
+      const next = followUp(unit.step, last);
+      if (next) plan.schedule.push(next);
       continue;
     }
-    if (last?.state === "CANCELLED") {
-      // Cancelled when an earlier compensation failed; a manual retry has reopened it: run it again.
-      plan.schedule.push({ ...nextAttempt(step, last, 0), maxAttempts: last.maxAttempts + 1 });
-      continue;
-    }
-    if (last) continue;
-    // Undo in reverse dependency order: every step in scope that builds on this one is undone first.
-    const blocked = scope.some((other) => ancestorsOf(def, other.name).has(step.name) && undoState(other.name) !== "COMPLETED");
-    if (blocked) continue;
-    const done = latest.get(key(step.name, "DO"));
-    plan.schedule.push(firstAttempt(step, "UNDO", { ...(done?.input as object), [step.name]: done?.output ?? null }));
+    const open = running.get(unit.step.name) ?? 0;
+    if (blocked(unit.step.name) || open >= (unit.step.maxConcurrency ?? Number.POSITIVE_INFINITY)) continue;
+    running.set(unit.step.name, open + 1);
+    const input = { ...(unit.done.input as object), [unit.step.name]: unit.done.output ?? null };
+    plan.schedule.push(firstAttempt(unit.step, "UNDO", input, unit.taskId));
   }
 }
 
-function key(taskId: string, kind: TaskKind): string {
-  return `${kind}:${taskId}`;
-}
-
-function latestAttempts(tasks: TaskSnapshot[]): Map<string, TaskSnapshot> {
-  const latest = new Map<string, TaskSnapshot>();
-  for (const t of tasks) {
-    const k = key(t.taskId, t.kind);
-    const seen = latest.get(k);
-    if (!seen || t.attempt > seen.attempt) latest.set(k, t);
-  }
-  return latest;
-}
-
-function isExhausted(task: TaskSnapshot | undefined): boolean {
-  return task !== undefined && FAILED_STATES.includes(task.state) && task.attempt >= task.maxAttempts;
-}
-
-/**
- * The workflow input plus what the steps this one depends on left (see `seenOutput`), keyed by step
- * name: a skipped step leaves no key.
- */
-function stepInput(step: StepDefinition, workflowInput: Record<string, unknown>, latest: Map<string, TaskSnapshot>) {
-  return {
-    ...workflowInput,
-    ...Object.fromEntries(
-      step.dependsOn.flatMap((dep) => {
-        const seen = seenOutput(latest.get(key(dep, "DO")));
-        return seen === undefined ? [] : [[dep, seen]];
-      }),
-    ),
-  };
-}
-
-/**
- * How long a failed attempt's retry waits: the step's backoff, or longer when the failure asked for
- * it (`retryAfterMs` in the attempt's error, e.g. a service's Retry-After), up to the longest backoff.
- */
-function retryDelayMs(step: StepDefinition, last: TaskSnapshot): number {
-  const backoff = backoffDelayMs(step.retry, last.attempt);
-  const asked = (last.error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
-  if (typeof asked !== "number" || !Number.isFinite(asked)) return backoff;
-  return Math.max(backoff, Math.min(Math.round(asked), LIMITS.maxBackoffMs));
-}
-
-function firstAttempt(step: StepDefinition, kind: TaskKind, input: unknown): TaskToSchedule {
-  const target = kind === "DO" || !step.undo ? { queue: step.queue, leaseMs: step.leaseMs } : step.undo;
-  return { taskId: step.name, kind, attempt: 1, maxAttempts: step.retry.maxAttempts, ...target, input, delayMs: 0 };
-}
-
-function nextAttempt(step: StepDefinition, last: TaskSnapshot, delayMs: number): TaskToSchedule {
-  const target = last.kind === "DO" || !step.undo ? { queue: step.queue, leaseMs: step.leaseMs } : step.undo;
-  return {
-    taskId: step.name,
-    kind: last.kind,
-    attempt: last.attempt + 1,
-    maxAttempts: last.maxAttempts,
-    ...target,
-    input: last.input,
-    delayMs,
-  };
+/** The completed DOs with an UNDO within `limit` (all steps when null): steps, and elements by index. */
+function undoUnits(def: WorkflowDefinition, attempts: Attempts, limit: Set<string> | null): UndoUnit[] {
+  return def.steps.flatMap((step) => {
+    if (step.undo === null || (limit && !limit.has(step.name))) return [];
+    const done: [number | null, TaskSnapshot | undefined][] =
+      step.forEach === undefined
+        ? [[null, attempts.latest(step.name, "DO")]]
+        : [...attempts.elements(step.name, "DO")].sort((a, b) => a[0] - b[0]);
+    return done.flatMap(([elementIndex, last]) =>
+      last?.state === "COMPLETED" ? [{ step, taskId: last.taskId, elementIndex, done: last }] : [],
+    );
+  });
 }
