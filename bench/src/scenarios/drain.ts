@@ -26,6 +26,7 @@ import {
   pgBossWork,
   startPgBoss,
 } from "../systems/pgboss.ts";
+import { SCHEMA_FLOOR_LABEL, schemaFloorDrain } from "../systems/schema-floor.ts";
 
 /** The SDK's local queue in the row set beside graphile-worker's batched mode (its localQueue size). */
 const BATCHED_PREFETCH = 500;
@@ -67,6 +68,7 @@ export const drain: Scenario = {
       if (ctx.has("floor")) {
         const note = `${c} loops, batch ${ctx.options.batch}, as Baton's loops`;
         figures.push(await measure(ctx, row(FLOOR_LABEL, note), () => floorRun(ctx, n, c)));
+        figures.push(await measure(ctx, row(SCHEMA_FLOOR_LABEL, note), () => schemaFloorRun(ctx, n, c)));
       }
       if (ctx.has("graphile-worker")) {
         for (const mode of Object.keys(GRAPHILE_MODES) as GraphileMode[]) {
@@ -169,6 +171,22 @@ async function drainWithSdk(
   } finally {
     await worker.stop({ deadlineMs: 5000 });
   }
+}
+
+/** A backlog loaded by Baton's startMany, drained by raw SQL on Baton's tables (the engine is closed first). */
+async function schemaFloorRun(ctx: Context, n: number, loops: number): Promise<number[]> {
+  return withBatonStore(ctx.server, "postgres", poolFor(ctx, loops), async (store) => {
+    if (store.kind !== "postgres") throw new Error("unreachable");
+    const engine = await openBaton(store);
+    try {
+      await loadOneStep(engine, store, n, ctx.options.chunk);
+    } finally {
+      await engine.close();
+    }
+    const rate = await schemaFloorDrain(store.url, n, loops, ctx.options.batch);
+    await expectInstanceStates(store.url, { COMPLETED: n }, "schema floor drain");
+    return [rate];
+  });
 }
 
 async function floorRun(ctx: Context, n: number, loops: number): Promise<number[]> {
