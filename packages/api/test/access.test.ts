@@ -306,13 +306,65 @@ describe("isolation", () => {
     const [task] = acquired.body.tasks;
     const report = { workerId: "w9", fenceToken: task.fenceToken, error: { message: "no" }, retryable: false };
     expect((await h.call("POST", `/v1/tasks/${task.executionId}/fail`, report, as("worker"))).status).toBe(200);
-    const repeat = await h.call("POST", `/v1/tasks/${task.executionId}/fail`, report, as("otherWorker"));
+    const otherKeyOfAcme = await key("worker", [NS], ["acme.*"]);
+    const repeat = await h.call("POST", `/v1/tasks/${task.executionId}/fail`, report, { authorization: `Bearer ${otherKeyOfAcme}` });
     expect(repeat.status).toBe(409);
     expect(repeat.body.error.code).toBe("NOT_LEASED");
     expect(JSON.stringify(repeat.body)).not.toMatch(/"state"|FAILED/);
     // The key that held the lease still gets its repeat answered as a duplicate.
     const own = await h.call("POST", `/v1/tasks/${task.executionId}/fail`, report, as("worker"));
     expect([own.status, own.body]).toEqual([200, { executionId: task.executionId, state: "FAILED", duplicate: true }]);
+  });
+
+  // A key of another namespace got NOT_LEASED, STALE_FENCE or ALREADY_COMPLETED for a real
+  // execution id and NOT_FOUND for a made-up one: an oracle for which ids exist in other tenants.
+  it("answers reports on another namespace's executions exactly as on executions that do not exist", async () => {
+    await startRun();
+    await startRun();
+    const acquired = await h.call("POST", "/v1/tasks/acquire", { workerId: "w5", queues: ["acme.pay"], max: 2, waitMs: 0 }, as("worker"));
+    const [leased, finished] = acquired.body.tasks;
+    const done = { workerId: "w5", fenceToken: finished.fenceToken, output: {} };
+    expect((await h.call("POST", `/v1/tasks/${finished.executionId}/complete`, done, as("worker"))).status).toBe(200);
+
+    /** An answer with the execution id it names taken out. */
+    const shape = (answer: { status: number; body: unknown }, id: string) => [
+      answer.status,
+      JSON.stringify(answer.body).replaceAll(id, "<id>"),
+    ];
+    const unknown = crypto.randomUUID();
+    const reports = [
+      { action: "heartbeat", body: (t: { fenceToken: number }) => ({ workerId: "w5", fenceToken: t.fenceToken }) },
+      { action: "complete", body: (t: { fenceToken: number }) => ({ workerId: "w5", fenceToken: t.fenceToken, output: {} }) },
+      { action: "complete", body: (t: { fenceToken: number }) => ({ workerId: "w5", fenceToken: t.fenceToken + 1, output: {} }) },
+      { action: "fail", body: (t: { fenceToken: number }) => ({ workerId: "w5", fenceToken: t.fenceToken, error: { message: "x" } }) },
+    ];
+    for (const task of [leased, finished]) {
+      for (const { action, body } of reports) {
+        const foreign = await h.call("POST", `/v1/tasks/${task.executionId}/${action}`, body(task), as("otherWorker"));
+        const madeUp = await h.call("POST", `/v1/tasks/${unknown}/${action}`, body(task), as("otherWorker"));
+        expect(shape(foreign, task.executionId), `${action} of a ${task === leased ? "leased" : "completed"} execution`).toEqual(
+          shape(madeUp, unknown),
+        );
+        expect(foreign.status).toBe(404);
+      }
+      // The batch routes answer each item the same way.
+      for (const action of ["heartbeat", "complete", "fail"]) {
+        const item = (executionId: string) => ({ executionId, ...(reports.find((r) => r.action === action)?.body(task) ?? {}) });
+        const batch = await h.call("POST", `/v1/tasks/${action}`, { items: [item(task.executionId), item(unknown)] }, as("otherWorker"));
+        expect(batch.status).toBe(200);
+        const [foreign, madeUp] = batch.body.results;
+        expect(shape({ status: 200, body: foreign }, task.executionId)).toEqual(shape({ status: 200, body: madeUp }, unknown));
+        expect(foreign.error.code).toBe("NOT_FOUND");
+      }
+    }
+    // The lease is untouched: its worker still completes it.
+    const own = await h.call(
+      "POST",
+      `/v1/tasks/${leased.executionId}/complete`,
+      { workerId: "w5", fenceToken: leased.fenceToken, output: {} },
+      as("worker"),
+    );
+    expect(own.status).toBe(200);
   });
 
   it("does not let a worker acquire another namespace's queue, even with a matching pattern", async () => {

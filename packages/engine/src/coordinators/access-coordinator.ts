@@ -3,6 +3,7 @@ import { BatonError } from "../contract/errors.ts";
 import type { Db } from "../db/database.ts";
 import { type Caller, hashSecret, newKeyId, newToken, parseToken, type Role, secretMatches } from "../domain/access.ts";
 import { type ApiKeyRow, apiKeyActiveCount, apiKeyGet, apiKeyInsert, apiKeyList, apiKeyRevoke } from "../store/api-keys.ts";
+import { executionNamespaces } from "../store/execution-namespaces.ts";
 import { queueOwners } from "../store/queue-owners.ts";
 
 export interface NewApiKey {
@@ -114,6 +115,11 @@ export class AccessCoordinator {
       if (owner !== undefined) answer.set(q, owner);
     }
     return answer;
+  }
+
+  /** The namespace of each execution (attempt) that exists, for telling a caller's own from another tenant's. */
+  executionNamespaces(executionIds: string[]): Promise<Map<string, string>> {
+    return executionNamespaces(this.db, executionIds);
   }
 
   private async insert(keyId: string, token: string, params: NewApiKey): Promise<void> {

@@ -13,6 +13,7 @@ import {
   HeartbeatRequestSchema,
   HeartbeatResultSchema,
   inNamespace,
+  LEASE_ERROR_CODES,
   leaseHolderOf,
   MAX_BATCH_ITEMS,
   queueAllowed,
@@ -143,6 +144,52 @@ function asHolder<T extends { workerId: string }>(c: Context<AppEnv>, items: T[]
   return caller.keyId === null ? items : items.map((item) => ({ ...item, workerId: leaseHolderOf(caller, item.workerId) }));
 }
 
+type LeaseItem = { executionId: string; workerId: string; fenceToken: number };
+
+/** Refusals that say the execution exists (NOT_FOUND says it does not). */
+const EXISTENCE_CODES: ReadonlySet<string> = new Set(LEASE_ERROR_CODES.filter((code) => code !== "NOT_FOUND"));
+
+/**
+ * A report's answers as a caller scoped to namespaces may see them: a refusal of an execution of
+ * another namespace is answered exactly as the engine answers one that does not exist (404
+ * NOT_FOUND, same message and details), so execution ids cannot be probed across tenants. Only
+ * refusals are looked at: a report the engine accepted was on the caller's own lease.
+ */
+async function unknownOutsideNamespaces<T>(
+  c: Context<AppEnv>,
+  engine: Engine,
+  items: LeaseItem[],
+  answers: (T | BatonError)[],
+): Promise<(T | BatonError)[]> {
+  const caller = c.var.caller;
+  const tellsExistence = (answer: T | BatonError | undefined) => answer instanceof BatonError && EXISTENCE_CODES.has(answer.code);
+  if (allNamespaces(caller) || !answers.some(tellsExistence)) return answers;
+  const owners = await engine.access.executionNamespaces(
+    items.filter((_, i) => tellsExistence(answers[i])).map((item) => item.executionId),
+  );
+  return answers.map((answer, i) => {
+    const { executionId, fenceToken, workerId } = items[i] as LeaseItem;
+    const owner = owners.get(executionId);
+    if (!tellsExistence(answer) || owner === undefined || inNamespace(caller, owner)) return answer;
+    // The engine's words for an execution it does not have (TaskCoordinator's refusal).
+    return new BatonError("NOT_FOUND", `Execution ${executionId} not found`, { executionId, fenceToken, workerId });
+  });
+}
+
+/** One report: the engine's answer, or its refusal as `unknownOutsideNamespaces` shows it. */
+async function reported<T>(c: Context<AppEnv>, engine: Engine, item: LeaseItem, report: () => Promise<T>): Promise<T> {
+  let answer: T | BatonError;
+  try {
+    answer = await report();
+  } catch (error) {
+    if (!(error instanceof BatonError)) throw error;
+    answer = error;
+  }
+  const [shown] = await unknownOutsideNamespaces(c, engine, [item], [answer]);
+  if (shown instanceof BatonError) throw shown;
+  return shown as T;
+}
+
 /**
  * The holder an acquire leases to, after checking the caller may work every queue it names: by
  * its key's queue patterns, and (for keys scoped to namespaces) only queues a definition of one of
@@ -202,17 +249,20 @@ export function taskRoutes({ engine, metrics, shutdown }: ApiDeps) {
 
   router.openapi(heartbeatBatch, async (c) => {
     const items = asHolder(c, c.req.valid("json").items);
-    return c.json({ results: batchResults(c, items, await engine.tasks.heartbeatMany(items)) }, 200);
+    const answers = await unknownOutsideNamespaces(c, engine, items, await engine.tasks.heartbeatMany(items));
+    return c.json({ results: batchResults(c, items, answers) }, 200);
   });
 
   router.openapi(completeBatch, async (c) => {
     const items = asHolder(c, c.req.valid("json").items);
-    return c.json({ results: batchResults(c, items, await engine.tasks.completeMany(items)) }, 200);
+    const answers = await unknownOutsideNamespaces(c, engine, items, await engine.tasks.completeMany(items));
+    return c.json({ results: batchResults(c, items, answers) }, 200);
   });
 
   router.openapi(failBatch, async (c) => {
     const items = asHolder(c, c.req.valid("json").items);
-    return c.json({ results: batchResults(c, items, await engine.tasks.failMany(items)) }, 200);
+    const answers = await unknownOutsideNamespaces(c, engine, items, await engine.tasks.failMany(items));
+    return c.json({ results: batchResults(c, items, answers) }, 200);
   });
 
   router.openapi(release, async (c) => {
@@ -222,17 +272,20 @@ export function taskRoutes({ engine, metrics, shutdown }: ApiDeps) {
 
   router.openapi(heartbeat, async (c) => {
     const [item] = asHolder(c, [{ executionId: c.req.valid("param").executionId, ...c.req.valid("json") }]);
-    return c.json(await engine.tasks.heartbeat(item as typeof item & object), 200);
+    const lease = item as typeof item & object;
+    return c.json(await reported(c, engine, lease, () => engine.tasks.heartbeat(lease)), 200);
   });
 
   router.openapi(complete, async (c) => {
     const [item] = asHolder(c, [{ executionId: c.req.valid("param").executionId, ...c.req.valid("json") }]);
-    return c.json(await engine.tasks.complete(item as typeof item & object), 200);
+    const lease = item as typeof item & object;
+    return c.json(await reported(c, engine, lease, () => engine.tasks.complete(lease)), 200);
   });
 
   router.openapi(fail, async (c) => {
     const [item] = asHolder(c, [{ executionId: c.req.valid("param").executionId, ...c.req.valid("json") }]);
-    return c.json(await engine.tasks.fail(item as typeof item & object), 200);
+    const lease = item as typeof item & object;
+    return c.json(await reported(c, engine, lease, () => engine.tasks.fail(lease)), 200);
   });
 
   return router;
