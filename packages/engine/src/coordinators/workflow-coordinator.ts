@@ -173,7 +173,7 @@ export class WorkflowCoordinator {
     const tasks: NewTaskRow[] = [];
     const history: HistoryAppend[] = [];
     const wakes: QueueWake[] = [];
-    const planned: { index: number; instanceId: string }[] = [];
+    const planned: { index: number; instanceId: string; state: InstanceState }[] = [];
     for (const [index, c] of calls.entries()) {
       const version = versions.get(workflowKey(c));
       if (version === null || version === undefined) {
@@ -201,19 +201,21 @@ export class WorkflowCoordinator {
       instances.push({
         ...row,
         state: change.state,
+        output: change.output,
+        error: change.error,
         sequenceNumber: pending.sequenceNumber,
         ...(definition.timeoutMs !== undefined ? { timeoutMs: definition.timeoutMs } : {}),
       });
       tasks.push(...pending.inserts);
       history.push(pending.history);
       wakes.push(...pending.wake);
-      planned.push({ index, instanceId: row.instanceId });
+      planned.push({ index, instanceId: row.instanceId, state: change.state });
     }
     const inserted = instances.length > 0 ? await startWrite(this.db, { instances, tasks, history, wakes }) : new Set<string>();
     for (const p of planned) {
       if (!inserted.has(p.instanceId)) continue;
       const c = calls[p.index] as StartCall;
-      answers[p.index] = { instanceId: p.instanceId, runId: c.runId, state: "RUNNING", created: true };
+      answers[p.index] = { instanceId: p.instanceId, runId: c.runId, state: p.state, created: true };
     }
     await this.answerExisting(calls, answers);
     return answers as (StartResult | BatonError)[];

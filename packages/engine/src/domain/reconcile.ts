@@ -1,9 +1,8 @@
-import { Attempts, firstAttempt, followUp, isExhausted, type TaskSnapshot, type TaskToSchedule } from "./attempts.ts";
-import { conditionHolds } from "./condition.ts";
+import { Attempts, firstAttempt, followUp, isExhausted, type SettledAttempt, type TaskSnapshot, type TaskToSchedule } from "./attempts.ts";
 import { ancestorsOf, type StepDefinition, type WorkflowDefinition } from "./definition.ts";
 import { DEFAULT_MAX_CONCURRENCY, elementInput, elementTaskId } from "./fan-out.ts";
 import type { InstanceState } from "./states.ts";
-import { StepOutcomes } from "./step-outcomes.ts";
+import { type FanOutStep, StepOutcomes } from "./step-outcomes.ts";
 
 export type { SettledAttempt, TaskSnapshot, TaskToSchedule } from "./attempts.ts";
 
@@ -56,6 +55,10 @@ export function reconcile(def: WorkflowDefinition, instance: InstanceSnapshot, t
       return plan;
     }
     const outcome = steps.outcome(failed);
+    // A step that failed at its start (a fan-out over a list it cannot use) has no attempt yet: its record says why.
+    const atStart =
+      attempts.latest(failed.name, "DO") || attempts.elements(failed.name, "DO").size > 0 ? null : steps.settledAtStart(failed);
+    if (atStart) plan.schedule.push(settledAttempt(failed, steps.input(failed), atStart));
     const element = outcome.kind === "failed" && outcome.elementIndex !== undefined ? { elementIndex: outcome.elementIndex } : {};
     const cause = outcome.kind === "failed" ? outcome.cause : null;
     const error: InstanceError = { reason: "STEP_FAILED", step: failed.name, ...element, cause };
@@ -68,20 +71,16 @@ export function reconcile(def: WorkflowDefinition, instance: InstanceSnapshot, t
 }
 
 function planForward(def: WorkflowDefinition, steps: StepOutcomes, attempts: Attempts, plan: Plan): void {
-  const ready = (step: StepDefinition) => step.dependsOn.every((name) => steps.settled(name));
   for (const step of def.steps) {
     const last = attempts.latest(step.name, "DO");
-    if (last) {
-      const next = followUp(step, last);
-      if (next) plan.schedule.push(next);
-    } else if (step.forEach !== undefined) {
-      planFanOut(step as StepDefinition & { forEach: string }, steps, attempts, plan, ready(step));
-    } else if (ready(step)) {
-      const input = steps.input(step);
-      plan.schedule.push(
-        step.when !== undefined && !conditionHolds(step.when, input) ? skipped(step, input) : firstAttempt(step, "DO", input),
-      );
-    }
+    const next = last ? followUp(step, last) : null;
+    if (next) plan.schedule.push(next);
+    if (last || !steps.ready(step)) continue;
+    const underWay = step.forEach !== undefined && attempts.elements(step.name, "DO").size > 0;
+    const settled = underWay ? null : steps.settledAtStart(step);
+    if (settled) plan.schedule.push(settledAttempt(step, steps.input(step), settled));
+    else if (step.forEach !== undefined) planFanOut(step as FanOutStep, steps, attempts, plan);
+    else plan.schedule.push(firstAttempt(step, "DO", steps.input(step)));
   }
   if (def.steps.every((s) => steps.settled(s.name))) {
     const output = Object.fromEntries(
@@ -94,26 +93,18 @@ function planForward(def: WorkflowDefinition, steps: StepOutcomes, attempts: Att
   }
 }
 
-function skipped(step: StepDefinition, input: unknown): TaskToSchedule {
-  return { ...firstAttempt(step, "DO", input), settled: { state: "SKIPPED", reason: "its `when` condition does not hold for its input" } };
+/** The attempt that records how a step settled at its start; a failure there is final (one attempt). */
+function settledAttempt(step: StepDefinition, input: unknown, settled: SettledAttempt): TaskToSchedule {
+  return { ...firstAttempt(step, "DO", input), ...(settled.state === "FAILED" ? { maxAttempts: 1 } : {}), settled };
 }
 
 /**
- * A fan-out step without an attempt of its own: at its start (its dependencies settled) it is
- * skipped, or settled at once over an empty list (COMPLETED, `[]`) or a list it cannot use (FAILED,
- * one attempt), or starts its first elements. Then failed elements get their retries, and further
- * elements start in index order while fewer than `maxConcurrency` run; once one element has failed
- * for good, no new element starts.
+ * A fan-out step under way (or starting over a list it can use): failed elements get their
+ * retries, and further elements start in index order while fewer than `maxConcurrency` run; once
+ * one element has failed for good, no new element starts.
  */
-function planFanOut(step: StepDefinition & { forEach: string }, steps: StepOutcomes, attempts: Attempts, plan: Plan, ready: boolean): void {
+function planFanOut(step: FanOutStep, steps: StepOutcomes, attempts: Attempts, plan: Plan): void {
   const elements = attempts.elements(step.name, "DO");
-  if (elements.size === 0) {
-    const settled = ready ? settledAtStart(step, steps) : null;
-    if (!ready || settled) {
-      if (settled) plan.schedule.push(settled);
-      return;
-    }
-  }
   let running = 0;
   let failed = false;
   for (const last of elements.values()) {
@@ -130,16 +121,6 @@ function planFanOut(step: StepDefinition & { forEach: string }, steps: StepOutco
     plan.schedule.push(firstAttempt(step, "DO", elementInput(input, step.forEach, found.list[i], i), elementTaskId(step.name, i)));
     running++;
   }
-}
-
-/** The attempt that settles a fan-out step at its start (skipped, empty or unusable list), or null to fan out. */
-function settledAtStart(step: StepDefinition & { forEach: string }, steps: StepOutcomes): TaskToSchedule | null {
-  const input = steps.input(step);
-  if (step.when !== undefined && !conditionHolds(step.when, input)) return skipped(step, input);
-  const found = steps.list(step);
-  if ("error" in found) return { ...firstAttempt(step, "DO", input), maxAttempts: 1, settled: { state: "FAILED", error: found.error } };
-  if (found.list.length > 0) return null;
-  return { ...firstAttempt(step, "DO", input), settled: { state: "COMPLETED", output: [], reason: "its forEach list is empty" } };
 }
 
 /** Something compensation may undo: a completed step, or a completed element of a fan-out step. */

@@ -1,4 +1,5 @@
-import { type Attempts, isExhausted, type TaskSnapshot } from "./attempts.ts";
+import { type Attempts, isExhausted, type SettledAttempt, type TaskSnapshot } from "./attempts.ts";
+import { conditionHolds } from "./condition.ts";
 import type { StepDefinition, WorkflowDefinition } from "./definition.ts";
 import { type ForEachError, forEachList } from "./fan-out.ts";
 
@@ -14,9 +15,15 @@ export type StepOutcome =
 
 const OPEN: StepOutcome = { kind: "open" };
 
+/** A fan-out step, whose `forEach` is set. */
+export type FanOutStep = StepDefinition & { forEach: string };
+
 /**
  * The forward view of one instance, for one planning: each step's outcome, what its dependants see
- * of it, each step's input and each fan-out's list, worked out once each.
+ * of it, each step's input and each fan-out's list, worked out once each. A step that settles at
+ * its start without running (skipped, or a fan-out over an empty or unusable list) has that
+ * outcome as soon as its dependencies have settled, before its attempt is written, so one planning
+ * goes as far as such steps allow: their dependants start, the run completes or fails.
  */
 export class StepOutcomes {
   private readonly outcomes = new Map<string, StepOutcome>();
@@ -35,10 +42,15 @@ export class StepOutcomes {
   outcome(step: StepDefinition): StepOutcome {
     let outcome = this.outcomes.get(step.name);
     if (!outcome) {
-      outcome = step.forEach === undefined ? this.single(this.attempts.latest(step.name, "DO")) : this.fanOut(step);
+      outcome = this.work(step);
       this.outcomes.set(step.name, outcome);
     }
     return outcome;
+  }
+
+  /** Whether a step's dependencies have all settled, so it can start. */
+  ready(step: StepDefinition): boolean {
+    return step.dependsOn.every((name) => this.settled(name));
   }
 
   /**
@@ -79,7 +91,7 @@ export class StepOutcomes {
   }
 
   /** A fan-out step's list, read from its input, or why it cannot run over it. */
-  list(step: StepDefinition & { forEach: string }): { list: unknown[] } | { error: ForEachError } {
+  list(step: FanOutStep): { list: unknown[] } | { error: ForEachError } {
     let found = this.lists.get(step.name);
     if (!found) {
       found = forEachList(step.forEach, this.input(step));
@@ -88,27 +100,42 @@ export class StepOutcomes {
     return found;
   }
 
+  /**
+   * How a ready step settles at its start without running, or null when it runs: SKIPPED when its
+   * `when` does not hold; for a fan-out, COMPLETED with `[]` over an empty list, FAILED over a list
+   * it cannot use.
+   */
+  settledAtStart(step: StepDefinition): SettledAttempt | null {
+    const input = this.input(step);
+    if (step.when !== undefined && !conditionHolds(step.when, input)) {
+      return { state: "SKIPPED", reason: "its `when` condition does not hold for its input" };
+    }
+    if (step.forEach === undefined) return null;
+    const found = this.list(step as FanOutStep);
+    if ("error" in found) return { state: "FAILED", error: found.error };
+    return found.list.length === 0 ? { state: "COMPLETED", output: [], reason: "its forEach list is empty" } : null;
+  }
+
   private step(name: string): StepDefinition {
     return this.byName.get(name) as StepDefinition;
   }
 
-  private single(last: TaskSnapshot | undefined): StepOutcome {
-    if (last?.state === "COMPLETED") return { kind: "done", seen: last.output ?? null };
-    if (last?.state === "SKIPPED") return { kind: "done", seen: undefined };
-    if (isExhausted(last)) return { kind: "failed", cause: last?.error ?? null, running: false };
-    return OPEN;
+  private work(step: StepDefinition): StepOutcome {
+    const own = this.attempts.latest(step.name, "DO");
+    if (own) return single(own);
+    const elements = step.forEach === undefined ? new Map() : this.attempts.elements(step.name, "DO");
+    if (elements.size > 0) return this.fanOut(step as FanOutStep, elements);
+    if (!this.ready(step)) return OPEN;
+    const settled = this.settledAtStart(step);
+    if (settled?.state === "FAILED") return { kind: "failed", cause: settled.error, running: false };
+    return settled ? { kind: "done", seen: "output" in settled ? settled.output : undefined } : OPEN;
   }
 
   /**
-   * A fan-out settled at its start has an attempt of its own (skipped, empty list, unusable list).
-   * Otherwise it is done when every element of its list completed, and failed once one element
-   * failed for good (the lowest such index is reported).
+   * A fan-out under way is done when every element of its list completed, and failed once one
+   * element failed for good (the lowest such index is reported).
    */
-  private fanOut(step: StepDefinition & { forEach?: string }): StepOutcome {
-    const own = this.attempts.latest(step.name, "DO");
-    if (own) return this.single(own);
-    const elements = this.attempts.elements(step.name, "DO");
-    if (elements.size === 0) return OPEN;
+  private fanOut(step: FanOutStep, elements: ReadonlyMap<number, TaskSnapshot>): StepOutcome {
     let failed: [number, TaskSnapshot] | undefined;
     let running = false;
     for (const [index, last] of elements) {
@@ -119,9 +146,16 @@ export class StepOutcomes {
       }
     }
     if (failed) return { kind: "failed", cause: failed[1].error ?? null, elementIndex: failed[0], running };
-    const found = this.list(step as StepDefinition & { forEach: string });
+    const found = this.list(step);
     const count = "list" in found ? found.list.length : elements.size;
     if (running || elements.size < count) return OPEN;
     return { kind: "done", seen: Array.from({ length: count }, (_, i) => elements.get(i)?.output ?? null) };
   }
+}
+
+function single(last: TaskSnapshot): StepOutcome {
+  if (last.state === "COMPLETED") return { kind: "done", seen: last.output ?? null };
+  if (last.state === "SKIPPED") return { kind: "done", seen: undefined };
+  if (isExhausted(last)) return { kind: "failed", cause: last.error ?? null, running: false };
+  return OPEN;
 }

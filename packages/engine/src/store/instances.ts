@@ -44,7 +44,7 @@ function toInstanceRow(r: Selectable<WorkflowInstancesTable>): InstanceRow {
 /** A new instance as its start commits it: already planned, with its first events counted. */
 export type NewInstance = Pick<
   InstanceRow,
-  "instanceId" | "namespace" | "workflowName" | "workflowVersion" | "runId" | "state" | "input" | "sequenceNumber"
+  "instanceId" | "namespace" | "workflowName" | "workflowVersion" | "runId" | "state" | "input" | "output" | "error" | "sequenceNumber"
 > & { /** The definition's `timeoutMs`: the run's deadline from now. */ timeoutMs?: number };
 
 /**
@@ -54,10 +54,10 @@ export type NewInstance = Pick<
 export function instanceInsertCte(instances: NewInstance[]) {
   return sql`
     inst AS (
-      INSERT INTO workflow_instances (instance_id, namespace, workflow_name, workflow_version, run_id, state, input, sequence_number,
-                                      deadline_at)
-      SELECT v.instance_id, v.namespace, v.workflow_name, v.workflow_version, v.run_id, v.state, coalesce(v.input, 'null'), v.sequence_number,
-             now() + v.timeout_ms * interval '1 millisecond'
+      INSERT INTO workflow_instances (instance_id, namespace, workflow_name, workflow_version, run_id, state, input, output, error,
+                                      sequence_number, deadline_at)
+      SELECT v.instance_id, v.namespace, v.workflow_name, v.workflow_version, v.run_id, v.state, coalesce(v.input, 'null'), v.output,
+             v.error, v.sequence_number, CASE WHEN v.state = 'RUNNING' THEN now() + v.timeout_ms * interval '1 millisecond' END
       FROM ${jsonRows(
         instances.map((i) => ({
           instance_id: i.instanceId,
@@ -67,10 +67,13 @@ export function instanceInsertCte(instances: NewInstance[]) {
           run_id: i.runId,
           state: i.state,
           input: i.input,
+          // A run can end at its start (every step skipped, a fan-out over a list it cannot use).
+          output: i.output,
+          error: i.error,
           sequence_number: i.sequenceNumber,
           timeout_ms: i.timeoutMs ?? null,
         })),
-        "instance_id uuid, namespace text, workflow_name text, workflow_version int, run_id text, state text, input jsonb, sequence_number bigint, timeout_ms bigint",
+        "instance_id uuid, namespace text, workflow_name text, workflow_version int, run_id text, state text, input jsonb, output jsonb, error jsonb, sequence_number bigint, timeout_ms bigint",
       )}
       ON CONFLICT (namespace, workflow_name, run_id) DO NOTHING
       RETURNING instance_id
