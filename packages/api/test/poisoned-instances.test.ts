@@ -1,10 +1,12 @@
+import { hostname } from "node:os";
 import { sql } from "kysely";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { acquireOne, type Harness, startHarness, uniqueWorkflow } from "./http-harness.ts";
 
 // A poisoned instance is marked (issue 10): the reaper skips it and reaps every other, and an
-// operator sees it in /metrics and at GET /v1/reaper/poisoned until a pass can reap it.
+// operator sees it in /metrics and at GET /v1/reaper/poisoned until a pass can reap it, both
+// naming the process whose reaper marked it.
 //
 // The poison is injected in the database: a trigger refuses every update of the instances listed
 // in `poisoned_instances`, which is how a row the reaper cannot write looks to the engine (on
@@ -43,11 +45,15 @@ async function runWithExpiredLease(): Promise<string> {
 
 const attemptState = async (instanceId: string) => (await h.call("GET", `/v1/instances/${instanceId}/tasks`)).body.items[0]?.state;
 
+// The marks are this process's (kept in memory): the gauge and the list name it, as host:pid.
+const replica = `${hostname()}:${process.pid}`;
+
 async function poisonedGauge(): Promise<number> {
   const metrics = await h.call("GET", "/metrics");
-  const line = /^baton_poisoned_instances (\d+)$/m.exec(metrics.body as string);
-  if (!line) throw new Error("no baton_poisoned_instances in /metrics");
-  return Number(line[1]);
+  const line = /^baton_poisoned_instances\{replica="([^"]*)"\} (\d+)$/m.exec(metrics.body as string);
+  if (!line) throw new Error("no baton_poisoned_instances{replica} in /metrics");
+  expect(line[1]).toBe(replica);
+  return Number(line[2]);
 }
 
 describe("a poisoned instance", () => {
@@ -77,6 +83,7 @@ describe("a poisoned instance", () => {
         },
       ],
       nextCursor: null,
+      replica,
     });
     expect(await attemptState(poisoned)).toBe("LEASED");
 
@@ -89,7 +96,7 @@ describe("a poisoned instance", () => {
     expect(again.body.items[0].firstFailedAt).toBe(listed.body.items[0].firstFailedAt);
 
     // Listed per namespace: another namespace has none; a malformed cursor is a 400 naming it.
-    expect((await h.call("GET", "/v1/reaper/poisoned?namespace=elsewhere")).body).toEqual({ items: [], nextCursor: null });
+    expect((await h.call("GET", "/v1/reaper/poisoned?namespace=elsewhere")).body).toEqual({ items: [], nextCursor: null, replica });
     const bad = await h.call("GET", "/v1/reaper/poisoned?cursor=nonsense");
     expect([bad.status, bad.body.error.details.fields[0].field]).toEqual([400, "cursor"]);
 
@@ -97,6 +104,6 @@ describe("a poisoned instance", () => {
     await sql`DELETE FROM poisoned_instances`.execute(h.engine.database.db);
     await vi.waitFor(async () => expect(await attemptState(poisoned)).toBe("TIMED_OUT"), { timeout: 20_000 });
     await vi.waitFor(async () => expect(await poisonedGauge()).toBe(0), { timeout: 20_000 });
-    expect((await h.call("GET", "/v1/reaper/poisoned")).body).toEqual({ items: [], nextCursor: null });
+    expect((await h.call("GET", "/v1/reaper/poisoned")).body).toEqual({ items: [], nextCursor: null, replica });
   });
 });

@@ -1,5 +1,6 @@
 import { type Engine, INSTANCE_STATES, instanceCountByState } from "@baton/engine";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { REPLICA_ID } from "./replica.ts";
 
 /**
  * The Prometheus metrics of one API process. Task outcomes are counted as the engine reports them
@@ -82,10 +83,12 @@ export class ApiMetrics {
       name: "baton_poisoned_instances",
       help:
         "Instances whose expired leases this process's lease reaper could not time out in its latest passes (poisoned rows, " +
-        "skipped and retried every pass); listed with the error at GET /v1/reaper/poisoned",
+        "skipped and retried every pass); listed with the error at GET /v1/reaper/poisoned. Kept in memory per process: " +
+        "`replica` names the process (host:pid); with several replicas, alert on the largest value, not the sum",
+      labelNames: ["replica"] as const,
       registers: [this.registry],
       collect() {
-        this.set(engine.tasks.poisonedCount);
+        this.set({ replica: REPLICA_ID }, engine.tasks.poisonedCount);
       },
     });
     engine.tasks.onFinished(({ queue, state }) => {

@@ -2,6 +2,7 @@ import { INSTANCE_STATES, PageQuerySchema } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
 import { listNamespace } from "../auth.ts";
 import type { ApiDeps } from "../env.ts";
+import { REPLICA_ID } from "../replica.ts";
 import { createRouter, errorResponses, jsonContent } from "../router.ts";
 
 const PoisonedInstanceSchema = z
@@ -21,6 +22,9 @@ const PoisonedPageSchema = z
   .object({
     items: z.array(PoisonedInstanceSchema),
     nextCursor: z.string().nullable().meta({ description: "Pass back as `cursor` for the next page; null on the last page" }),
+    replica: z.string().meta({
+      description: "The process that answered (host:pid): the list is its reaper's, as the `replica` label of the gauge is",
+    }),
   })
   .meta({ id: "PoisonedInstancePage" });
 
@@ -32,7 +36,8 @@ const poisoned = createRoute({
   description:
     "The reaper skips such an instance for the pass, reaps every other, and tries it again on the next pass; this lists " +
     "those its latest passes failed on, with the error (also counted in the `baton_poisoned_instances` gauge). Each " +
-    "process answers for its own reaper (kept in memory): with several replicas, ask each, or watch the gauge. A caller " +
+    "process answers for its own reaper (kept in memory, not shared) and says which it is (`replica`): with several " +
+    "replicas, ask each, or watch the gauge, labelled the same. A caller " +
     "scoped to namespaces sees its namespace's instances (name one with `namespace` when it has several).",
   request: {
     query: PageQuerySchema.extend({
@@ -48,7 +53,8 @@ export function reaperRoutes({ engine }: ApiDeps) {
   router.openapi(poisoned, async (c) => {
     const { namespace: named, ...page } = c.req.valid("query");
     const namespace = listNamespace(c, "runs.read", named);
-    return c.json(await engine.tasks.poisonedInstances({ ...page, ...(namespace ? { namespace } : {}) }), 200);
+    const marked = await engine.tasks.poisonedInstances({ ...page, ...(namespace ? { namespace } : {}) });
+    return c.json({ ...marked, replica: REPLICA_ID }, 200);
   });
   return router;
 }
