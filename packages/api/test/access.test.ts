@@ -183,6 +183,16 @@ const matrix: Row[] = [
     allowed: ["admin", "operator", "otherOperator"],
   },
   {
+    route: "GET /v1/registrations",
+    call: (w) => h.call("GET", `/v1/registrations?namespace=${NS}`, undefined, as(w)),
+    allowed: ["admin", "operator"],
+  },
+  {
+    route: "GET /v1/registrations/changes",
+    call: (w) => h.call("GET", `/v1/registrations/changes?namespace=${NS}`, undefined, as(w)),
+    allowed: ["admin", "operator"],
+  },
+  {
     route: "GET /v1/reaper/poisoned",
     call: (w) => h.call("GET", `/v1/reaper/poisoned?namespace=${NS}`, undefined, as(w)),
     allowed: ["admin", "operator", "starter"],

@@ -63,7 +63,7 @@ describe("POST /v1/workflows", () => {
     }
   });
 
-  it("records a legacy as: worker registration as a worker of those steps' DO and UNDO queues", async () => {
+  it("remembers a legacy as: worker registration as the service of those steps' DO and UNDO queues", async () => {
     const { name } = uniqueWorkflow("legacy");
     await h.call("POST", "/v1/workflows", { orchName: name, as: "initiator", steps: [{ name: "createRealm" }, { name: "createClient" }] });
     const fromField = await h.call("POST", "/v1/workflows", {
@@ -73,7 +73,12 @@ describe("POST /v1/workflows", () => {
       steps: [{ name: "createRealm" }],
     });
     expect(fromField.status).toBe(200);
-    expect(fromField.body).toEqual({ workerId: "realm-service", queues: [`${name}.createRealm`, `${name}.createRealm.undo`] });
+    expect(fromField.body).toEqual({
+      workerId: "realm-service",
+      queues: [`${name}.createRealm`, `${name}.createRealm.undo`],
+      steps: ["createRealm"],
+      change: "created",
+    });
     const yaml = `orchName: ${name}\nas: worker\nsteps:\n  - name: createClient\n`;
     const fromHeader = await h.call("POST", "/v1/workflows", yaml, {
       "content-type": "application/yaml",
@@ -84,14 +89,23 @@ describe("POST /v1/workflows", () => {
 
     const shown = await h.call("GET", `/v1/workflows/${name}`);
     expect(shown.body.ready).toBe(true);
-    expect(shown.body.steps.map((s: { workers: string[]; undo: { workers: string[] } }) => [s.workers, s.undo.workers])).toEqual([
-      [["realm-service"], ["realm-service"]],
-      [["client-service"], ["client-service"]],
+    type Served = { serving: string; workers: string[]; services: { service: string }[] };
+    const served = (s: Served) => [s.serving, s.workers, s.services.map((x) => x.service)];
+    expect(shown.body.steps.map((s: Served & { undo: Served }) => [served(s), served(s.undo)])).toEqual([
+      [
+        ["registered", [], ["realm-service"]],
+        ["registered", [], ["realm-service"]],
+      ],
+      [
+        ["registered", [], ["client-service"]],
+        ["registered", [], ["client-service"]],
+      ],
     ]);
-    const workers = await h.call("GET", "/v1/workers");
-    expect(workers.body.items).toContainEqual(
-      expect.objectContaining({ id: "realm-service", queues: [`${name}.createRealm`, `${name}.createRealm.undo`], ready: true }),
-    );
+    const registrations = await h.call("GET", `/v1/registrations?workflow=${name}`);
+    expect(registrations.body.items).toEqual([
+      expect.objectContaining({ service: "client-service", steps: ["createClient"], transport: "http" }),
+      expect.objectContaining({ service: "realm-service", queues: [`${name}.createRealm`, `${name}.createRealm.undo`] }),
+    ]);
   });
 
   it("refuses a legacy worker registration without a service name, naming the field", async () => {
@@ -140,12 +154,22 @@ describe("GET /v1/workflows", () => {
     const { name, queue } = uniqueWorkflow();
     await h.call("POST", "/v1/workflows", { name, steps: [{ name: "a", queue, undo: true }] });
     const before = await h.call("GET", `/v1/workflows/${name}`);
-    expect(before.body.steps[0]).toMatchObject({ ready: false, workers: [], undo: { queue: `${queue}.undo`, ready: false } });
+    expect(before.body.steps[0]).toMatchObject({
+      ready: false,
+      serving: "nobody",
+      workers: [],
+      undo: { queue: `${queue}.undo`, ready: false, serving: "nobody" },
+    });
     await h.call("POST", "/v1/tasks/acquire", { workerId: "poller-1", queues: [queue, `${queue}.undo`] });
     // The poll is recorded off the response path; wait for the write.
     await expect
       .poll(async () => (await h.call("GET", `/v1/workflows/${name}`)).body, { timeout: 5000 })
-      .toMatchObject({ ready: true, steps: [{ ready: true, workers: ["poller-1"], undo: { ready: true, workers: ["poller-1"] } }] });
+      .toMatchObject({
+        ready: true,
+        steps: [
+          { ready: true, serving: "polling", workers: ["poller-1"], undo: { ready: true, serving: "polling", workers: ["poller-1"] } },
+        ],
+      });
   });
 
   it("answers 404 for an unknown workflow", async () => {

@@ -1,6 +1,7 @@
 export * from "./contract/errors.ts";
 export * from "./contract/field-hints.ts";
 export { checkJsonValue, jsonValueIssue, LIMITS } from "./contract/limits.ts";
+export * from "./contract/registration-views.ts";
 export * from "./contract/strict-fields.ts";
 export type * from "./contract/types.ts";
 export * from "./contract/wire.ts";
@@ -8,6 +9,14 @@ export { AccessCoordinator, type ApiKeyView, type NewApiKey } from "./coordinato
 export { createEngine, type Engine, type EngineOptions } from "./coordinators/engine.ts";
 export { InstanceEndWaiter, MAX_END_WAITERS, type WaitForEndOptions } from "./coordinators/instance-end-waiter.ts";
 export { type PassLogger, type PeriodicPass, startPeriodicPass } from "./coordinators/periodic-pass.ts";
+export {
+  type RegisterServiceParams,
+  type Registrant,
+  type RegistrationListParams,
+  ServiceRegistry,
+  type StepRef,
+  type StepServing,
+} from "./coordinators/service-registry.ts";
 export { type LeaseWrite, MAX_ACQUIRE, type OutcomeReport, TaskCoordinator, type TaskFinished } from "./coordinators/task-coordinator.ts";
 export { TaskDispatcher, type WaitingAcquire } from "./coordinators/task-dispatcher.ts";
 export {
@@ -41,6 +50,7 @@ export {
   type WorkflowDefinition,
 } from "./domain/definition.ts";
 export { type FoldedInstance, foldEvents } from "./domain/event-fold.ts";
+export { elementTaskId, taskIdParts } from "./domain/fan-out.ts";
 export { HTTP_METHODS, type HttpCall, type HttpMethod, type HttpStepConfig } from "./domain/http-step.ts";
 export { renderHeaders, renderUrl, SECRET_ENV_PREFIX, urlTemplateOrigin } from "./domain/http-template.ts";
 export { REDACTED, redactSecrets, SECRET_SAFE_LOGGING } from "./domain/secrets.ts";

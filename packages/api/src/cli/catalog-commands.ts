@@ -9,7 +9,7 @@ export function catalogCommands(program: Command): void {
 
   workflows
     .command("list", { isDefault: true })
-    .description("The latest version of each workflow, with whether every queue has a polling worker")
+    .description("The latest version of each workflow, with whether someone serves every queue (a polling worker or a registered service)")
     .option("--namespace <namespace>", "only this namespace")
     .option("--limit <n>", "page size, 1 to 500 (default 100)", parseLimit)
     .option("--cursor <cursor>", "the page after the one that printed this cursor")
@@ -31,7 +31,7 @@ export function catalogCommands(program: Command): void {
 
   workflows
     .command("describe")
-    .description("A workflow's latest definition: steps, queues, retries, undo, and which queues have workers")
+    .description("A workflow's latest definition: steps, queues, retries, undo, and who serves each queue")
     .argument("<name>", "the workflow's name")
     .option("--namespace <namespace>", "its namespace (default: default)")
     .action(async (name: string, opts: { namespace?: string }, cmd: Command) => {
@@ -82,7 +82,7 @@ function describeWorkflow(view: WorkflowView): string {
     ["type", view.type],
     ["description", view.description],
     ["registered", time(view.createdAt)],
-    ["ready", view.ready ? "yes: every queue has a polling worker" : "no: some queue has no polling worker"],
+    ["ready", view.ready ? "yes: every queue has a polling worker or a registered service" : "no: nobody serves some queue"],
   ]);
   const steps = table(
     view.steps.map((s) => ({
@@ -92,10 +92,18 @@ function describeWorkflow(view: WorkflowView): string {
       "depends on": s.dependsOn.join(", "),
       attempts: s.retry.maxAttempts,
       "lease ms": s.leaseMs,
-      workers: s.ready ? s.workers.join(", ") : "none polling",
-      undo: s.undo ? `${s.undo.queue} (${s.undo.ready ? s.undo.workers.join(", ") : "none polling"})` : "-",
+      "served by": servedBy(s),
+      undo: s.undo ? `${s.undo.queue} (${servedBy(s.undo)})` : "-",
     })),
-    ["step", "queue", "transport", "depends on", "attempts", "lease ms", "workers", "undo"],
+    ["step", "queue", "transport", "depends on", "attempts", "lease ms", "served by", "undo"],
   );
   return `${header}\nSteps\n${steps}`;
+}
+
+/** Who serves a queue, in a table cell: the polling workers, else the registered services, else nobody. */
+function servedBy(r: Pick<WorkflowView["steps"][number], "serving" | "workers" | "services">): string {
+  if (r.serving === "polling") return `polling: ${r.workers.join(", ")}`;
+  if (r.serving === "registered")
+    return `registered: ${r.services.map((s) => `${s.service} (heard from ${time(s.lastContactAt)})`).join(", ")}`;
+  return "nobody";
 }

@@ -45,6 +45,7 @@ export function describeInstance(view: InstanceView): string {
     ["state", view.state],
     ["created", time(view.createdAt)],
     ["updated", time(view.updatedAt)],
+    ["waiting", view.waiting?.map((w) => `${w.taskId} ${w.kind}: ${w.serving === "nobody" ? "nobody serves it" : w.serving}`).join("; ")],
     ["input", inlineJson(view.input)],
     ["output", inlineJson(view.output)],
     ["error", inlineJson(view.error)],

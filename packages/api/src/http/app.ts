@@ -2,6 +2,7 @@ import { BatonError, type Engine } from "@baton/engine";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
 import pino, { type Logger } from "pino";
+import { BRIDGE_WORKER_ID } from "../kafka/bridge.ts";
 import { browserSession, UI_PUBLIC_PATHS } from "../ui/browser-session.ts";
 import { uiRoutes } from "../ui/ui-routes.ts";
 import { type AuthMode, authenticate, requireAction } from "./auth.ts";
@@ -23,6 +24,7 @@ import { keyRoutes } from "./routes/keys.ts";
 import { operationRoutes } from "./routes/operations.ts";
 import { queueRoutes } from "./routes/queues.ts";
 import { reaperRoutes } from "./routes/reaper.ts";
+import { registrationRoutes } from "./routes/registrations.ts";
 import { taskRoutes } from "./routes/tasks.ts";
 import { workerRoutes } from "./routes/workers.ts";
 import { workflowRoutes } from "./routes/workflows.ts";
@@ -65,6 +67,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
     engine,
     metrics,
     readinessWindowMs: options.readinessWindowMs ?? 30_000,
+    relayWorkers: [BRIDGE_WORKER_ID],
     shutdown: options.shutdown ?? new AbortController().signal,
     kafkaBridge: options.kafkaBridge ?? (() => "off" as const),
     ...(options.httpSteps ? { httpSteps: options.httpSteps } : {}),
@@ -101,6 +104,7 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   app.route("/v1/instances", instanceRoutes(deps));
   app.route("/v1/tasks", taskRoutes(deps));
   app.route("/v1/workers", workerRoutes(deps));
+  app.route("/v1/registrations", registrationRoutes(deps));
   app.route("/v1/queues", queueRoutes(deps));
   app.route("/v1/reaper", reaperRoutes(deps));
   app.route("/v1/keys", keyRoutes(deps));

@@ -14,8 +14,10 @@ export interface AppEnv {
 export interface ApiDeps {
   engine: import("@baton/engine").Engine;
   metrics: import("./metrics.ts").ApiMetrics;
-  /** A step is ready while some worker polled its queue within this window. */
+  /** A step is ready while some worker polled its queue within this window (or a service registered for it). */
   readinessWindowMs: number;
+  /** Workers whose polls only relay commands elsewhere (the Kafka bridge): they do not make a step ready. */
+  relayWorkers: readonly string[];
   /** Aborts when the server shuts down: long-polls end at once with nothing handed out. */
   shutdown: AbortSignal;
   /** Where the process's Kafka bridge stands, for the health answers. */

@@ -1,13 +1,12 @@
 import {
   type Engine,
+  elementTaskId,
   isBatonError,
   LEASE_ERROR_CODES,
   redactSecrets,
   type TaskOutcome,
   taskGetLeasedByStep,
   taskNamespace,
-  type WorkflowDefinition,
-  workerRecordPoll,
 } from "@baton/engine";
 import type { Consumer, KafkaMessage, Producer } from "kafkajs";
 import { deadLetterMessage } from "./dead-letter.ts";
@@ -110,9 +109,11 @@ export class InboundHandler {
       const { namespace } = route;
       if (route.role === "response") {
         const reply = parseReply(message.value, message.headers);
+        // Whatever becomes of it, the services registered for its step were heard from.
+        this.engine.registrations.noteReply({ namespace, instanceId: reply.flowId, step: reply.stepName });
         return await this.applyReply(reply, namespace, `kafka:${topic}:${partition}:${message.offset}`);
       }
-      if (route.role === "registration") return await this.applyRegistration(message, namespace);
+      if (route.role === "registration") return await this.applyRegistration(topic, message, namespace);
       return await this.applyStart(topic, partition, message, namespace);
     } catch (error) {
       const reason =
@@ -135,7 +136,8 @@ export class InboundHandler {
    * dead-lettered: it is the lease doing its job, and the newer attempt's reply is the one that counts.
    */
   private async applyReply(reply: Reply, namespace: string, messageId: string): Promise<InboundOutcome> {
-    const base = { instanceId: reply.flowId, taskId: reply.stepName, kind: reply.action };
+    const taskId = reply.elementIndex === undefined ? reply.stepName : elementTaskId(reply.stepName, reply.elementIndex);
+    const base = { instanceId: reply.flowId, taskId, kind: reply.action };
     let lease =
       reply.executionId !== undefined && reply.fenceToken !== undefined
         ? { executionId: reply.executionId, fenceToken: reply.fenceToken }
@@ -188,7 +190,7 @@ export class InboundHandler {
     return { kind: "applied", detail: { ...detail, state: outcome.state } };
   }
 
-  private async applyRegistration(message: KafkaMessage, namespace: string): Promise<InboundOutcome> {
+  private async applyRegistration(topic: string, message: KafkaMessage, namespace: string): Promise<InboundOutcome> {
     const registration = parseRegistration(message.value, message.headers);
     const named = registration.kind === "definition" ? registration.definition.namespace : registration.namespace;
     sameNamespace("registration", named, namespace);
@@ -202,22 +204,15 @@ export class InboundHandler {
       return { kind: "applied", detail: { workflow: result.name, version: result.version, created: result.created } };
     }
     // A worker may register before the workflow does; its queues then follow the default naming.
-    const definition = await this.engine.workflows
-      .getDefinition(registration.workflow, namespace)
-      .then((row) => row.definition as WorkflowDefinition)
-      .catch((error: unknown) => {
-        if (isBatonError(error, "NOT_FOUND")) return null;
-        throw error;
-      });
-    const queues = registration.steps.flatMap((name) => {
-      const step = definition?.steps.find((s) => s.name === name);
-      if (definition && !step) throw new UnusableMessage(`registration: workflow ${registration.workflow} has no step '${name}'`);
-      return step
-        ? [step.queue, ...(step.undo ? [step.undo.queue] : [])]
-        : [`${registration.workflow}.${name}`, `${registration.workflow}.${name}.undo`];
+    const { queues, change } = await this.engine.registrations.register({
+      workflow: registration.workflow,
+      namespace,
+      service: registration.service,
+      steps: registration.steps,
+      transport: "kafka",
+      by: { keyId: null, name: `kafka:${topic}` },
     });
-    await workerRecordPoll(this.engine.database.db, registration.service, queues);
-    this.logger.info({ service: registration.service, workflow: registration.workflow, queues }, "kafka bridge: worker registered");
+    this.logger.info({ service: registration.service, workflow: registration.workflow, queues, change }, "kafka bridge: worker registered");
     return { kind: "applied", detail: { service: registration.service, queues } };
   }
 

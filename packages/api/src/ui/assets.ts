@@ -43,7 +43,8 @@ td.bad { color: var(--bad); font-weight: 600; }
 .field-error { color: var(--bad); margin: 0; min-height: 1em; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600; color: #fff; background: var(--wait);
   white-space: nowrap; }
-.s-completed, .s-ready, .s-polling { background: var(--ok); } .s-failed, .s-compensation_failed, .s-timed_out, .s-not_ready { background: var(--bad); }
+.s-completed, .s-ready, .s-polling, .s-registered { background: var(--ok); }
+.s-failed, .s-compensation_failed, .s-timed_out, .s-not_ready, .s-nobody { background: var(--bad); }
 .s-running, .s-leased { background: var(--run); } .s-paused { background: var(--warn); }
 .s-compensating, .s-compensated { background: var(--undo); } .s-cancelled, .s-skipped, .s-idle, .s-not_started { background: #9ca3af; }
 .counts { list-style: none; display: flex; flex-wrap: wrap; gap: 8px; padding: 0; }

@@ -1,4 +1,4 @@
-import type { InstanceSummary, WorkerView, WorkflowView } from "@baton/engine";
+import type { InstanceSummary, ServiceContact, WorkerView, WorkflowView } from "@baton/engine";
 import { html } from "hono/html";
 import { badge, type Html, pageLink, when } from "./layout.ts";
 import type { QueueLoad } from "./overview-page.ts";
@@ -43,24 +43,32 @@ export function workflowsBody(items: WorkflowView[], nextCursor: string | null):
 ${nextCursor ? html`<p>${pageLink("/ui/workflows", { cursor: nextCursor }, "Next page")}</p>` : ""}`;
 }
 
+/**
+ * Who serves a queue: the workers polling it, else the services registered for its step with when
+ * each was last heard from, else nobody.
+ */
+export function servedBy(r: { serving: string; workers?: string[]; services: ServiceContact[] }): Html {
+  if (r.serving === "polling") return html`${badge("POLLING")} <span class="wrap">${(r.workers ?? []).join(", ")}</span>`;
+  if (r.serving === "nobody") return badge("NOBODY");
+  return html`${badge("REGISTERED")} ${r.services.map((s) => html`<span class="wrap">${s.service} (last heard from ${when(s.lastContactAt)})</span> `)}`;
+}
+
 export function workflowHref(w: { name: string; namespace: string }): string {
   return `/ui/workflows/${encodeURIComponent(w.name)}?namespace=${encodeURIComponent(w.namespace)}`;
 }
 
 /** One workflow: its steps with readiness, and a form to start a run. */
 export function workflowBody(w: WorkflowView, form: { runId?: string; input?: string } = {}): Html {
-  const ready = (r: { ready: boolean; workers: string[] }) =>
-    r.ready ? html`${badge("READY")} <span class="wrap">${r.workers.join(", ")}</span>` : badge("NOT_READY");
   return html`<dl class="facts"><dt>Namespace</dt><dd>${w.namespace}</dd><dt>Version</dt><dd>${w.version} (latest; registered ${when(w.createdAt)})</dd>
 <dt>Type</dt><dd>${w.type}</dd>${w.description ? html`<dt>Description</dt><dd>${w.description}</dd>` : ""}
-<dt>Ready</dt><dd>${w.ready ? "every queue has a polling worker" : "some queue has no polling worker: its runs wait"}</dd></dl>
+<dt>Ready</dt><dd>${w.ready ? "every queue has a polling worker or a registered service" : "nobody serves some queue: its runs wait there"}</dd></dl>
 <h2>Steps</h2>
 <div class="scroll"><table><thead><tr><th scope="col">Step</th><th scope="col">Queue</th><th scope="col">Transport</th><th scope="col">After</th><th scope="col">Attempts</th><th scope="col">Workers</th><th scope="col">Undo</th></tr></thead>
 <tbody>${w.steps.map(
     (
       s,
     ) => html`<tr><td class="wrap step-name">${s.name}</td><td class="wrap">${s.queue}</td><td>${s.transport}</td><td class="wrap">${s.dependsOn.join(", ") || "–"}</td>
-<td>${s.retry.maxAttempts}</td><td>${ready(s)}</td><td>${s.undo ? html`<span class="wrap">${s.undo.queue}</span> ${ready(s.undo)}` : "–"}</td></tr>`,
+<td>${s.retry.maxAttempts}</td><td>${servedBy(s)}</td><td>${s.undo ? html`<span class="wrap">${s.undo.queue}</span> ${servedBy(s.undo)}` : "–"}</td></tr>`,
   )}</tbody></table></div>
 <h2>Start a run</h2>
 <form method="post" action="/ui/workflows/${encodeURIComponent(w.name)}/start" class="start" data-json-field="input">

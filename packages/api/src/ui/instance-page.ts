@@ -1,7 +1,8 @@
-import type { EventView, InstanceView, TaskView, WorkflowView } from "@baton/engine";
+import type { EventView, InstanceView, TaskView, WaitingStep, WorkflowView } from "@baton/engine";
 import { isTerminalInstanceState } from "@baton/engine";
 import { html } from "hono/html";
 import { latestAttempts } from "../instance-steps.ts";
+import { servedBy } from "./catalog-pages.ts";
 import { badge, type Html, jsonBlock, when } from "./layout.ts";
 import { stepGraph } from "./step-graph.ts";
 
@@ -45,6 +46,7 @@ export function liveBody(view: InstanceView, definition: WorkflowView | undefine
   <dt>Created</dt><dd>${when(view.createdAt)}</dd>
   <dt>Updated</dt><dd>${when(view.updatedAt)}</dd>
 </dl>
+${waitingList(view.waiting ?? [])}
 ${jsonBlock("Input", view.input, api)}${jsonBlock("Output", view.output, api)}${jsonBlock("Error", view.error, api)}
 <h2>Steps</h2>
 ${stepGraph(view.tasks, definition)}
@@ -54,6 +56,18 @@ ${view.tasksNextCursor ? html`<p class="note">More attempts than shown: <a href=
 <h2>History</h2>
 <ol class="timeline">${view.events.map(eventItem)}</ol>
 ${view.eventsNextCursor ? html`<p class="note">More events than shown: <a href="${api}/events">${api}/events</a> pages through them.</p>` : ""}`;
+}
+
+/** The run's waiting attempts and who serves each; one nobody serves says the run waits on it. */
+function waitingList(waiting: WaitingStep[]): Html | string {
+  if (waiting.length === 0) return "";
+  return html`<h2>Waiting</h2>
+<ul class="waiting">${waiting.map(
+    (
+      w,
+    ) => html`<li><span class="step-name">${w.taskId}</span> ${w.kind} attempt ${w.attempt} on <span class="wrap">${w.queue}</span>: ${servedBy(w)}
+${w.serving === "nobody" ? html`<span class="note">no worker polls this queue and no service registered for this step: the run waits here until one does</span>` : ""}</li>`,
+  )}</ul>`;
 }
 
 function attemptCard(t: TaskView, api: string): Html {

@@ -37,7 +37,8 @@ describe("baton CLI", { timeout: 180_000 }, () => {
     expect(described.code).toBe(0);
     expect(described.stdout).toContain(`workflow:    default/${name}`);
     expect(described.stdout).toMatch(new RegExp(`charge\\s+${queue.replace(/\./g, "\\.")}\\s+worker`));
-    expect(described.stdout).toContain("none polling");
+    expect(described.stdout).toMatch(/served by/i);
+    expect(described.stdout).toContain("nobody");
   });
 
   it("starts a run, describes its attempt with worker, fence and lease, pauses, resumes and cancels it", async () => {

@@ -95,10 +95,17 @@ describe("Spring orchestrator routes", () => {
       workerId: "realm-service",
       queues: ["tenantCreation.createRealm", "tenantCreation.createRealm.undo"],
     });
-    const workers = await h.call("GET", "/v1/workers");
-    expect(workers.body.items).toContainEqual(
-      expect.objectContaining({ id: "realm-service", queues: ["tenantCreation.createRealm", "tenantCreation.createRealm.undo"] }),
-    );
+    const registrations = await h.call("GET", "/v1/registrations?service=realm-service");
+    expect(registrations.body.items).toEqual([
+      expect.objectContaining({
+        workflow: "tenantCreation",
+        steps: ["createRealm"],
+        queues: ["tenantCreation.createRealm", "tenantCreation.createRealm.undo"],
+        transport: "http",
+      }),
+    ]);
+    const step = (await h.call("GET", "/v1/workflows/tenantCreation")).body.steps[0];
+    expect(step).toMatchObject({ name: "createRealm", serving: "registered", services: [{ service: "realm-service" }] });
   });
 
   it("executes with the payload as the run's input, and undoes the finished run in reverse order", async () => {

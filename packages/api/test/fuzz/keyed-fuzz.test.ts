@@ -72,6 +72,8 @@ const ROUTE_ACCESS: Record<string, Access> = {
   "GET /v1/workers": unscoped("workers.read"),
   "GET /v1/reaper/poisoned": scoped("runs.read"),
   "GET /v1/queues": scoped("workers.read"),
+  "GET /v1/registrations": scoped("workers.read"),
+  "GET /v1/registrations/changes": scoped("workers.read"),
   "POST /v1/keys": unscoped("keys.manage"),
   "GET /v1/keys": unscoped("keys.manage"),
   "DELETE /v1/keys/{keyId}": unscoped("keys.manage"),

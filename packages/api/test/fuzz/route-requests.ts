@@ -225,6 +225,18 @@ function parts(world: FuzzWorld) {
   return p;
 }
 
+/** Filters and pages of the registration lists: real names, names over the limits, cursors of any list. */
+function registrationQuery(w: FuzzWorld): fc.Arbitrary<string> {
+  const realCursor = Buffer.from(JSON.stringify(["default", w.workflow, "svc"])).toString("base64url");
+  return queryString({
+    namespace: parts(w).namespace,
+    workflow: fc.constantFrom(w.workflow, "", "x".repeat(129)),
+    service: fc.constantFrom("svc", "", "x".repeat(201)),
+    cursor: fc.oneof(pageCursor, fc.constant(realCursor)),
+    limit: pageLimit,
+  });
+}
+
 /** Per route, the requests the fuzz sends it. */
 /**
  * What the fuzz sends to each route, keyed as the OpenAPI document names it ("METHOD /path"), plus
@@ -308,6 +320,8 @@ export const ROUTE_REQUESTS: Record<string, (world: FuzzWorld) => fc.Arbitrary<F
         cursor: fc.constantFrom("dzE", "", "%%%", "AAAA", Buffer.from("\u0000").toString("base64url")),
       }),
     ),
+  "GET /v1/registrations": (w) => get(fc.constant("/v1/registrations"), registrationQuery(w)),
+  "GET /v1/registrations/changes": (w) => get(fc.constant("/v1/registrations/changes"), registrationQuery(w)),
   "GET /v1/queues": () => get(fc.constant("/v1/queues"), queryString({ namespace: fc.constantFrom("default", "", "%%%") })),
   "GET /v1/reaper/poisoned": (w) =>
     get(fc.constant("/v1/reaper/poisoned"), queryString({ namespace: parts(w).namespace, cursor: pageCursor, limit: pageLimit })),

@@ -161,12 +161,8 @@ describe("Kafka bridge", () => {
     expect(view.tasks.find((t) => t.taskId === "createClient")?.error).toMatchObject({ message: "client 'acme' already exists" });
 
     // The service registered itself as the worker of its steps (registration topic, `as: worker`).
-    const workers = await engine.database.db
-      .selectFrom("worker_heartbeats")
-      .selectAll()
-      .where("worker_id", "=", "tenant-service")
-      .execute();
-    expect(workers.map((w) => w.queue).sort()).toEqual(
+    const { items: registered } = await engine.registrations.page({ workflow, service: "tenant-service" });
+    expect(registered.flatMap((r) => r.queues).sort()).toEqual(
       [`${workflow}.createClient`, `${workflow}.createClient.undo`, `${workflow}.createRealm`, `${workflow}.createRealm.undo`].sort(),
     );
 
@@ -312,10 +308,10 @@ describe("Kafka bridge", () => {
       ["createProfile", "kafka", `${workflow}.createProfile.undo`],
     ]);
     const rows = await eventually(async () => {
-      const r = await engine.database.db.selectFrom("worker_heartbeats").selectAll().where("worker_id", "=", "mailer").execute();
-      return r.length > 0 && r;
+      const { items } = await engine.registrations.page({ workflow, service: "mailer" });
+      return items.length > 0 && items;
     }, "the worker registration");
-    expect(rows.map((r) => r.queue)).toEqual([`${workflow}.sendEmail`]);
+    expect(rows.map((r) => [r.queues, r.transport])).toEqual([[[`${workflow}.sendEmail`], "kafka"]]);
     await eventually(() => bridge.queues().filter((q) => q.workflow === workflow).length === 3, "the bridge to serve its queues");
 
     const letters = await eventually(() => deadLetters.messages.length >= 2 && deadLetters.messages, "two dead letters");

@@ -1,4 +1,5 @@
 import type { InstanceState, TaskKind, TaskState } from "../domain/states.ts";
+import type { WaitingStep } from "./registration-views.ts";
 
 /** A task handed to a worker. Times are ISO-8601 strings, fence tokens are numbers. */
 export interface AcquiredTask {
@@ -83,6 +84,8 @@ export interface InstanceView extends InstanceSummary {
   sequenceNumber: number;
   /** The circuit breakers of the hosts its HTTP steps call; absent when it has none. */
   httpCircuits?: HttpCircuitView[];
+  /** Its PENDING attempts and who serves each (the API adds it to the instance view). */
+  waiting?: WaitingStep[];
   /** The first page of the instance's attempts (see TaskPage). */
   tasks: TaskView[];
   /** Where the attempts go on: null when `tasks` holds them all. */

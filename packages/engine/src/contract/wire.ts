@@ -17,6 +17,7 @@ import {
 } from "./field-hints.ts";
 import { HttpCircuitViewSchema, HttpStepViewSchema } from "./http-step-views.ts";
 import { jsonValueIssue, LIMITS } from "./limits.ts";
+import { servingFields, WaitingStepSchema } from "./registration-views.ts";
 import { strictFields } from "./strict-fields.ts";
 import type {
   AcquiredTask,
@@ -116,13 +117,12 @@ export const RegisterResultSchema = z
   .object({ namespace: z.string(), name: z.string(), version: z.number().int(), created: z.boolean() })
   .meta({ id: "RegisterResult" });
 
-export const WorkerRegistrationResultSchema = z
-  .object({ workerId: z.string(), queues: z.array(z.string()) })
-  .meta({ id: "WorkerRegistrationResult", description: "A legacy `as: worker` registration: the queues it was recorded for" });
-
 const readiness = {
-  ready: z.boolean().meta({ description: "Some worker polled this queue within the readiness window" }),
-  workers: z.array(z.string()).meta({ description: "Workers that polled this queue within the readiness window" }),
+  ready: z.boolean().meta({ description: "Someone serves this queue: `serving` is `polling` or `registered`" }),
+  workers: z
+    .array(z.string())
+    .meta({ description: "Workers that polled this queue within the readiness window (the Kafka bridge left out)" }),
+  ...servingFields,
 };
 
 export const StepStatusSchema = z
@@ -152,7 +152,7 @@ export const WorkflowViewSchema = z
     type: z.enum(["sequential", "parallel", "dag"]),
     description: z.string().optional(),
     createdAt: isoTime,
-    ready: z.boolean().meta({ description: "Every queue of the workflow (DO and UNDO) has a recent worker" }),
+    ready: z.boolean().meta({ description: "Every queue of the workflow (DO and UNDO) has a polling worker or a registered service" }),
     steps: z.array(StepStatusSchema),
   })
   .meta({ id: "Workflow" });
@@ -301,6 +301,9 @@ export const InstanceViewSchema = InstanceSummarySchema.extend({
     .array(HttpCircuitViewSchema)
     .optional()
     .meta({ description: "The circuit breakers of the hosts this instance's HTTP steps call (absent when it has none)" }),
+  waiting: z.array(WaitingStepSchema).optional().meta({
+    description: "Its PENDING attempts with who serves each (`serving: nobody`: no worker polls it and no service registered for it)",
+  }),
   tasks: z.array(TaskViewSchema).meta({ description: `The attempts in the order they were scheduled, ${VIEW_HOLDS}` }),
   tasksNextCursor: nextCursor.meta({
     description: "Null when `tasks` holds every attempt; else pass it as `cursor` to GET /v1/instances/{id}/tasks for the rest",

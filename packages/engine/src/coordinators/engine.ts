@@ -9,6 +9,7 @@ import { startHousekeeping } from "./housekeeping.ts";
 import { InstanceEndWaiter } from "./instance-end-waiter.ts";
 import { startPeriodicPass } from "./periodic-pass.ts";
 import { PollRecorder } from "./poll-recorder.ts";
+import { ServiceRegistry } from "./service-registry.ts";
 import { TaskCoordinator } from "./task-coordinator.ts";
 import { TaskDispatcher } from "./task-dispatcher.ts";
 import { WorkflowCoordinator } from "./workflow-coordinator.ts";
@@ -25,7 +26,10 @@ export interface EngineOptions {
   pollIntervalMs?: number;
   /** How often this process reaps expired leases and runs past their deadline; 0 turns the reaper off (default 1000 ms). */
   reapIntervalMs?: number;
-  /** At most one readiness write per worker and queue per this many ms (default 5000). */
+  /**
+   * At most one readiness write per worker and queue per this many ms, and one "last contact" write
+   * per namespace and step name for Kafka replies (default 5000).
+   */
   pollRecordIntervalMs?: number;
   /** Poll records of workers not seen for this long are deleted in the background; 0 keeps them (default one day). */
   workerRetentionMs?: number;
@@ -52,6 +56,8 @@ export interface Engine {
   readonly access: AccessCoordinator;
   readonly tasks: TaskCoordinator;
   readonly dispatcher: TaskDispatcher;
+  /** Services' remembered `as: worker` registrations, and who serves a step. */
+  readonly registrations: ServiceRegistry;
   /** Waits for instances to end without holding a database connection (see `workflows.waitForEnd`). */
   readonly instanceEnds: InstanceEndWaiter;
   close(): Promise<void>;
@@ -71,6 +77,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const definitions = new DefinitionCache();
   const tasks = new TaskCoordinator(database.db, definitions, logger);
   const polls = new PollRecorder(database.db, options.pollRecordIntervalMs ?? 5000, logger);
+  const registrations = new ServiceRegistry(database.db, options.pollRecordIntervalMs ?? 5000, logger);
   const dispatcher = new TaskDispatcher(database, tasks, polls, options.pollIntervalMs ?? 1000, logger);
   const instanceEnds = new InstanceEndWaiter(database.db, tasks, options.pollIntervalMs ?? 1000, logger);
   const workflows = new WorkflowCoordinator(database.db, definitions, instanceEnds);
@@ -97,6 +104,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     access: new AccessCoordinator(database.db),
     tasks,
     dispatcher,
+    registrations,
     instanceEnds,
     async close() {
       instanceEnds.stop();
@@ -104,6 +112,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       await housekeeping?.stop();
       await dispatcher.stop();
       await polls.settled();
+      await registrations.settled();
       if (ownsDatabase) await database.close();
     },
   };

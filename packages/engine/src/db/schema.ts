@@ -97,6 +97,35 @@ export interface WorkerHeartbeatsTable {
   last_seen_at: Timestamp;
 }
 
+/** A service's remembered `as: worker` registration for one workflow (migration 0008). */
+export interface ServiceRegistrationsTable {
+  namespace: string;
+  workflow_name: string;
+  service: string;
+  steps: string[];
+  queues: string[];
+  transport: string;
+  first_registered_at: Timestamp;
+  last_registered_at: Timestamp;
+  last_contact_at: Timestamp;
+}
+
+/** The audit trail of registrations: a service's first one, and each that changed it. */
+export interface ServiceRegistrationChangesTable {
+  change_id: ColumnType<string | number | bigint, never, never>;
+  namespace: string;
+  workflow_name: string;
+  service: string;
+  change: string;
+  steps: string[];
+  steps_added: string[];
+  transport: string;
+  transport_before: string | null;
+  by_key_id: string | null;
+  by_name: string;
+  created_at: Timestamp;
+}
+
 export interface ApiKeysTable {
   key_id: string;
   name: string;
@@ -130,6 +159,8 @@ export interface Schema {
   events: EventsTable;
   report_keys: ReportKeysTable;
   worker_heartbeats: WorkerHeartbeatsTable;
+  service_registrations: ServiceRegistrationsTable;
+  service_registration_changes: ServiceRegistrationChangesTable;
   api_keys: ApiKeysTable;
   queue_owners: QueueOwnersTable;
   baton_migrations: BatonMigrationsTable;

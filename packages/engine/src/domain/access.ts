@@ -96,6 +96,11 @@ export function holderKeyOf(holder: string): string {
   return slash === 16 ? holder.slice(0, 16) : "";
 }
 
+/** The worker id a holder written by leaseHolderOf was named with (the holder itself when unqualified). */
+export function holderWorkerOf(holder: string): string {
+  return holderKeyOf(holder) === "" ? holder : holder.slice(17);
+}
+
 // Tokens: `baton_<16 hex key id>_<43 base64url secret>`. The id finds the row; the secret is
 // checked against its scrypt hash.
 const TOKEN = /^baton_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;

@@ -113,3 +113,25 @@ export function decodeDefinitionCursor(cursor: string): DefinitionListPosition {
   if (!isName(namespace) || !isName(name)) throw malformed();
   return { namespace, name };
 }
+
+/** A registration's place in the list of registrations (by namespace, workflow, then service). */
+export interface RegistrationListPosition {
+  namespace: string;
+  workflow: string;
+  service: string;
+}
+
+/** Services are named like worker ids: at most 200 characters (LIMITS.maxIdLength). */
+const MAX_ID = 200;
+
+export function encodeRegistrationCursor(position: RegistrationListPosition): string {
+  return encode([position.namespace, position.workflow, position.service]);
+}
+
+/** Reads a cursor made by encodeRegistrationCursor. */
+export function decodeRegistrationCursor(cursor: string): RegistrationListPosition {
+  const [namespace, workflow, service] = decode(cursor, 3) ?? [];
+  const isText = (v: unknown, max: number): v is string => typeof v === "string" && v.length > 0 && v.length <= max;
+  if (!isText(namespace, MAX_NAME) || !isText(workflow, MAX_NAME) || !isText(service, MAX_ID)) throw malformed();
+  return { namespace, workflow, service };
+}

@@ -1,16 +1,22 @@
 import { sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
+import { holderWorkerOf } from "../domain/access.ts";
 
 /**
- * Records that a worker polled these queues now. The queues go as one array parameter, however
- * many there are: a row of parameters per queue would pass the drivers' bind-parameter limits
- * (PGlite's session breaks past 32,767) for a long enough list.
+ * Records that a worker polled these queues now, and that a registered service of that name (the
+ * worker id without the `<keyId>/` an API key adds) serving one of them was heard from. The queues
+ * go as one array parameter, however many there are: a row of parameters per queue would pass the
+ * drivers' bind-parameter limits (PGlite's session breaks past 32,767) for a long enough list.
  */
 export async function workerRecordPoll(db: DbOrTrx, workerId: string, queues: string[]): Promise<void> {
   if (queues.length === 0) return;
+  const polled = [...new Set(queues)];
+  const service = holderWorkerOf(workerId);
   await sql`
+    WITH contact AS (
+      UPDATE service_registrations SET last_contact_at = now() WHERE service = ${service} AND queues && ${polled}::text[])
     INSERT INTO worker_heartbeats (worker_id, queue, last_seen_at)
-    SELECT ${workerId}, q, now() FROM unnest(${[...new Set(queues)]}::text[]) AS q
+    SELECT ${workerId}, q, now() FROM unnest(${polled}::text[]) AS q
     ON CONFLICT (worker_id, queue) DO UPDATE SET last_seen_at = now()`.execute(db);
 }
 
@@ -35,6 +41,20 @@ export async function workerList(db: DbOrTrx, recentMs: number): Promise<WorkerP
     .orderBy("queue")
     .execute();
   return rows.map((r) => ({ workerId: r.worker_id, queue: r.queue, lastSeenAt: r.last_seen_at, recent: r.recent }));
+}
+
+/** The workers that polled these queues within `recentMs`, by queue then worker. */
+export async function workerListRecentByQueues(
+  db: DbOrTrx,
+  params: { queues: string[]; recentMs: number },
+): Promise<{ workerId: string; queue: string }[]> {
+  if (params.queues.length === 0) return [];
+  const result = await sql<{ worker_id: string; queue: string }>`
+    SELECT worker_id, queue FROM worker_heartbeats
+    WHERE queue = ANY(${[...new Set(params.queues)]}::text[])
+      AND last_seen_at > now() - ${params.recentMs} * interval '1 millisecond'
+    ORDER BY queue, worker_id`.execute(db);
+  return result.rows.map((r) => ({ workerId: r.worker_id, queue: r.queue }));
 }
 
 /**

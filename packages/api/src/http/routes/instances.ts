@@ -15,6 +15,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { attemptsFor, eventsFor, instanceViewFor, listNamespace, requireVisible } from "../auth.ts";
 import type { ApiDeps, AppEnv } from "../env.ts";
+import { waitingSteps } from "../readiness.ts";
 import { createRouter, errorResponses, jsonContent, noJsonBody, optionalJsonBody } from "../router.ts";
 
 const IdParams = z.object({ id: z.uuid().meta({ param: { name: "id", in: "path" }, description: "Instance id" }) });
@@ -39,7 +40,7 @@ const show = createRoute({
   method: "get",
   path: "/{id}",
   tags: ["instances"],
-  summary: "One instance with its task attempts and its event history",
+  summary: "One instance with its task attempts, its event history, and who serves each of its waiting attempts",
   request: { params: IdParams },
   responses: { 200: jsonContent(InstanceViewSchema, "The instance"), ...errorResponses(400, 404) },
 });
@@ -95,7 +96,8 @@ const retry = createRoute({
 });
 
 /** Instances: listing, inspection and operator actions. */
-export function instanceRoutes({ engine, httpSteps }: ApiDeps) {
+export function instanceRoutes(deps: ApiDeps) {
+  const { engine, httpSteps } = deps;
   const router = createRouter();
   /** Refuses (404) an instance outside the caller's namespaces before anything else is read. */
   const visible = async (c: Context<AppEnv>, action: Action, id: string) =>
@@ -111,8 +113,8 @@ export function instanceRoutes({ engine, httpSteps }: ApiDeps) {
     const { id } = c.req.valid("param");
     const caller = await visible(c, "runs.read", id);
     const view = await engine.workflows.getWorkflow(id);
-    const httpCircuits = httpSteps ? await httpSteps.circuitsFor(view) : [];
-    return c.json(instanceViewFor(caller, httpCircuits.length > 0 ? { ...view, httpCircuits } : view), 200);
+    const [httpCircuits, waiting] = await Promise.all([httpSteps ? httpSteps.circuitsFor(view) : [], waitingSteps(deps, view)]);
+    return c.json(instanceViewFor(caller, { ...view, ...(httpCircuits.length > 0 ? { httpCircuits } : {}), waiting }), 200);
   });
 
   router.openapi(tasks, async (c) => {

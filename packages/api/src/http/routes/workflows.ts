@@ -1,9 +1,6 @@
 import {
   BatonError,
-  fieldIssues,
   isLegacyRegistration,
-  issuesSummary,
-  LIMITS,
   MAX_BATCH_ITEMS,
   MAX_RUN_WAIT_MS,
   PageQuerySchema,
@@ -15,22 +12,17 @@ import {
   type StartResult,
   StartResultSchema,
   StartWaitResultSchema,
-  strictFields,
-  WORKER_REGISTRATION_HINTS,
-  WORKER_STEP_HINTS,
   WorkerRegistrationResultSchema,
   WorkflowDefinitionSchema,
   WorkflowListSchema,
   WorkflowViewSchema,
-  workerList,
-  workerRecordPoll,
 } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { listNamespace, requireAccess } from "../auth.ts";
 import { readDefinitionBody } from "../definition-body.ts";
 import type { ApiDeps } from "../env.ts";
-import { recentWorkersByQueue, workflowView } from "../readiness.ts";
+import { registerLegacyWorker } from "../legacy-worker.ts";
+import { workflowViews } from "../readiness.ts";
 import { createRouter, errorResponses, jsonContent } from "../router.ts";
 import { waitForRunEnd } from "../run-end.ts";
 
@@ -60,7 +52,8 @@ const register = createRoute({
   description:
     "Stores a new version when the definition changed (201) and is a no-op when it is identical to the latest (200). " +
     "The legacy `orchName/as/type/steps` format is accepted: `as: initiator` registers the definition, `as: worker` " +
-    "records the sending service (`service` field or X-Service-Name header) as a worker of the named steps.",
+    "remembers the sending service (`service` field or X-Service-Name header) as serving the named steps (GET /v1/registrations), " +
+    "and the steps' readiness says `registered` from then on.",
   request: {
     body: {
       required: true,
@@ -85,7 +78,9 @@ const list = createRoute({
   method: "get",
   path: "/",
   tags: ["workflows"],
-  summary: "List workflows (latest version of each) with per-step worker readiness, by namespace then name, a page at a time",
+  summary:
+    "List workflows (latest version of each) with who serves each step (a polling worker, a registered service, nobody), " +
+    "by namespace then name, a page at a time",
   request: { query: NamespaceQuery.extend(PageQuerySchema.shape) },
   responses: { 200: jsonContent(WorkflowListSchema, "One page of latest definitions"), ...errorResponses(400) },
 });
@@ -94,7 +89,7 @@ const show = createRoute({
   method: "get",
   path: "/{name}",
   tags: ["workflows"],
-  summary: "Show a workflow's latest definition with per-step worker readiness",
+  summary: "Show a workflow's latest definition with who serves each step (a polling worker, a registered service, nobody)",
   request: { params: NameParams, query: NamespaceQuery },
   responses: { 200: jsonContent(WorkflowViewSchema, "The latest definition"), ...errorResponses(400, 404) },
 });
@@ -139,36 +134,6 @@ const startBatch = createRoute({
   },
 });
 
-/**
- * A legacy `as: worker` registration (reference/orchestrator-service-spring.md). `type` and the
- * steps' `seq` and `objectType` belong to the initiator's registration; a worker that copies them
- * is accepted, and they are checked but not used.
- */
-const LegacyWorkerSchema = strictFields(
-  {
-    orchName: z.string().min(1).max(LIMITS.maxNameLength),
-    as: z.literal("worker"),
-    namespace: z.string().min(1).max(LIMITS.maxNameLength).optional(),
-    service: z.string().min(1).max(LIMITS.maxIdLength).optional(),
-    type: z.enum(["sequential", "parallel", "simultaneous", "dag"]).optional(),
-    steps: z
-      .array(
-        strictFields(
-          {
-            name: z.string().min(1).max(LIMITS.maxNameLength),
-            seq: z.number().int().min(-1_000_000).max(1_000_000).optional(),
-            objectType: z.string().max(LIMITS.maxNameLength).optional(),
-          },
-          WORKER_STEP_HINTS,
-        ),
-      )
-      .min(1)
-      .max(LIMITS.maxSteps),
-  },
-  WORKER_REGISTRATION_HINTS,
-);
-const ServiceHeader = z.string().min(1).max(LIMITS.maxIdLength);
-
 /** Workflow definitions: registration, readiness, and starting runs. */
 export function workflowRoutes(deps: ApiDeps) {
   const { engine } = deps;
@@ -192,23 +157,16 @@ export function workflowRoutes(deps: ApiDeps) {
   router.openapi(list, async (c) => {
     const { namespace: named, ...page } = c.req.valid("query");
     const namespace = listNamespace(c, "workflows.read", named);
-    const [rows, polls] = await Promise.all([
-      engine.workflows.listDefinitionPage({ ...page, ...(namespace ? { namespace } : {}) }),
-      workerList(engine.database.db, deps.readinessWindowMs),
-    ]);
-    const byQueue = recentWorkersByQueue(polls);
-    return c.json({ items: rows.items.map((row) => workflowView(row, byQueue)), nextCursor: rows.nextCursor }, 200);
+    const rows = await engine.workflows.listDefinitionPage({ ...page, ...(namespace ? { namespace } : {}) });
+    return c.json({ items: await workflowViews(deps, rows.items), nextCursor: rows.nextCursor }, 200);
   });
 
   router.openapi(show, async (c) => {
     const { name } = c.req.valid("param");
     const { namespace } = c.req.valid("query");
     requireAccess(c, "workflows.read", namespace ?? "default");
-    const [row, polls] = await Promise.all([
-      engine.workflows.getDefinition(name, namespace),
-      workerList(engine.database.db, deps.readinessWindowMs),
-    ]);
-    return c.json(workflowView(row, recentWorkersByQueue(polls)), 200);
+    const [view] = await workflowViews(deps, [await engine.workflows.getDefinition(name, namespace)]);
+    return c.json(view as NonNullable<typeof view>, 200);
   });
 
   router.openapi(start, async (c) => {
@@ -243,48 +201,4 @@ export function workflowRoutes(deps: ApiDeps) {
 export function namespaceNamedBy(body: unknown): string {
   const named = typeof body === "object" && body !== null ? (body as { namespace?: unknown }).namespace : undefined;
   return typeof named === "string" ? named : "default";
-}
-
-/**
- * A legacy `as: worker` registration: the sending service becomes a worker of the named steps'
- * DO and UNDO queues (taken from the registered definition, else the default queue names).
- */
-export async function registerLegacyWorker(deps: ApiDeps, raw: unknown, c: Context) {
-  const parsed = LegacyWorkerSchema.safeParse(raw);
-  if (!parsed.success) {
-    const { issues } = parsed.error;
-    throw new BatonError("INVALID_DEFINITION", `Invalid worker registration: ${issuesSummary(issues, "(body)")}`, {
-      fields: fieldIssues(issues, "(body)"),
-    });
-  }
-  const reg = parsed.data;
-  const header = c.req.header("x-service-name");
-  if (reg.service === undefined && header !== undefined && !ServiceHeader.safeParse(header).success) {
-    throw new BatonError("VALIDATION_ERROR", `X-Service-Name: 1 to ${LIMITS.maxIdLength} characters (maxIdLength)`, {
-      in: "header",
-      fields: [{ field: "X-Service-Name", message: `1 to ${LIMITS.maxIdLength} characters` }],
-    });
-  }
-  const workerId = reg.service ?? header;
-  if (!workerId) {
-    throw new BatonError("VALIDATION_ERROR", "service: name the worker with a `service` field or an X-Service-Name header", {
-      in: "body",
-      fields: [{ field: "service", message: "required (or send an X-Service-Name header)" }],
-    });
-  }
-  const definition = await deps.engine.workflows.getDefinition(reg.orchName, reg.namespace).catch((error: unknown) => {
-    if (error instanceof BatonError && error.code === "NOT_FOUND") return null;
-    throw error;
-  });
-  const queues = reg.steps.flatMap(({ name }) => {
-    const step = definition?.definition.steps.find((s) => s.name === name);
-    if (definition && !step) {
-      throw new BatonError("NOT_FOUND", `Workflow ${reg.orchName} has no step '${name}'`, { workflow: reg.orchName, step: name });
-    }
-    const queue = step?.queue ?? `${reg.orchName}.${name}`;
-    const undo = step ? step.undo?.queue : `${queue}.undo`;
-    return undo ? [queue, undo] : [queue];
-  });
-  await workerRecordPoll(deps.engine.database.db, workerId, queues);
-  return { workerId, queues };
 }

@@ -110,7 +110,7 @@ export const LEGACY_STATUSES: readonly LegacyStatusRow[] = [
     system: "spring",
     of: "step",
     name: "NOT_REGISTERED",
-    baton: { shownBy: "the step's readiness (`GET /v1/workflows/{name}`): no worker for its queue; the step waits `PENDING`" },
+    baton: { shownBy: "the step's readiness (`GET /v1/workflows/{name}`): `serving: nobody`; the step waits `PENDING`" },
     meaning: "no worker registered for the step",
   },
   // FastAPI orchestrator: a task (one request) ...

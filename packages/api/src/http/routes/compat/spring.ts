@@ -4,8 +4,9 @@ import { inputOfLegacyPayload } from "../../../legacy-payload.ts";
 import { requireAccess, requireVisible } from "../../auth.ts";
 import { readDefinitionBody } from "../../definition-body.ts";
 import type { ApiDeps } from "../../env.ts";
+import { registerLegacyWorker } from "../../legacy-worker.ts";
 import { createRouter, errorResponses, jsonContent } from "../../router.ts";
-import { namespaceNamedBy, registerLegacyWorker } from "../workflows.ts";
+import { namespaceNamedBy } from "../workflows.ts";
 import { COMPAT_TAG, startLegacyRun } from "./compat-common.ts";
 import { HealthFactsSchema, healthFacts } from "./health-facts.ts";
 import { springErrors } from "./legacy-errors.ts";
@@ -50,7 +51,7 @@ const register = createRoute({
   description:
     "`as: initiator` registers the orchestration as a Baton workflow (every step over Kafka, with an UNDO, in `seq` " +
     "order or together for `simultaneous`); `as: worker` records the service named by the `X-Service-Name` header (or " +
-    "a `service` field) as a worker of the listed steps. Same as POST /v1/workflows.",
+    "a `service` field) as serving the listed steps, remembered across restarts (GET /v1/registrations). Same as POST /v1/workflows.",
   request: {
     headers: z.object({ "x-service-name": z.string().min(1).max(LIMITS.maxIdLength).optional() }),
     body: {
