@@ -1,6 +1,5 @@
 import {
   type Engine,
-  elementTaskId,
   isBatonError,
   LEASE_ERROR_CODES,
   redactSecrets,
@@ -136,8 +135,7 @@ export class InboundHandler {
    * dead-lettered: it is the lease doing its job, and the newer attempt's reply is the one that counts.
    */
   private async applyReply(reply: Reply, namespace: string, messageId: string): Promise<InboundOutcome> {
-    const taskId = reply.elementIndex === undefined ? reply.stepName : elementTaskId(reply.stepName, reply.elementIndex);
-    const base = { instanceId: reply.flowId, taskId, kind: reply.action };
+    const base = { instanceId: reply.flowId, taskId: reply.stepName, kind: reply.action };
     let lease =
       reply.executionId !== undefined && reply.fenceToken !== undefined
         ? { executionId: reply.executionId, fenceToken: reply.fenceToken }
