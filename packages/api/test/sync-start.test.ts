@@ -129,6 +129,97 @@ describe("POST /v1/workflows/{name}/runs with waitMs", () => {
   });
 });
 
+describe("POST /v1/workflows/{name}/runs/batch with waitMs", () => {
+  it("answers each run with its state, output and error when it ended or at the one deadline; a refused run keeps its slot", async () => {
+    const { name, queue } = await register(h);
+    await h.call("POST", `/v1/workflows/${name}/runs`, { runId: "taken", input: { n: 0 } });
+    const waitMs = 1500;
+    const started = Date.now();
+    const answer = h.call("POST", `/v1/workflows/${name}/runs/batch`, {
+      runs: [
+        { runId: "ok", input: { n: 1 } },
+        { runId: "bad", input: { n: 2 } },
+        { runId: "idle", input: { n: 3 } },
+        { runId: "taken", input: { n: 99 } },
+      ],
+      waitMs,
+    });
+    await parked(h, 3);
+    // The waits hold no connection: the pool's only one serves the workers meanwhile.
+    const tasks = (await h.call("POST", "/v1/tasks/acquire", { workerId: "w1", queues: [queue], max: 10 })).body.tasks as {
+      executionId: string;
+      fenceToken: number;
+      input: { n: number };
+    }[];
+    const byN = (n: number) => tasks.find((t) => t.input.n === n) as (typeof tasks)[number];
+    await h.call("POST", `/v1/tasks/${byN(1).executionId}/complete`, { workerId: "w1", fenceToken: byN(1).fenceToken, output: "done" });
+    await h.call("POST", `/v1/tasks/${byN(2).executionId}/fail`, {
+      workerId: "w1",
+      fenceToken: byN(2).fenceToken,
+      error: { message: "no" },
+    });
+    const res = await answer;
+    expect(res.status).toBe(200);
+    expect(res.body.results).toEqual([
+      { instanceId: expect.any(String), runId: "ok", state: "COMPLETED", created: true, output: { work: "done" }, error: null },
+      expect.objectContaining({
+        runId: "bad",
+        state: "FAILED",
+        created: true,
+        output: null,
+        error: expect.objectContaining({ step: "work" }),
+      }),
+      { instanceId: expect.any(String), runId: "idle", state: "RUNNING", created: true, output: null, error: null },
+      { runId: "taken", error: expect.objectContaining({ code: "RUN_ID_CONFLICT" }) },
+    ]);
+    // The run nobody ended held the answer until the deadline.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(waitMs);
+    expect(h.engine.instanceEnds.waiting).toBe(0);
+  });
+
+  it("answers as soon as the last run has ended, woken by the completions", async () => {
+    const { name, queue } = await register(h);
+    const answer = h.call("POST", `/v1/workflows/${name}/runs/batch`, { runs: [{ input: { n: 1 } }, { input: { n: 2 } }], waitMs: 30_000 });
+    await parked(h, 2);
+    const { tasks } = (await h.call("POST", "/v1/tasks/acquire", { workerId: "w1", queues: [queue], max: 2 })).body;
+    for (const task of tasks as { executionId: string; fenceToken: number }[]) {
+      await h.call("POST", `/v1/tasks/${task.executionId}/complete`, { workerId: "w1", fenceToken: task.fenceToken, output: 1 });
+    }
+    const res = await answer;
+    expect(res.body.results.map((r: { state: string }) => r.state)).toEqual(["COMPLETED", "COMPLETED"]);
+  });
+
+  it("refuses a waitMs out of bounds (starting nothing) and one sent inside a run, saying where it goes", async () => {
+    const { name } = await register(h);
+    const before = await settledDigest(h.engine.database);
+    const tooLong = await h.call("POST", `/v1/workflows/${name}/runs/batch`, { runs: [{ input: {} }], waitMs: MAX_RUN_WAIT_MS + 1 });
+    expect([tooLong.status, tooLong.body.error.details.fields]).toEqual([400, [{ field: "waitMs", message: expect.any(String) }]]);
+    const inside = await h.call("POST", `/v1/workflows/${name}/runs/batch`, { runs: [{ input: {}, waitMs: 1000 }] });
+    expect(inside.status).toBe(400);
+    expect(inside.body.error.details.fields).toEqual([{ field: "runs.0.waitMs", message: expect.stringContaining("beside `runs`") }]);
+    expect(await databaseDigest(h.engine.database)).toBe(before);
+  });
+
+  it("ends the waits when the client disconnects; the runs go on", async () => {
+    const { name } = await register(h);
+    const client = new AbortController();
+    const gone = fetch(`${h.url}/v1/workflows/${name}/runs/batch`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ runs: [{ input: {} }, { input: {} }], waitMs: 30_000 }),
+      signal: client.signal,
+    });
+    await parked(h, 2);
+    client.abort();
+    await expect(gone).rejects.toThrow();
+    await parked(h, 0);
+    expect((await h.call("GET", `/v1/instances?workflow=${name}`)).body.items.map((i: { state: string }) => i.state)).toEqual([
+      "RUNNING",
+      "RUNNING",
+    ]);
+  });
+});
+
 describe("waits see changes this process did not commit", () => {
   let quick: Harness;
   beforeAll(async () => {

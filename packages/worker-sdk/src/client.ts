@@ -1,8 +1,9 @@
 import type { InstancePage, InstanceView, RegisterResult, StartResult } from "@baton/engine/contract";
+import { BatonError, MAX_RUN_WAIT_MS } from "@baton/engine/contract";
 import { isTransientError, WaitTimeoutError } from "./errors.ts";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, sleep, withRetry } from "./retry-policy.ts";
 import { type ConnectOptions, connect } from "./transport/connect.ts";
-import type { InstanceState, ListParams, RetryResult, StartParams } from "./transport/transport.ts";
+import type { InstanceState, ListParams, RetryResult, StartParams, StartWaitResult } from "./transport/transport.ts";
 
 /** The states an instance never leaves (DESIGN §3). */
 export const TERMINAL_STATES: readonly InstanceState[] = ["COMPLETED", "CANCELLED", "COMPENSATED", "COMPENSATION_FAILED", "FAILED"];
@@ -28,8 +29,14 @@ export interface Client {
   register(definition: unknown): Promise<RegisterResult>;
   /**
    * Starts a run of the latest version. The start is idempotent by `runId`; without one the client
-   * makes one up, so retrying a start whose answer was lost cannot start a second run.
+   * makes one up, so retrying a start whose answer was lost cannot start a second run. With
+   * `waitMs` (0 to 60,000) the answer comes when the run has ended, with its output or error, or
+   * when the wait runs out, with its state then (compare `state` with TERMINAL_STATES); the server
+   * holds no database connection meanwhile. A `waitMs` out of bounds is a VALIDATION_ERROR before
+   * anything is started.
+   * @example const { state, output } = await client.start("tenantCreation", { input: { tenant: "acme" }, waitMs: 30_000 });
    */
+  start(workflow: string, params: StartParams & { waitMs: number }): Promise<StartWaitResult>;
   start(workflow: string, params?: StartParams): Promise<StartResult>;
   get(instanceId: string): Promise<InstanceView>;
   list(params?: ListParams): Promise<InstancePage>;
@@ -61,10 +68,11 @@ export function createClient(options: ClientOptions): Client {
   const idempotent = <T>(call: () => Promise<T>) => withRetry(call, policy);
   return {
     register: (definition) => idempotent(() => transport.register(definition)),
-    start: (workflow, params = {}) => {
+    start: (async (workflow: string, params: StartParams = {}) => {
+      checkWaitMs(params.waitMs);
       const withRunId = { ...params, runId: params.runId ?? crypto.randomUUID() };
       return idempotent(() => transport.start(workflow, withRunId));
-    },
+    }) as Client["start"],
     get: (instanceId) => idempotent(() => transport.get(instanceId)),
     list: (params = {}) => idempotent(() => transport.list(params)),
     pause: (instanceId) => transport.pause(instanceId),
@@ -96,4 +104,12 @@ export function createClient(options: ClientOptions): Client {
       }
     },
   };
+}
+
+/** Refuses a `waitMs` the server would refuse, before the start is sent (in process it would start first). */
+function checkWaitMs(waitMs: number | undefined): void {
+  if (waitMs === undefined || (Number.isInteger(waitMs) && waitMs >= 0 && waitMs <= MAX_RUN_WAIT_MS)) return;
+  throw new BatonError("VALIDATION_ERROR", `waitMs: a whole number of milliseconds from 0 to ${MAX_RUN_WAIT_MS}; got ${waitMs}`, {
+    fields: [{ field: "waitMs", message: `0 to ${MAX_RUN_WAIT_MS}` }],
+  });
 }

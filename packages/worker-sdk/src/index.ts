@@ -36,6 +36,7 @@ export type {
   ListParams,
   RetryResult,
   StartParams,
+  StartWaitResult,
   Transport,
 } from "./transport/transport.ts";
 export { createWorker, type StopOptions, type Worker, type WorkerOptions } from "./worker.ts";

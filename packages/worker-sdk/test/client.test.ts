@@ -97,6 +97,38 @@ describe.each(TRANSPORT_MODES)("client (%s)", (mode) => {
     expect((await rejection(client.waitFor(crypto.randomUUID(), "COMPLETED"))).code).toBe("NOT_FOUND");
   });
 
+  it("start with waitMs answers once the run has ended, with its output or error, or with its state when the wait ran out", async () => {
+    const workflow = uniqueName("sync");
+    await client.register({ name: workflow, steps: [{ name: "a", retry: { maxAttempts: 1 } }] });
+    const idle = await client.start(workflow, { runId: "idle", waitMs: 200 });
+    expect(idle).toEqual({ instanceId: expect.any(String), runId: "idle", state: "RUNNING", created: true, output: null, error: null });
+
+    const worker = createWorker({
+      ...connection.options,
+      workflow,
+      logger: silentLogger,
+      handlers: {
+        a: (ctx) => {
+          if ((ctx.input as { fail?: boolean }).fail) throw new Error("declined");
+          return { realm: "r-1" };
+        },
+      },
+    });
+    try {
+      const done = await client.start(workflow, { runId: "ok", input: {}, waitMs: 30_000 });
+      expect(done).toMatchObject({ runId: "ok", state: "COMPLETED", created: true, output: { a: { realm: "r-1" } }, error: null });
+      const failed = await client.start(workflow, { runId: "no", input: { fail: true }, waitMs: 30_000 });
+      expect(failed).toMatchObject({ state: "FAILED", output: null, error: expect.objectContaining({ step: "a" }) });
+      // A repeat of an ended run answers at once, ended.
+      expect(await client.start(workflow, { runId: "ok", input: {}, waitMs: 30_000 })).toEqual({ ...done, created: false });
+    } finally {
+      await worker.stop();
+    }
+    const tooLong = await rejection(client.start(workflow, { runId: "never", waitMs: 60_001 }));
+    expect([tooLong.code, tooLong.details.fields]).toEqual(["VALIDATION_ERROR", [{ field: "waitMs", message: "0 to 60000" }]]);
+    expect((await client.list({ workflow })).items.map((i) => i.runId)).not.toContain("never");
+  });
+
   it("compensates by hand, undoing what completed", async () => {
     const workflow = uniqueName("compensate");
     await client.register({ name: workflow, steps: [{ name: "a", undo: true }, { name: "b" }] });

@@ -1,4 +1,4 @@
-import { isTerminalInstanceState, type StartResult, type StartWaitResultSchema } from "@baton/engine";
+import { isTerminalInstanceState, type RunRefusal, type StartResult, type StartWaitResultSchema } from "@baton/engine";
 import type { Context } from "hono";
 import type { z } from "zod";
 import type { ApiDeps, AppEnv } from "./env.ts";
@@ -27,4 +27,37 @@ export async function waitForRunEnd(
   const outcome = c.req.raw.signal.aborted ? "aborted" : ended ? "ended" : "deadline";
   metrics.runWait.observe({ outcome }, (performance.now() - begun) / 1000);
   return { status: ended ? 200 : 202, body: { ...started, state: run.state, output: run.output, error: run.error } };
+}
+
+/**
+ * A batch start's answer with `waitMs`: every started run is waited for with one deadline for all
+ * (WorkflowCoordinator.waitForEndMany, holding no connection), and each is answered with its
+ * state, output and error when it ended or at the deadline; a refused run keeps its refusal. A
+ * client that disconnects, or the server shutting down, ends the waits: each run is answered with
+ * its state then.
+ */
+export async function waitForRunsEnd(
+  { engine, metrics, shutdown }: Pick<ApiDeps, "engine" | "metrics" | "shutdown">,
+  c: Context<AppEnv>,
+  results: (StartResult | RunRefusal)[],
+  waitMs: number,
+): Promise<(StartWaitResult | RunRefusal)[]> {
+  const begun = performance.now();
+  const started = results.filter((r): r is StartResult => "instanceId" in r);
+  const wait = linkedSignal([c.req.raw.signal, shutdown]);
+  const standings = await engine.workflows
+    .waitForEndMany(
+      started.map((r) => r.instanceId),
+      { waitMs, signal: wait.signal },
+    )
+    .finally(wait.dispose);
+  const byInstance = new Map(standings.flatMap((s) => (s ? [[s.instanceId, s] as const] : [])));
+  const seconds = (performance.now() - begun) / 1000;
+  return results.map((result) => {
+    if (!("instanceId" in result)) return result;
+    const run = byInstance.get(result.instanceId);
+    const ended = run !== undefined && isTerminalInstanceState(run.state);
+    metrics.runWait.observe({ outcome: c.req.raw.signal.aborted ? "aborted" : ended ? "ended" : "deadline" }, seconds);
+    return { ...result, state: run?.state ?? result.state, output: run?.output ?? null, error: run?.error ?? null };
+  });
 }

@@ -48,10 +48,8 @@ export const START_HINTS: FieldHints = {
 export const BATCH_RUN_HINTS: FieldHints = {
   ...START_HINTS,
   namespace: "the namespace is the batch's: send `namespace` beside `runs`",
-  ...all(
-    ["waitMs", "timeout", "timeoutMs", "wait", "waitTime", "sync", "synchronous"],
-    "the batch start does not wait; start runs one at a time with `waitMs` to wait for each to end",
-  ),
+  waitMs: "the batch waits as a whole: send `waitMs` beside `runs`",
+  ...all(["timeout", "timeoutMs", "wait", "waitTime", "sync", "synchronous"], "use `waitMs` beside `runs` to wait for the runs to end"),
 };
 
 /** The batch start's outer object. */
@@ -62,6 +60,7 @@ export const START_BATCH_HINTS: FieldHints = {
     "the workflow is named in the path (POST /v1/workflows/{name}/runs/batch)",
   ),
   ...all(["input", "payload"], "each run carries its own `input`, inside `runs`"),
+  ...all(["timeout", "timeoutMs", "wait", "waitTime", "sync", "synchronous"], "use `waitMs` to wait for the runs to end"),
 };
 
 const LEASE_HINTS: FieldHints = {

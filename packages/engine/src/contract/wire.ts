@@ -233,6 +233,12 @@ export const StartBatchRequestSchema = strictFields(
   {
     namespace: StartRequestSchema.shape.namespace,
     runs: batchOf(strictFields({ runId: StartRequestSchema.shape.runId, input: StartRequestSchema.shape.input }, BATCH_RUN_HINTS)),
+    waitMs: StartRequestSchema.shape.waitMs.meta({
+      description:
+        `Wait up to this long (0 to ${MAX_RUN_WAIT_MS} ms, one deadline for the whole batch) for the runs to end: each run is ` +
+        "answered with its state, output and error when it ended, or its state at the deadline (a StartWaitResult). Without it " +
+        "the answer comes at once.",
+    }),
   },
   START_BATCH_HINTS,
 ).meta({ id: "StartBatchRequest" });
@@ -244,6 +250,11 @@ export const RunRefusalSchema = z
 export const StartBatchResultSchema = z
   .object({ results: z.array(z.union([StartResultSchema, RunRefusalSchema])) })
   .meta({ id: "StartBatchResult", description: "One result per run, in request order" });
+
+export const StartBatchWaitResultSchema = z.object({ results: z.array(z.union([StartWaitResultSchema, RunRefusalSchema])) }).meta({
+  id: "StartBatchWaitResult",
+  description: "A batch start that waited (`waitMs`): one result per run, in request order, each with its state when answered",
+});
 
 export const InstanceSummarySchema = z
   .object({

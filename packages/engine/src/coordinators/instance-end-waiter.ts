@@ -113,6 +113,19 @@ export class InstanceEndWaiter {
     });
   }
 
+  /**
+   * Waits for each of these instances as `wait` does, all with the same deadline. An instance whose
+   * wait was aborted (or not parked) is read at once, with the others like it in one statement, so
+   * every instance that exists has an answer; null for one that does not.
+   */
+  async waitAll(instanceIds: string[], params: WaitForEndOptions): Promise<(InstanceStanding | null)[]> {
+    const answers = await Promise.all(instanceIds.map((id) => this.wait(id, params)));
+    const unanswered = instanceIds.filter((id, i) => answers[i] === null && INSTANCE_ID.test(id));
+    if (unanswered.length === 0) return answers;
+    const now = new Map((await instanceListStanding(this.db, unanswered)).map((r) => [r.instanceId, r]));
+    return answers.map((answer, i) => answer ?? now.get(instanceIds[i] as string) ?? null);
+  }
+
   /** Ends every wait at once (each answers null) and stops listening. */
   stop(): void {
     this.unsubscribe();

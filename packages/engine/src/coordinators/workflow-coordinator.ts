@@ -21,6 +21,7 @@ import {
 import type { HistoryAppend } from "../store/events.ts";
 import {
   type InstanceRow,
+  type InstanceStanding,
   instanceGet,
   instanceListByRunIds,
   instanceLockPastDeadline,
@@ -278,6 +279,16 @@ export class WorkflowCoordinator {
     const row = await instanceGet(this.db, instanceId);
     if (!row) throw new BatonError("NOT_FOUND", `Instance ${instanceId} not found`, { instanceId });
     return instanceSummary(row);
+  }
+
+  /**
+   * Waits for several instances to end with one deadline for all (a batch start's `waitMs`),
+   * holding no connection. Each answer is the instance's state, output and error when it ended, at
+   * the deadline, or when `signal` ended the wait (read then); null for an instance that does not exist.
+   */
+  async waitForEndMany(instanceIds: string[], options: WaitForEndOptions): Promise<(InstanceStanding | null)[]> {
+    checkRunWait(options.waitMs);
+    return this.instanceEnds.waitAll(instanceIds, options);
   }
 
   /** Instances newest first (default 50, at most 500); pass `nextCursor` back as `cursor` for the next page. */

@@ -1,6 +1,6 @@
 import type { AcquiredTask, InstancePage, InstanceView, RegisterResult, StartResult, TaskOutcome } from "@baton/engine/contract";
 import { ACQUIRE_LIMITS, BatonError, BODY_LIMIT_HEADER, type ErrorCode, isBatonError, MAX_BATCH_ITEMS } from "@baton/engine/contract";
-import type { InstanceState, ItemAnswer, RetryResult, Transport } from "./transport.ts";
+import type { InstanceState, ItemAnswer, RetryResult, StartWaitResult, Transport } from "./transport.ts";
 
 export interface HttpTransportOptions {
   /** Base URL of the Baton API, e.g. `http://localhost:8080`. */
@@ -191,7 +191,11 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
       return { released };
     },
     register: (definition) => request<RegisterResult>("POST", "/v1/workflows", definition),
-    start: (workflow, params) => request<StartResult>("POST", `/v1/workflows/${id(workflow)}/runs`, params),
+    start: (workflow, params) =>
+      request<StartResult | StartWaitResult>("POST", `/v1/workflows/${id(workflow)}/runs`, params, {
+        // A start that waits is answered when its run ends, up to waitMs later.
+        timeoutMs: params.waitMs === undefined ? requestTimeoutMs : Math.max(requestTimeoutMs, params.waitMs + LONG_POLL_GRACE_MS),
+      }),
     get: (instanceId) => request<InstanceView>("GET", `/v1/instances/${id(instanceId)}`),
     list: (params) => {
       const query = new URLSearchParams();

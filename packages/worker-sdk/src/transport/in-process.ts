@@ -33,7 +33,13 @@ export function createInProcessTransport(engine: Engine): Transport {
         const { definition: _stored, ...result } = await engine.workflows.registerWorkflow(definition);
         return result;
       }),
-    start: (workflow, params) => call(() => engine.workflows.startWorkflow({ workflow, ...params })),
+    start: (workflow, { waitMs, ...params }) =>
+      call(async () => {
+        const started = await engine.workflows.startWorkflow({ workflow, ...params });
+        if (waitMs === undefined) return started;
+        const run = await engine.workflows.waitForEnd(started.instanceId, { waitMs });
+        return { ...started, state: run.state, output: run.output, error: run.error };
+      }),
     get: (instanceId) => call(() => engine.workflows.getWorkflow(instanceId)),
     list: (params) => call(() => engine.workflows.listWorkflows(params)),
     pause: (instanceId) => call(() => engine.workflows.pause(instanceId)),

@@ -32,6 +32,19 @@ export interface StartParams {
   runId?: string;
   input?: Record<string, unknown>;
   namespace?: string;
+  /**
+   * Wait up to this long (0 to MAX_RUN_WAIT_MS, 60,000 ms) for the run to end; the answer then
+   * carries its state, output and error (a StartWaitResult). Without it the start answers at once.
+   */
+  waitMs?: number;
+}
+
+/** A start that waited (`waitMs`): the run's state when the answer came, with its output and error. */
+export interface StartWaitResult extends StartResult {
+  /** The run's output (the map of step outputs) once COMPLETED; else null. */
+  output: unknown;
+  /** Why the run failed or was compensated; else null. */
+  error: unknown;
 }
 
 export interface ListParams {
@@ -84,7 +97,8 @@ export interface Transport {
   release(leases: LeaseRef[]): Promise<{ released: number }>;
 
   register(definition: unknown): Promise<RegisterResult>;
-  start(workflow: string, params: StartParams): Promise<StartResult>;
+  /** With `waitMs`, answers when the run has ended or the wait ran out (a StartWaitResult). */
+  start(workflow: string, params: StartParams): Promise<StartResult | StartWaitResult>;
   get(instanceId: string): Promise<InstanceView>;
   list(params: ListParams): Promise<InstancePage>;
   pause(instanceId: string): Promise<{ state: InstanceState }>;

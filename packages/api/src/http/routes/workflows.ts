@@ -8,6 +8,7 @@ import {
   type RunRefusal,
   StartBatchRequestSchema,
   StartBatchResultSchema,
+  StartBatchWaitResultSchema,
   StartRequestSchema,
   type StartResult,
   StartResultSchema,
@@ -24,7 +25,7 @@ import type { ApiDeps } from "../env.ts";
 import { registerLegacyWorker } from "../legacy-worker.ts";
 import { workflowViews } from "../readiness.ts";
 import { createRouter, errorResponses, jsonContent } from "../router.ts";
-import { waitForRunEnd } from "../run-end.ts";
+import { waitForRunEnd, waitForRunsEnd } from "../run-end.ts";
 
 const NamespaceQuery = z.object({
   namespace: z.string().min(1).max(128).optional().meta({ description: "Namespace (default: default; for listing: all)" }),
@@ -121,15 +122,20 @@ const startBatch = createRoute({
   method: "post",
   path: "/{name}/runs/batch",
   tags: ["workflows"],
-  summary: "Start many runs of one workflow (each idempotent by its runId)",
+  summary: "Start many runs of one workflow (each idempotent by its runId); with `waitMs`, answer when they have ended",
   description:
     `Up to ${MAX_BATCH_ITEMS} runs, each validated like the single start's body and answered on its own, in request order: ` +
     "a new run answers `created: true`, a repeated runId with the same input `created: false`, and a refused run " +
     "(e.g. RUN_ID_CONFLICT) gets its `error` in its slot without failing the others. A run without a runId gets a " +
-    "generated one, returned in its result.",
+    `generated one, returned in its result. With \`waitMs\` (0 to ${MAX_RUN_WAIT_MS}, one deadline for the whole batch) ` +
+    "each started run is answered when it has ended, or at the deadline, with its state, output and error then " +
+    "(StartWaitResult: compare `state` with the terminal states); no database connection is held while waiting.",
   request: { params: NameParams, body: { required: true, content: { "application/json": { schema: StartBatchRequestSchema } } } },
   responses: {
-    200: jsonContent(StartBatchResultSchema, "One result per run, in request order"),
+    200: jsonContent(
+      z.union([StartBatchResultSchema, StartBatchWaitResultSchema]),
+      "One result per run, in request order (StartBatchWaitResult with `waitMs`)",
+    ),
     ...errorResponses(400, 404, 413),
   },
 });
@@ -181,7 +187,7 @@ export function workflowRoutes(deps: ApiDeps) {
 
   router.openapi(startBatch, async (c) => {
     const { name } = c.req.valid("param");
-    const { namespace, runs } = c.req.valid("json");
+    const { namespace, runs, waitMs } = c.req.valid("json");
     requireAccess(c, "runs.start", namespace ?? "default");
     // An unknown workflow is the request's fault, not each run's: one 404 rather than a slot each.
     await engine.workflows.getDefinition(name, namespace);
@@ -191,7 +197,8 @@ export function workflowRoutes(deps: ApiDeps) {
     const results = answers.map((answer, i): StartResult | RunRefusal =>
       answer instanceof BatonError ? { runId: (named[i] as { runId: string }).runId, ...answer.toJSON() } : answer,
     );
-    return c.json({ results }, 200);
+    if (waitMs === undefined) return c.json({ results }, 200);
+    return c.json({ results: await waitForRunsEnd(deps, c, results, waitMs) }, 200);
   });
 
   return router;
