@@ -19,7 +19,7 @@ describe.skipIf(onPglite)("baton-check", () => {
   async function drain(fail: Set<string>): Promise<void> {
     for (;;) {
       const tasks = await engine.tasks.acquire({
-        queues: ["chk.a", "chk.b", "chk.a.undo", "chk.b.undo", "kinds.n", "kinds.z"],
+        queues: ["chk.a", "chk.b", "chk.a.undo", "chk.b.undo", "kinds.n", "kinds.z", "fan.f", "fan.f.undo"],
         workerId: worker,
         max: 10,
       });
@@ -70,6 +70,18 @@ describe.skipIf(onPglite)("baton-check", () => {
     });
     await engine.workflows.startWorkflow({ workflow: "kinds", runId: "kinds", input: {} });
     await drain(new Set(["n"]));
+    // Fan-outs: over a list (COMPLETED), an empty list (COMPLETED, nothing leased), no list at all
+    // (FAILED at its start), and one whose element 1 fails (element 0 undone, element 2 never run).
+    await engine.workflows.registerWorkflow({ name: "fan", steps: [{ name: "f", forEach: "items", maxConcurrency: 2, undo: true }] });
+    for (const [runId, input] of [
+      ["fan-ok", { items: [1, 2, 3] }],
+      ["fan-empty", { items: [] }],
+      ["fan-none", {}],
+      ["fan-undone", { items: [1, 2, 3] }],
+    ] as const) {
+      await engine.workflows.startWorkflow({ workflow: "fan", runId, input });
+      await drain(runId === "fan-undone" ? new Set(["f#1"]) : new Set());
+    }
   });
   afterAll(async () => {
     await engine?.destroy();
@@ -80,8 +92,8 @@ describe.skipIf(onPglite)("baton-check", () => {
     const result = await check();
     expect(result.violations).toEqual([]);
     expect(result.ok).toBe(true);
-    expect(result.instances.byState).toEqual({ COMPLETED: 3, COMPENSATED: 2 });
-    expect(result.reports).toMatchObject({ workers: 1, accepted: 12, refusedStale: 0 });
+    expect(result.instances.byState).toEqual({ COMPLETED: 5, COMPENSATED: 3, FAILED: 1 });
+    expect(result.reports).toMatchObject({ workers: 1, accepted: 18, refusedStale: 0 });
   });
 
   it("names a completion no worker reported (I2), a second completion of a step (I1) and a broken history (I5)", async () => {

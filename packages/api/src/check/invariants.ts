@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import { foldEvents, type InstanceState, isTerminalInstanceState, type WorkflowDefinition } from "@baton/engine";
+import { foldEvents, type InstanceState, isTerminalInstanceState, taskIdParts, type WorkflowDefinition } from "@baton/engine";
 import { type AttemptRecord, definitionKey, type InstanceRecord, type Snapshot } from "./snapshot.ts";
 
 /*
@@ -18,6 +18,17 @@ export interface Violation {
 export type Report = (v: Violation) => void;
 
 const at = (d: Date | null | undefined) => d?.toISOString() ?? null;
+
+/**
+ * An attempt the planner wrote finished, never leased: a fan-out settled at its start (COMPLETED
+ * over an empty list, FAILED over a list it could not use). Nothing ran, so nothing is undone.
+ */
+export function settledByPlanner(a: AttemptRecord): boolean {
+  return a.fenceToken === null && (a.state === "COMPLETED" || a.state === "FAILED");
+}
+
+/** The step a task id belongs to (an element of a fan-out is `<step>#<index>`). */
+const stepOf = (taskId: string) => taskIdParts(taskId).step;
 
 /** I1: at most one accepted completion per (instance, step, kind). */
 export function checkOneCompletion(s: Snapshot, report: Report): void {
@@ -48,7 +59,7 @@ export function checkOneCompletion(s: Snapshot, report: Report): void {
  */
 export function checkAcceptedInTime(s: Snapshot, report: Report): void {
   for (const a of s.attempts) {
-    if (a.state !== "COMPLETED" && a.state !== "FAILED") continue;
+    if ((a.state !== "COMPLETED" && a.state !== "FAILED") || settledByPlanner(a)) continue;
     const ok = a.fenceToken !== null && a.leaseHolder !== null && a.leaseExpiresAt !== null && a.finishedAt !== null;
     if (ok && (a.finishedAt as Date) < (a.leaseExpiresAt as Date)) continue;
     report({
@@ -229,16 +240,25 @@ export function checkCompensation(s: Snapshot, report: Report): void {
         ...(details ? { details } : {}),
       });
     const attempts = attemptsByInstance.get(i.instanceId) ?? [];
-    const doneDo = new Set(attempts.filter((a) => a.kind === "DO" && a.state === "COMPLETED").map((a) => a.taskId));
+    const doneDo = new Set(attempts.filter((a) => a.kind === "DO" && a.state === "COMPLETED" && !settledByPlanner(a)).map((a) => a.taskId));
     const doneUndo = new Set(attempts.filter((a) => a.kind === "UNDO" && a.state === "COMPLETED").map((a) => a.taskId));
     // A step also lets its run complete when it was skipped (`when`), or failed for good in a step
-    // that continues on failure (every DO attempt failed, the last one with no attempts left).
-    const settledDo = (step: WorkflowDefinition["steps"][number]) => {
-      const own = attempts.filter((a) => a.kind === "DO" && a.taskId === step.name);
+    // that continues on failure (every DO attempt failed, the last one with no attempts left). A
+    // fan-out settles by an attempt of its own (skipped, empty list) or by each of its elements.
+    const settledTask = (step: WorkflowDefinition["steps"][number], taskId: string) => {
+      const own = attempts.filter((a) => a.kind === "DO" && a.taskId === taskId);
       const last = own.reduce<(typeof own)[number] | undefined>((a, b) => (!a || b.attempt > a.attempt ? b : a), undefined);
       if (!last) return false;
       if (last.state === "COMPLETED" || last.state === "SKIPPED") return true;
       return step.onFailure === "continue" && (last.state === "FAILED" || last.state === "TIMED_OUT") && last.attempt >= last.maxAttempts;
+    };
+    const settledDo = (step: WorkflowDefinition["steps"][number]) => {
+      if (step.forEach === undefined || attempts.some((a) => a.kind === "DO" && a.taskId === step.name))
+        return settledTask(step, step.name);
+      const elements = new Set(attempts.filter((a) => a.kind === "DO" && stepOf(a.taskId) === step.name).map((a) => a.taskId));
+      const settled = [...elements].filter((taskId) => settledTask(step, taskId));
+      // With onFailure: continue, elements not yet started when one failed never start.
+      return elements.size > 0 && (settled.length === elements.size || (step.onFailure === "continue" && settled.length > 0));
     };
     if (i.state === "COMPLETED") {
       for (const step of def.steps) if (!settledDo(step)) fail(`COMPLETED, but step ${step.name} never completed`, step.name);
@@ -248,11 +268,16 @@ export function checkCompensation(s: Snapshot, report: Report): void {
     const inScope = (step: string) => !i.compensateFrom || step === i.compensateFrom || ancestors.get(i.compensateFrom)?.has(step) === true;
     const completedDo = new Set<string>();
     const undone = new Map<string, number>();
+    // A step counts as undone once every DO of it (the step's, or each element's) that completed was undone.
+    const unitsOf = (step: string) => [...completedDo].filter((taskId) => stepOf(taskId) === step);
+    const fullyUndone = (step: string) => unitsOf(step).every((taskId) => undone.has(taskId));
     let firstUndoAt: number | null = null;
     for (const e of s.events.get(i.instanceId) ?? []) {
       const { taskId, kind } = e.payload as { taskId?: string; kind?: string };
       if (!taskId) continue;
-      if (kind === "DO" && (e.eventType === "TASK_COMPLETED" || e.eventType === "TASK_FAILED" || e.eventType === "TASK_TIMED_OUT")) {
+      // An outcome without a fence was written by the planner (a fan-out settled at its start): nothing ran.
+      const ran = "fenceToken" in e.payload;
+      if (kind === "DO" && ran && (e.eventType === "TASK_COMPLETED" || e.eventType === "TASK_FAILED" || e.eventType === "TASK_TIMED_OUT")) {
         if (e.eventType === "TASK_COMPLETED") completedDo.add(taskId);
         if (firstUndoAt !== null)
           fail(`DO of ${taskId} ended (event ${e.sequenceNumber}) after the first UNDO was scheduled (event ${firstUndoAt})`, taskId);
@@ -263,17 +288,17 @@ export function checkCompensation(s: Snapshot, report: Report): void {
       firstUndoAt ??= e.sequenceNumber;
       if (!completedDo.has(taskId)) fail(`step ${taskId} was undone but its DO had not completed`, taskId);
       for (const later of def.steps) {
-        if (!ancestors.get(later.name)?.has(taskId) || !completedDo.has(later.name) || !later.undo || !inScope(later.name)) continue;
-        if (!undone.has(later.name)) {
+        if (!ancestors.get(later.name)?.has(stepOf(taskId)) || unitsOf(later.name).length === 0 || !later.undo || !inScope(later.name))
+          continue;
+        if (!fullyUndone(later.name)) {
           fail(`${taskId} was undone (event ${e.sequenceNumber}) before ${later.name}, which depends on it, had been undone`, taskId);
         }
       }
     }
     if (i.state === "COMPENSATED") {
-      for (const step of def.steps) {
-        if (step.undo && doneDo.has(step.name) && inScope(step.name) && !doneUndo.has(step.name)) {
-          fail(`COMPENSATED, but ${step.name} was never undone`, step.name);
-        }
+      for (const taskId of doneDo) {
+        const step = def.steps.find((x) => x.name === stepOf(taskId));
+        if (step?.undo && inScope(step.name) && !doneUndo.has(taskId)) fail(`COMPENSATED, but ${taskId} was never undone`, taskId);
       }
     }
   }

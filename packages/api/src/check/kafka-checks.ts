@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
+import { taskIdParts } from "@baton/engine";
 import type { KafkaLine } from "./evidence.ts";
-import { groupBy, type Report } from "./invariants.ts";
+import { groupBy, type Report, settledByPlanner } from "./invariants.ts";
 import { type AttemptRecord, definitionKey, type EventRecord, type Snapshot } from "./snapshot.ts";
 
 /*
@@ -49,7 +50,9 @@ function kafkaAttempts(s: Snapshot): Map<string, AttemptRecord> {
   for (const a of s.attempts) {
     const i = instances.get(a.instanceId);
     const definition = i && s.definitions.get(definitionKey(i.namespace, i.workflowName, i.workflowVersion));
-    if (definition?.steps.find((step) => step.name === a.taskId)?.transport === "kafka") out.set(a.executionId, a);
+    // An attempt the planner settled (a fan-out over an empty or unusable list) sent no command.
+    const step = definition?.steps.find((x) => x.name === taskIdParts(a.taskId).step);
+    if (step?.transport === "kafka" && !settledByPlanner(a)) out.set(a.executionId, a);
   }
   return out;
 }
@@ -199,7 +202,7 @@ export function checkKafkaEvidence(s: Snapshot, logs: KafkaLine[][], report: Rep
     const step = instance
       ? s.definitions
           .get(definitionKey(instance.namespace, instance.workflowName, instance.workflowVersion))
-          ?.steps.find((x) => x.name === first.taskId)
+          ?.steps.find((x) => x.name === taskIdParts(first.taskId).step)
       : undefined;
     // A step whose every attempt timed out unread: its command never got through, however often committed.
     if (step && group.length >= step.retry.maxAttempts && group.every((a) => a.state === "TIMED_OUT" && !readAttempt(a))) {

@@ -46,8 +46,18 @@ const StepSchema = strictFields(
     when: ConditionSchema.optional(),
     onFailure: z.enum(ON_FAILURE).optional(),
     /** Run the step once per element of the list at this path of its input (see fan-out.ts). */
-    forEach: InputPathSchema.optional(),
-    maxConcurrency: z.number().int().min(1).max(LIMITS.maxForEachConcurrency).optional(),
+    forEach: InputPathSchema.optional().meta({
+      description:
+        "Fan-out: run the step once per element of the list at this path of its input (dot-separated keys, e.g. order.items), " +
+        `at most ${LIMITS.maxForEachElements} elements (maxForEachElements); its output is the elements' outputs in order`,
+    }),
+    maxConcurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(LIMITS.maxForEachConcurrency)
+      .optional()
+      .meta({ description: `With forEach: most elements running at once (default ${DEFAULT_MAX_CONCURRENCY})` }),
     // Accepted from the legacy registration format and kept only for ordering / documentation.
     seq: z.number().int().min(-1_000_000).max(1_000_000).optional(),
     objectType: z.string().max(LIMITS.maxNameLength).optional(),
