@@ -22,6 +22,8 @@ describe("POST /v1/tasks/acquire", () => {
         workflowName: name,
         namespace: "default",
         taskId: "work",
+        step: "work",
+        elementIndex: null,
         kind: "DO",
         queue,
         attempt: 1,

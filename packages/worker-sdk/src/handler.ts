@@ -2,15 +2,23 @@ import type { AcquiredTask } from "@baton/engine/contract";
 
 /** What a handler gets for one attempt of one step. */
 export interface HandlerContext<Input = Record<string, unknown>> {
-  /** The step's input: the workflow input merged with the outputs of the steps it depends on. */
+  /**
+   * The step's input: the workflow input merged with the outputs of the steps it depends on. For an
+   * element of a fan-out step (`forEach`), that input without the list, plus `element` (the list's
+   * element) and `elementIndex`.
+   */
   input: Input;
   /** 1 for the first attempt of this step's DO (or UNDO), then 2, 3, ... */
   attempt: number;
   executionId: string;
   instanceId: string;
   workflowName: string;
-  /** The step's name. */
+  /** The step's name, or `<step>#<index>` for an element of a fan-out step. */
   taskId: string;
+  /** The step's name. */
+  step: string;
+  /** For an element of a fan-out step, its index in the list (from 0); else null. */
+  elementIndex: number | null;
   kind: AcquiredTask["kind"];
   queue: string;
   /**

@@ -11,6 +11,8 @@ export interface KafkaHandlerContext<Input = Record<string, unknown>> {
   workflowName: string;
   /** The step's name. */
   taskId: string;
+  /** For an element of a fan-out step (`forEach`), its index in the list (from 0); else null. */
+  elementIndex: number | null;
   kind: "DO" | "UNDO";
   executionId: string;
   /**
@@ -204,6 +206,7 @@ async function handleCommand(
     instanceId: String(headers.flowId ?? message.key?.toString() ?? ""),
     workflowName: String(headers.orchName ?? ""),
     taskId: String(headers.stepName ?? route.step),
+    elementIndex: headers.elementIndex === undefined ? null : Number(headers.elementIndex),
     kind: route.kind,
     executionId: String(headers.executionId ?? ""),
     fenceToken: Number(headers.fenceToken),
@@ -213,6 +216,7 @@ async function handleCommand(
   const reply: Record<string, unknown> = {
     flowId: context.instanceId,
     stepName: context.taskId,
+    ...(context.elementIndex !== null ? { elementIndex: context.elementIndex } : {}),
     action: route.kind,
     executionId: headers.executionId,
     fenceToken: headers.fenceToken,

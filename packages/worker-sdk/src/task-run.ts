@@ -41,6 +41,8 @@ export async function runHandler(lease: TaskLease, route: QueueRoute, deps: Task
     instanceId: task.instanceId,
     workflowName: task.workflowName,
     taskId: task.taskId,
+    step: task.step,
+    elementIndex: task.elementIndex,
     kind: task.kind,
     queue: task.queue,
     fenceToken: task.fenceToken,

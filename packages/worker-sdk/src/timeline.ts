@@ -10,7 +10,9 @@ export function timelineLine(event: EventView, t0: number): string {
   const p = event.payload as Record<string, unknown>;
   const at = `+${((Date.parse(event.createdAt) - t0) / 1000).toFixed(3)}s`.padStart(9);
   const task = typeof p.taskId === "string" ? ` ${p.taskId} ${p.kind} attempt ${p.attempt}` : "";
-  const error = p.error as { message?: string; reason?: string; step?: string } | null | undefined;
+  const error = p.error as { message?: string; reason?: string; step?: string; elementIndex?: number } | null | undefined;
+  // A fan-out's element is named as its task is: <step>#<index>.
+  const step = error?.step && error.elementIndex !== undefined ? `${error.step}#${error.elementIndex}` : error?.step;
   const detail =
     event.eventType === "TASK_FAILED" || event.eventType === "TASK_TIMED_OUT"
       ? `: ${error?.message ?? JSON.stringify(error)}`
@@ -19,7 +21,7 @@ export function timelineLine(event: EventView, t0: number): string {
         : event.eventType === "TASK_SKIPPED"
           ? `: ${String(p.reason)}`
           : error?.reason
-            ? `: ${error.reason}${error.step ? ` (${error.step})` : ""}${error.message ? ` ${error.message}` : ""}`
+            ? `: ${error.reason}${step ? ` (${step})` : ""}${error.message ? ` ${error.message}` : ""}`
             : "";
   return `${at}  #${String(event.sequenceNumber).padEnd(3)} ${event.eventType}${task}${detail}`;
 }

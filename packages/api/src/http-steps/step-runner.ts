@@ -76,7 +76,7 @@ export async function startHttpStepRunner(engine: Engine, options: HttpStepRunne
 
   const run = async (ctx: HandlerContext<unknown>): Promise<unknown> => {
     const definition = await engine.workflows.instanceDefinition(ctx.instanceId);
-    const step = definition.steps.find((s) => s.name === ctx.taskId);
+    const step = definition.steps.find((s) => s.name === ctx.step);
     const call = ctx.kind === "DO" ? step?.http?.do : step?.http?.undo;
     if (!call) {
       throw new NonRetryableError(

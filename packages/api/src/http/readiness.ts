@@ -47,6 +47,7 @@ export async function workflowViews(deps: ServingDeps, rows: DefinitionRow[]): P
         ...readiness({ ...ref, queue: s.queue }),
         undo: s.undo ? { ...s.undo, ...readiness({ ...ref, queue: s.undo.queue }) } : null,
         ...(s.http ? { http: httpStepView(s.http) } : {}),
+        ...(s.forEach !== undefined ? { forEach: s.forEach, maxConcurrency: s.maxConcurrency } : {}),
       };
     });
     return {

@@ -104,7 +104,8 @@ export class CommandPublisher {
     for (const task of tasks) {
       // Served queues belong to served namespaces, so this misses only if a queue changed hands
       // meanwhile; the lease then runs out and the attempt is retried.
-      const topic = this.topics.of(task.namespace)?.command(task.workflowName, task.taskId, task.kind);
+      // Elements of a fan-out step go to the step's topic; the message names the element.
+      const topic = this.topics.of(task.namespace)?.command(task.workflowName, task.step, task.kind);
       if (topic === undefined) {
         this.logger.error(
           { namespace: task.namespace, executionId: task.executionId },

@@ -1,5 +1,6 @@
 import {
   type Engine,
+  elementTaskId,
   isBatonError,
   LEASE_ERROR_CODES,
   redactSecrets,
@@ -135,7 +136,8 @@ export class InboundHandler {
    * dead-lettered: it is the lease doing its job, and the newer attempt's reply is the one that counts.
    */
   private async applyReply(reply: Reply, namespace: string, messageId: string): Promise<InboundOutcome> {
-    const base = { instanceId: reply.flowId, taskId: reply.stepName, kind: reply.action };
+    const taskId = reply.elementIndex === undefined ? reply.stepName : elementTaskId(reply.stepName, reply.elementIndex);
+    const base = { instanceId: reply.flowId, taskId, kind: reply.action };
     let lease =
       reply.executionId !== undefined && reply.fenceToken !== undefined
         ? { executionId: reply.executionId, fenceToken: reply.fenceToken }

@@ -31,6 +31,8 @@ export interface CommandHeaders {
   executionId: string;
   fenceToken: number;
   attempt: number;
+  /** Only for an element of a fan-out step (`forEach`): its index in the list. */
+  elementIndex?: number;
 }
 
 /**
@@ -42,11 +44,12 @@ export function commandMessage(task: AcquiredTask): { key: string; value: string
   const headers: CommandHeaders = {
     flowId: task.instanceId,
     orchName: task.workflowName,
-    stepName: task.taskId,
+    stepName: task.step,
     action: task.kind,
     executionId: task.executionId,
     fenceToken: task.fenceToken,
     attempt: task.attempt,
+    ...(task.elementIndex !== null ? { elementIndex: task.elementIndex } : {}),
   };
   return {
     key: task.instanceId,
@@ -59,6 +62,8 @@ export function commandMessage(task: AcquiredTask): { key: string; value: string
 export interface Reply {
   flowId: string;
   stepName: string;
+  /** The element of a fan-out step the reply answers, when the service echoed it. */
+  elementIndex: number | undefined;
   action: TaskKind;
   success: boolean;
   errorMessage: string | null;
@@ -81,6 +86,7 @@ const status = z.preprocess((v) => {
   return v;
 }, z.boolean());
 const fence = z.preprocess((v) => (typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v), z.number().int().positive());
+const elementIndex = z.preprocess((v) => (typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v), z.number().int().min(0));
 
 const ReplyHeadersSchema = z.object({
   flowId: uuid,
@@ -90,12 +96,13 @@ const ReplyHeadersSchema = z.object({
   errorMessage: z.string().nullish(),
   executionId: uuid.nullish(),
   fenceToken: fence.nullish(),
+  elementIndex: elementIndex.nullish(),
   retryable: z.boolean().optional(),
 });
 
 /**
  * Parses a reply: `{headers: {flowId, stepName, action, status, errorMessage, executionId?,
- * fenceToken?}, payload}`; also the older flat form `{flowId, stepName, action, metadata: {status,
+ * fenceToken?, elementIndex?}, payload}`; also the older flat form `{flowId, stepName, action, metadata: {status,
  * error}}`. executionId and fenceToken may come as Kafka headers instead of in the body.
  */
 export function parseReply(value: Buffer | null, kafkaHeaders: IHeaders | undefined): Reply {
@@ -110,6 +117,7 @@ export function parseReply(value: Buffer | null, kafkaHeaders: IHeaders | undefi
   const fromKafka = headerMap(kafkaHeaders);
   fields.executionId ??= fromKafka.executionId;
   fields.fenceToken ??= fromKafka.fenceToken;
+  fields.elementIndex ??= fromKafka.elementIndex;
   const parsed = ReplyHeadersSchema.safeParse(fields);
   if (!parsed.success) throw new UnusableMessage(`reply: ${issuesText(parsed.error.issues)}`);
   const h = parsed.data;
@@ -119,6 +127,7 @@ export function parseReply(value: Buffer | null, kafkaHeaders: IHeaders | undefi
   return {
     flowId: h.flowId,
     stepName: h.stepName,
+    elementIndex: h.elementIndex ?? undefined,
     action: h.action,
     success: h.status,
     errorMessage: h.errorMessage ?? null,

@@ -8,7 +8,12 @@ export interface AcquiredTask {
   workflowName: string;
   /** The namespace of the instance (and so of the queue): where the task's data belongs. */
   namespace: string;
+  /** The step's name, or `<step>#<index>` for an element of a fan-out step (`forEach`). */
   taskId: string;
+  /** The step the task runs (the task id without an element's `#<index>`). */
+  step: string;
+  /** For an element of a fan-out step, its index in the list (from 0); else null. */
+  elementIndex: number | null;
   kind: TaskKind;
   queue: string;
   attempt: number;
@@ -34,6 +39,8 @@ export interface RegisterResult {
 export interface TaskView {
   executionId: string;
   taskId: string;
+  step: string;
+  elementIndex: number | null;
   kind: TaskKind;
   queue: string;
   attempt: number;

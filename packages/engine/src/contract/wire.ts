@@ -72,6 +72,15 @@ const instanceState = z.enum(INSTANCE_STATES);
 const taskState = z.enum(TASK_STATES);
 const taskKind = z.enum(["DO", "UNDO"]);
 const json = z.unknown().meta({ description: "Any JSON value" });
+const taskIdentity = {
+  taskId: z.string().meta({ description: "The step's name, or `<step>#<index>` for an element of a fan-out step (`forEach`)" }),
+  step: z.string().meta({ description: "The step the task runs (the task id without an element's `#<index>`)" }),
+  elementIndex: z
+    .number()
+    .int()
+    .nullable()
+    .meta({ description: "For an element of a fan-out step, its index in the list (from 0); else null" }),
+};
 
 const JSON_BOUNDS = `nested at most ${LIMITS.maxJsonDepth} deep, at most ${LIMITS.maxValueBytes} bytes as JSON`;
 /** Refuses a value a caller sends that is nested too deep or too large (see LIMITS). */
@@ -141,6 +150,8 @@ export const StepStatusSchema = z
     ...readiness,
     undo: z.object({ queue: z.string(), leaseMs: z.number().int(), ...readiness }).nullable(),
     http: HttpStepViewSchema.optional(),
+    forEach: z.string().optional().meta({ description: "A fan-out step: the path of the list in its input it runs over" }),
+    maxConcurrency: z.number().int().optional().meta({ description: "A fan-out step: most elements running at once" }),
   })
   .meta({ id: "StepStatus" });
 
@@ -275,7 +286,7 @@ export const InstanceSummarySchema = z
 export const TaskViewSchema = z
   .object({
     executionId: uuid,
-    taskId: z.string(),
+    ...taskIdentity,
     kind: taskKind,
     queue: z.string(),
     attempt: z.number().int(),
@@ -388,7 +399,7 @@ export const AcquiredTaskSchema = z
     instanceId: uuid,
     workflowName: z.string(),
     namespace: z.string(),
-    taskId: z.string(),
+    ...taskIdentity,
     kind: taskKind,
     queue: z.string(),
     attempt: z.number().int(),

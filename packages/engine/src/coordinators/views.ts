@@ -1,4 +1,5 @@
 import type { AcquiredTask, EventView, InstanceSummary, TaskView } from "../contract/types.ts";
+import { taskIdParts } from "../domain/fan-out.ts";
 import type { EventRow } from "../store/events.ts";
 import type { InstanceRow } from "../store/instances.ts";
 import type { AcquiredRow } from "../store/task-leases.ts";
@@ -13,6 +14,7 @@ export function acquiredView(row: AcquiredRow): AcquiredTask {
     workflowName: row.workflowName,
     namespace: row.namespace,
     taskId: row.taskId,
+    ...taskIdParts(row.taskId),
     kind: row.kind,
     queue: row.queue,
     attempt: row.attempt,
@@ -26,6 +28,7 @@ export function taskView(row: TaskRow): TaskView {
   return {
     executionId: row.executionId,
     taskId: row.taskId,
+    ...taskIdParts(row.taskId),
     kind: row.kind,
     queue: row.queue,
     attempt: row.attempt,
