@@ -101,6 +101,10 @@ describe("fan-out over HTTP", () => {
     const done = (await h.call("GET", `/v1/instances/${id}`)).body;
     expect(done.state).toBe("COMPLETED");
     expect(done.output).toEqual({ reserve: [{ ok: "a" }, { ok: "b" }, { ok: "c" }] });
+    // The console draws the fan-out as one step with its elements counted by state.
+    const page = await h.call("GET", `/ui/instances/${id}`, undefined, { accept: "text/html" });
+    expect(page.status).toBe(200);
+    expect(page.body).toContain("3 started: 3 COMPLETED");
   });
 
   it("fails the step at once, saying why, when its forEach path holds no list", async () => {

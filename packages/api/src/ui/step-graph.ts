@@ -44,8 +44,17 @@ export function stepColumns(type: WorkflowView["type"], steps: readonly GraphSte
  * instance runs; else the steps are drawn in the order they were scheduled, and the page says so.
  */
 export function stepGraph(tasks: readonly TaskView[], definition: WorkflowView | undefined): Html {
-  const attempts = new Map(latestAttempts(tasks).map((s) => [s.step, s]));
-  const steps: GraphStep[] = definition ? definition.steps : [...attempts.keys()].map((name) => ({ name, dependsOn: [] }));
+  const latest = latestAttempts(tasks);
+  const attempts = new Map(latest.map((s) => [s.step, s]));
+  // A fan-out step's elements (`<step>#<index>`) are drawn inside their step's box.
+  const elements = new Map<string, StepAttempts[]>();
+  for (const s of latest) {
+    const t = s.do ?? s.undo;
+    if (t && t.elementIndex !== null) elements.set(t.step, [...(elements.get(t.step) ?? []), s]);
+  }
+  const steps: GraphStep[] = definition
+    ? definition.steps
+    : [...new Set(latest.map((s) => (s.do ?? s.undo)?.step ?? s.step))].map((name) => ({ name, dependsOn: [] }));
   const columns = stepColumns(definition?.type ?? "sequential", steps);
   const dependsOn = new Map(steps.map((s) => [s.name, s.dependsOn]));
   return html`<figure class="graph">
@@ -53,7 +62,10 @@ export function stepGraph(tasks: readonly TaskView[], definition: WorkflowView |
   <ol class="columns">
     ${columns.map(
       (column, i) => html`<li class="column">${i > 0 ? html`<span class="arrow" aria-hidden="true">→</span>` : ""}
-      <ul class="steps">${column.map((name) => stepBox(name, attempts.get(name), dependsOn.get(name) ?? []))}</ul></li>`,
+      <ul class="steps">${column.map((name) => {
+        const fanned = elements.get(name);
+        return fanned ? fanOutBox(name, fanned, dependsOn.get(name) ?? []) : stepBox(name, attempts.get(name), dependsOn.get(name) ?? []);
+      })}</ul></li>`,
     )}
   </ol>
 </figure>`;
@@ -65,6 +77,28 @@ function stepBox(name: string, step: StepAttempts | undefined, dependsOn: string
   <span class="step-name">${name}</span>
   ${step?.do ? html`<span>${badge(step.do.state)} <span class="muted">attempt ${step.do.attempt}/${step.do.maxAttempts}</span></span>` : html`<span>${badge("NOT_STARTED")}</span>`}
   ${step?.undo ? html`<span>undo ${badge(step.undo.state)}</span>` : ""}
+  ${dependsOn.length > 0 ? html`<span class="muted">after ${dependsOn.join(", ")}</span>` : ""}
+</li>`;
+}
+
+/** The states a fan-out's box takes from its elements, the first one any element is in. */
+const FAN_OUT_STATES = ["FAILED", "TIMED_OUT", "LEASED", "PENDING", "CANCELLED", "COMPLETED"];
+
+/** A fan-out step under way or done: how many of its elements are in each state (DO, and UNDO once compensating). */
+function fanOutBox(name: string, elements: StepAttempts[], dependsOn: string[]): Html {
+  const count = (states: string[]) =>
+    FAN_OUT_STATES.flatMap((state) => {
+      const n = states.filter((s) => s === state).length;
+      return n > 0 ? [`${n} ${state}`] : [];
+    }).join(", ");
+  const does = elements.flatMap((e) => (e.do ? [e.do.state] : []));
+  const undoes = elements.flatMap((e) => (e.undo ? [e.undo.state] : []));
+  const first = (states: string[]) => FAN_OUT_STATES.find((state) => states.includes(state)) ?? "NOT_STARTED";
+  const state = undoes.length > 0 ? `undo-${first(undoes)}` : first(does);
+  return html`<li class="step s-${state.toLowerCase()}">
+  <span class="step-name">${name}</span>
+  <span>${elements.length} started: ${count(does)}</span>
+  ${undoes.length > 0 ? html`<span>undo: ${count(undoes)}</span>` : ""}
   ${dependsOn.length > 0 ? html`<span class="muted">after ${dependsOn.join(", ")}</span>` : ""}
 </li>`;
 }
