@@ -14,7 +14,7 @@ import type { KafkaBridgeState } from "./health.ts";
 import { ApiMetrics } from "./metrics.ts";
 import { parseNetworks } from "./networks.ts";
 import { requestLog } from "./request-log.ts";
-import { createRouter } from "./router.ts";
+import { createRouter, noQuery } from "./router.ts";
 import { doUndoExampleRoutes } from "./routes/compat/do-undo-examples.ts";
 import { fastapiRoutes } from "./routes/compat/fastapi.ts";
 import { COMPAT_HEALTH_PATHS } from "./routes/compat/health-facts.ts";
@@ -89,8 +89,8 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   app.use(browserSession());
   app.use(authenticate(engine, { mode: options.auth ?? "auto", publicPaths, ...(publicFrom ? { publicFrom } : {}) }));
   // Served outside the OpenAPI routers, so they name their action here.
-  app.use("/openapi.json", requireAction("docs.read"));
-  app.use("/docs", requireAction("docs.read"));
+  app.use("/openapi.json", requireAction("docs.read"), noQuery);
+  app.use("/docs", requireAction("docs.read"), noQuery);
   app.use("/v1/*", bodyLimit(limit));
   app.use("/api/*", bodyLimit(limit));
   app.use("/ui/*", bodyLimit(limit));

@@ -1,13 +1,47 @@
-import { BatonError, ErrorBodySchema, jsonTypeOf } from "@baton/engine";
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { BatonError, ErrorBodySchema, jsonTypeOf, strictQuery } from "@baton/engine";
+import { OpenAPIHono, type RouteConfig, type z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./env.ts";
-import { validationHook } from "./errors.ts";
+import { validationError, validationHook } from "./errors.ts";
 
-/** A router whose validation failures become 400 VALIDATION_ERROR answers. */
+/**
+ * A router whose validation failures become 400 VALIDATION_ERROR answers, and whose every route
+ * refuses a query parameter it does not declare (none, when it declares no query), naming it: an
+ * unknown parameter would otherwise be ignored without a word. Routes declare their query as a
+ * plain `z.object`; the router makes it strict when the route is registered.
+ */
 export function createRouter(): OpenAPIHono<AppEnv> {
-  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const router = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const register = router.openapi as (route: RouteConfig, ...rest: unknown[]) => unknown;
+  router.openapi = ((route: RouteConfig, ...rest: unknown[]) =>
+    register({ ...route, request: { ...route.request, query: routeQuery(route.request?.query) } }, ...rest)) as typeof router.openapi;
+  return router;
 }
+
+/** Names callers use for a query parameter a route takes: unknown name -> the parameter to use. */
+const QUERY_ALIASES: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(["page", "offset", "skip", "after", "next", "nextCursor", "pageToken"].map((n) => [n, "cursor"])),
+  ...Object.fromEntries(["pageSize", "page_size", "per_page", "perPage", "size", "count", "max"].map((n) => [n, "limit"])),
+  ...Object.fromEntries(["status", "states"].map((n) => [n, "state"])),
+  ...Object.fromEntries(["workflowName", "workflow_name", "orchName", "name"].map((n) => [n, "workflow"])),
+  ns: "namespace",
+};
+
+/** A route's declared query (or none), strict, with hints for the aliases of the parameters it takes. */
+function routeQuery(declared: unknown) {
+  const shape = (declared as { shape?: z.ZodRawShape } | undefined)?.shape ?? {};
+  const hints = Object.entries(QUERY_ALIASES).filter(([, to]) => Object.hasOwn(shape, to));
+  return strictQuery(shape, Object.fromEntries(hints.map(([from, to]) => [from, `use \`${to}\``])));
+}
+
+/** For routes served outside the OpenAPI routers (/openapi.json, /docs): they take no query parameters. */
+export const noQuery: MiddlewareHandler = async function noQuery(c, next) {
+  const query = Object.fromEntries(Object.entries(c.req.queries()).map(([k, v]) => [k, v.length === 1 ? v[0] : v]));
+  const parsed = NO_QUERY.safeParse(query);
+  if (!parsed.success) throw validationError(parsed.error.issues, "query");
+  await next();
+};
+const NO_QUERY = strictQuery({});
 
 const ERROR_DESCRIPTIONS = {
   400: "Invalid request; `error.details.fields` names each field at fault",

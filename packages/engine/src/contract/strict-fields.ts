@@ -24,9 +24,9 @@ export function strictFields<S extends z.ZodRawShape>(shape: S, hints: FieldHint
   return z.strictObject(shape, {
     error: (issue) => {
       const fields = Object.keys((issue.inst as { shape?: object } | undefined)?.shape ?? shape);
-      if (issue.code === "unrecognized_keys") return unknownFieldsMessage(issue.keys, fields, hints);
+      if (issue.code === "unrecognized_keys") return unknownFieldsMessage(issue.keys, fields, hints, BODY_WORDS);
       if (issue.code === "invalid_type" && issue.expected === "object") {
-        return `expected a JSON object (with ${takes(fields)}), got ${jsonTypeOf(issue.input)}`;
+        return `expected a JSON object (with ${takes(fields, BODY_WORDS)}), got ${jsonTypeOf(issue.input)}`;
       }
       return undefined;
     },
@@ -34,16 +34,45 @@ export function strictFields<S extends z.ZodRawShape>(shape: S, hints: FieldHint
 }
 
 /**
+ * The query string of a route, strict like a body: an unknown parameter is an issue naming it
+ * (with the hint in `hints`, else the parameters the route takes), where it would otherwise be
+ * ignored without a word (`?status=FAILED` listing every instance, say, for `?state=`).
+ * @example
+ * const Query = strictQuery({ limit: z.coerce.number().int().optional() });
+ * Query.safeParse({ size: "5" }).error?.issues[0]?.message; // "unknown query parameter `size` (this route takes `limit`)"
+ */
+export function strictQuery<S extends z.ZodRawShape>(shape: S, hints: FieldHints = {}) {
+  return z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === "unrecognized_keys"
+        ? unknownFieldsMessage(issue.keys, Object.keys((issue.inst as { shape?: object } | undefined)?.shape ?? shape), hints, QUERY_WORDS)
+        : undefined,
+  });
+}
+
+/** How a refusal names what was unknown and what holds it. */
+interface Words {
+  unknown: string;
+  holder: string;
+  none: string;
+}
+const BODY_WORDS: Words = { unknown: "field", holder: "this object", none: "no fields" };
+const QUERY_WORDS: Words = { unknown: "query parameter", holder: "this route", none: "no query parameters" };
+
+/**
  * One line per unknown field, in the order of `keys`, so `fieldIssues` can give each field its
  * own line and `issuesSummary` can join them.
  */
-function unknownFieldsMessage(keys: string[], fields: string[], hints: FieldHints): string {
+function unknownFieldsMessage(keys: string[], fields: string[], hints: FieldHints, words: Words): string {
   return keys
-    .map((key) => `unknown field \`${key}\`${Object.hasOwn(hints, key) ? `: ${hints[key]}` : ` (this object takes ${takes(fields)})`}`)
+    .map(
+      (key) =>
+        `unknown ${words.unknown} \`${key}\`${Object.hasOwn(hints, key) ? `: ${hints[key]}` : ` (${words.holder} takes ${takes(fields, words)})`}`,
+    )
     .join("\n");
 }
 
-const takes = (fields: string[]) => (fields.length === 0 ? "no fields" : fields.map((f) => `\`${f}\``).join(", "));
+const takes = (fields: string[], words: Words) => (fields.length === 0 ? words.none : fields.map((f) => `\`${f}\``).join(", "));
 
 /** The JSON type of a value, as a caller would name it. */
 export function jsonTypeOf(value: unknown): string {
