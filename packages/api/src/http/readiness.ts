@@ -71,8 +71,8 @@ export async function waitingSteps(deps: ServingDeps, view: InstanceView): Promi
   const pending = view.tasks.filter((t) => t.state === "PENDING");
   const answers = await servingOf(
     deps,
-    // An element of a fan-out step (`<step>#<index>`) is served by whoever serves its step.
-    pending.map((t) => ({ namespace: view.namespace, workflow: view.workflowName, step: t.taskId.replace(/#\d+$/, ""), queue: t.queue })),
+    // An element of a fan-out step is served by whoever serves its step.
+    pending.map((t) => ({ namespace: view.namespace, workflow: view.workflowName, step: t.step, queue: t.queue })),
   );
   return pending.map((t, i) => {
     const { serving, services } = answers[i] as StepServing;
