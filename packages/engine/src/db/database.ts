@@ -2,6 +2,7 @@ import { type DatabaseConnection, type Dialect, type Driver, Kysely, PostgresDia
 import pg from "pg";
 import { BatonError } from "../contract/errors.ts";
 import { redactSecrets } from "../domain/secrets.ts";
+import { openPgliteInstance } from "./pglite.ts";
 import type { Schema } from "./schema.ts";
 import { batonTypes } from "./timestamps.ts";
 
@@ -183,8 +184,7 @@ class PostgresListener {
 async function openPglite(dataDir: string | undefined): Promise<Database> {
   // Loaded only when asked for: PGlite's module graph and WASM cost a Postgres-backed process
   // tens of megabytes it would never use.
-  const [{ PGlite }, { PGliteDialect }] = await Promise.all([import("@electric-sql/pglite"), import("kysely-pglite-dialect")]);
-  const pglite = await PGlite.create(dataDir);
+  const [pglite, { PGliteDialect }] = await Promise.all([openPgliteInstance(dataDir), import("kysely-pglite-dialect")]);
   const db = new Kysely<Schema>({ dialect: withInputErrors(new PGliteDialect(pglite)) });
   return {
     kind: "pglite",
