@@ -6,4 +6,4 @@ export { ApiMetrics } from "./http/metrics.ts";
 export { HOSTS_VARIABLE, HostPolicy, type HttpStepRunner, type HttpStepRunnerOptions, startHttpStepRunner } from "./http-steps/index.ts";
 export { BRIDGE_WORKER_ID, type KafkaBridge, type KafkaBridgeOptions, startKafkaBridge } from "./kafka/index.ts";
 export { createLogger } from "./logger.ts";
-export { databaseConfigOf, prepareAuth, type RunningServer, type StartOptions, startServer } from "./server.ts";
+export { databaseConfigOf, openEngine, prepareAuth, type RunningServer, type StartOptions, startServer } from "./server.ts";

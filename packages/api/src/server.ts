@@ -43,6 +43,12 @@ export async function databaseConfigOf(config: Pick<Config, "databaseUrl" | "dat
   return { kind: "pglite", dataDir: config.dataDir };
 }
 
+/** Opens the engine the config describes: its database (migrations applied), reaper and housekeeping. */
+export async function openEngine(config: Config, logger: Logger): Promise<Engine> {
+  const retentionMs = config.retentionDays === undefined ? 0 : Math.round(config.retentionDays * 86_400_000);
+  return createEngine({ database: await databaseConfigOf(config), logger, retentionMs });
+}
+
 /**
  * Makes the access settings true before the port opens: BATON_ADMIN_KEY exists; a server reachable
  * from elsewhere (or told BATON_AUTH=on) has at least one key, generating an admin key and
@@ -88,11 +94,7 @@ function isLoopback(host: string): boolean {
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config);
   const ownsEngine = options.engine === undefined;
-  let engine = options.engine;
-  if (!engine) {
-    const retentionMs = config.retentionDays === undefined ? 0 : Math.round(config.retentionDays * 86_400_000);
-    engine = await createEngine({ database: await databaseConfigOf(config), logger, retentionMs });
-  }
+  const engine = options.engine ?? (await openEngine(config, logger));
   try {
     await prepareAuth(engine, config, logger);
   } catch (error) {
