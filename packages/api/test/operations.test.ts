@@ -136,6 +136,7 @@ describe("config", () => {
       kafkaMaxRedeliveries: 5,
       kafkaNamespaces: new Map([["default", "orchestrator"]]),
       kafkaSessionTimeoutMs: 30_000,
+      kafkaMaxMessageBytes: 1_000_000,
       kafkaSasl: undefined,
       kafkaSsl: false,
       logLevel: "info",
