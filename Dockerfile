@@ -17,7 +17,10 @@ RUN pnpm install --frozen-lockfile \
 
 # Run: node and the compiled server, owned by root and run as the unprivileged node user.
 FROM node:20-bookworm-slim
+# NODE_OPTIONS: a young generation of 4 MB semi-spaces instead of 16 (V8 keeps what start-up grew):
+# about 20 MB less resident memory at rest, for a few more, shorter, scavenges.
 ENV NODE_ENV=production \
+    NODE_OPTIONS="--max-semi-space-size=4" \
     HOST=0.0.0.0 \
     PORT=8080 \
     BATON_DATA_DIR=/data \

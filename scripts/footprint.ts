@@ -14,7 +14,8 @@ import { createClient, createWorker, silentLogger } from "@baton/worker-sdk";
  * the first 200 from /healthz; reads its RSS after --idle seconds; then drains --tasks one-step runs
  * through a worker over HTTP (concurrency 10) while sampling the server's RSS every 100 ms; then
  * stops it with SIGTERM and times the exit. With --restart, a second start on the same data
- * directory is measured too (the common case: the database already exists).
+ * directory is measured too (the common case: the database already exists). --node-options sets
+ * the server's NODE_OPTIONS (the Docker image's are measured that way).
  */
 const { values } = parseArgs({
   options: {
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     tasks: { type: "string", default: "2000" },
     idle: { type: "string", default: "15" },
     restart: { type: "boolean", default: false },
+    "node-options": { type: "string", default: "" },
   },
 });
 const tasks = Number(values.tasks);
@@ -47,8 +49,9 @@ interface Server {
 async function measureStart(label: string): Promise<Server> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", BATON_DATA_DIR: dataDir };
-  // The production process: plain node on the build, no loader, no source condition.
-  delete env.NODE_OPTIONS;
+  // The production process: plain node on the build, no loader, no source condition (with
+  // --node-options, those flags only: e.g. the image's NODE_OPTIONS).
+  env.NODE_OPTIONS = values["node-options"];
   if (!values.postgres) delete env.DATABASE_URL;
   delete env.KAFKA_BROKERS;
   const started = performance.now();

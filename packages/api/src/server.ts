@@ -153,8 +153,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await new Promise<void>((resolve) => {
           // Requests in flight get a few seconds to finish; then their connections are cut.
           const force = setTimeout(() => server.closeAllConnections(), 5000);
+          // A keep-alive connection whose request ends now (a long-poll just answered) would
+          // otherwise stay open until the client's keep-alive timeout.
+          const idle = setInterval(() => server.closeIdleConnections(), 50);
           server.close(() => {
             clearTimeout(force);
+            clearInterval(idle);
             resolve();
           });
           server.closeIdleConnections();
