@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_pr
 import { once } from "node:events";
 import { chmod, chown, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /*
@@ -63,6 +63,9 @@ try {
 } finally {
   server?.kill("SIGKILL");
   await rm(work, { recursive: true, force: true });
+  // pnpm's legacy deploy can compute its virtual store relative to the wrong folder (seen with the
+  // repository itself under /tmp) and leave it in packages/; it is ours to remove.
+  await rm(join(ROOT, "packages", basename(work)), { recursive: true, force: true });
 }
 
 interface RuntimeStage {

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -7,12 +8,10 @@ import { REPO_ROOT } from "../../../../test-support/build.ts";
 // packages a service installs carry what npm needs to install and to describe them.
 const readJson = async (path: string) => JSON.parse(await readFile(join(REPO_ROOT, path), "utf8"));
 const root = await readJson("package.json");
-const folders = [
-  "bench",
-  "chaos",
-  ...(await readdir(join(REPO_ROOT, "packages"))).map((p) => `packages/${p}`),
-  ...(await readdir(join(REPO_ROOT, "examples"))).map((p) => `examples/${p}`),
-];
+// A folder without a package.json is not a workspace package (e.g. what a tool left behind).
+const packagesIn = async (dir: string) =>
+  (await readdir(join(REPO_ROOT, dir))).map((p) => `${dir}/${p}`).filter((p) => existsSync(join(REPO_ROOT, p, "package.json")));
+const folders = ["bench", "chaos", ...(await packagesIn("packages")), ...(await packagesIn("examples"))];
 const PUBLISHED = ["packages/engine", "packages/worker-sdk", "packages/api"];
 
 describe("package metadata", () => {
