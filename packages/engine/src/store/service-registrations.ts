@@ -1,5 +1,6 @@
-import { sql } from "kysely";
+import { type Selectable, sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
+import type { ServiceRegistrationsTable } from "../db/schema.ts";
 
 /** A service's remembered registration for one workflow. */
 export interface RegistrationRow {
@@ -48,17 +49,8 @@ const registrationColumns = [
   "last_contact_at",
 ] as const;
 
-type RegistrationRecord = {
-  namespace: string;
-  workflow_name: string;
-  service: string;
-  steps: string[];
-  queues: string[];
-  transport: string;
-  first_registered_at: Date;
-  last_registered_at: Date;
-  last_contact_at: Date;
-};
+/** A registration as stored (the schema's row). */
+type RegistrationRecord = Selectable<ServiceRegistrationsTable>;
 
 function registrationRow(r: RegistrationRecord): RegistrationRow {
   return {
