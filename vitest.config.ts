@@ -47,6 +47,8 @@ if (!process.env.NODE_OPTIONS?.includes(`--conditions=${SOURCE_CONDITION}`)) {
 export default defineConfig({
   // Tests run in Vite's server (SSR) environment, whose conditions these replace.
   ssr: { resolve: { conditions: serverConditions } },
+  // Global set-up files (test-support/*-global-setup.ts) are loaded in Vitest's own environment.
+  environments: { __vitest__: { resolve: { conditions: serverConditions } } },
   test: {
     testTimeout: 30_000,
     hookTimeout: 60_000,
