@@ -1,5 +1,6 @@
 import type { AcquiredTask, InstancePage, InstanceView, RegisterResult, StartResult, TaskOutcome } from "@baton/engine/contract";
 import { ACQUIRE_LIMITS, BatonError, BODY_LIMIT_HEADER, type ErrorCode, isBatonError, MAX_BATCH_ITEMS } from "@baton/engine/contract";
+import { fetchExchange, type HttpAnswer, nodeExchange } from "./http-exchange.ts";
 import type { InstanceState, ItemAnswer, RetryResult, StartWaitResult, Transport } from "./transport.ts";
 
 export interface HttpTransportOptions {
@@ -11,7 +12,7 @@ export interface HttpTransportOptions {
   headers?: Record<string, string>;
   /** Per-request time limit for everything but the long-poll (default 30000 ms). */
   requestTimeoutMs?: number;
-  /** The `fetch` to use (default: the global one). */
+  /** A `fetch` to send requests with (default: node:http(s) on a keep-alive agent of this transport's own). */
   fetch?: typeof fetch;
 }
 
@@ -52,7 +53,7 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
   }
   const base = options.url.replace(/\/+$/, "");
   const auth: Record<string, string> = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
-  const doFetch = options.fetch ?? fetch;
+  const exchange = options.fetch ? fetchExchange(options.fetch) : nodeExchange(base);
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   /** The server's body limit as its last answer stated it; unknown until then (the server decides). */
   let bodyLimitBytes: number | undefined;
@@ -66,11 +67,11 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
     const timeoutMs = opts.timeoutMs ?? requestTimeoutMs;
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    let response: Response;
-    let text: string;
+    let response: HttpAnswer;
     try {
-      response = await doFetch(`${base}${path}`, {
+      response = await exchange({
         method,
+        url: `${base}${path}`,
         headers: {
           accept: "application/json",
           ...(json === undefined ? {} : { "content-type": "application/json" }),
@@ -80,20 +81,20 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
         ...(json === undefined ? {} : { body: json }),
         signal,
       });
-      text = await response.text();
     } catch (error) {
       // The caller's own abort is not a failure of the server: let the caller see it as such.
       if (opts.signal?.aborted) throw opts.signal.reason ?? error;
       const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : describeNetworkError(error);
       throw new BatonError("UNAVAILABLE", `${method} ${path}: ${why}`, { url: `${base}${path}` }, { cause: error });
     }
-    const stated = Number(response.headers.get(BODY_LIMIT_HEADER) ?? Number.NaN);
+    const { status, text } = response;
+    const stated = Number(response.header(BODY_LIMIT_HEADER) ?? Number.NaN);
     if (Number.isSafeInteger(stated) && stated > 0) bodyLimitBytes = stated;
     const parsed = parseJson(text);
-    if (!response.ok) throw errorFromResponse(method, path, response.status, parsed, text);
+    if (status < 200 || status > 299) throw errorFromResponse(method, path, status, parsed, text);
     if (parsed === undefined) {
       throw new BatonError("INTERNAL", `${method} ${path}: expected a JSON body, got ${JSON.stringify(text.slice(0, 200))}`, {
-        status: response.status,
+        status,
       });
     }
     return parsed as T;
@@ -246,8 +247,9 @@ function errorFromResponse(method: string, path: string, status: number, body: u
 }
 
 function describeNetworkError(error: unknown): string {
-  // undici reports "fetch failed" and puts the useful part (ECONNREFUSED ...) in `cause`.
-  const cause = error instanceof Error ? (error.cause as { code?: string; message?: string } | undefined) : undefined;
   const base = error instanceof Error ? error.message : String(error);
+  if ((error as { code?: unknown }).code !== undefined) return base;
+  // undici's fetch reports "fetch failed" and puts the useful part (ECONNREFUSED ...) in `cause`.
+  const cause = error instanceof Error ? (error.cause as { code?: string; message?: string } | undefined) : undefined;
   return cause?.code ? `${base} (${cause.code})` : cause?.message ? `${base} (${cause.message})` : base;
 }
