@@ -16,12 +16,13 @@ export function connect(options: ConnectOptions, who: string): Transport {
   }
   if (options.transport) return options.transport;
   if (options.engine) return createInProcessTransport(options.engine);
-  const { url, apiKey, headers, requestTimeoutMs, fetch } = options as HttpTransportOptions;
+  const { url, apiKey, headers, requestTimeoutMs, maxConnections, fetch } = options as HttpTransportOptions;
   return createHttpTransport({
     url,
     ...(apiKey ? { apiKey } : {}),
     ...(headers ? { headers } : {}),
     ...(requestTimeoutMs ? { requestTimeoutMs } : {}),
+    ...(maxConnections !== undefined ? { maxConnections } : {}),
     ...(fetch ? { fetch } : {}),
   });
 }

@@ -34,15 +34,24 @@ export function fetchExchange(doFetch: typeof fetch): HttpExchange {
 const IDLE_SOCKET_MS = 4000;
 
 /**
+ * Connections one transport opens to the server at most, unless told otherwise (`maxConnections`);
+ * further requests wait for a free one.
+ * A burst of calls then queues in the caller's process instead of opening thousands of
+ * connections the server must hold in memory (measured: a server offered 2,000 starts/s over
+ * unbounded connections peaked at ~670-840 MB RSS).
+ */
+export const DEFAULT_MAX_CONNECTIONS = 64;
+
+/**
  * The default exchange: node:http(s) on a keep-alive agent of its own. Measured on the 2-core
  * bench machine, the global `fetch` (undici's WHATWG layer) cost ~720 µs of client CPU per request
  * against ~200 µs here, and workers and clients usually share their machine with other work.
  */
-export function nodeExchange(baseUrl: string): HttpExchange {
+export function nodeExchange(baseUrl: string, maxConnections = DEFAULT_MAX_CONNECTIONS): HttpExchange {
   const secure = baseUrl.startsWith("https:");
   const agent = secure
-    ? new https.Agent({ keepAlive: true, scheduling: "lifo", timeout: IDLE_SOCKET_MS })
-    : new http.Agent({ keepAlive: true, scheduling: "lifo", timeout: IDLE_SOCKET_MS });
+    ? new https.Agent({ keepAlive: true, scheduling: "lifo", timeout: IDLE_SOCKET_MS, maxSockets: maxConnections })
+    : new http.Agent({ keepAlive: true, scheduling: "lifo", timeout: IDLE_SOCKET_MS, maxSockets: maxConnections });
   const requestOn = secure ? https.request : http.request;
   const once = (request: HttpRequest) =>
     new Promise<HttpAnswer & { reusedSocket?: boolean }>((resolve, reject) => {

@@ -12,6 +12,11 @@ export interface HttpTransportOptions {
   headers?: Record<string, string>;
   /** Per-request time limit for everything but the long-poll (default 30000 ms). */
   requestTimeoutMs?: number;
+  /**
+   * Connections to the server at most (default 64); more concurrent requests wait for a free one.
+   * Each long-poll (an acquire, a start that waits) holds one while it waits.
+   */
+  maxConnections?: number;
   /** A `fetch` to send requests with (default: node:http(s) on a keep-alive agent of this transport's own). */
   fetch?: typeof fetch;
 }
@@ -53,7 +58,11 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
   }
   const base = options.url.replace(/\/+$/, "");
   const auth: Record<string, string> = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
-  const exchange = options.fetch ? fetchExchange(options.fetch) : nodeExchange(base);
+  const { maxConnections } = options;
+  if (maxConnections !== undefined && !(Number.isInteger(maxConnections) && maxConnections >= 1 && maxConnections <= 10_000)) {
+    throw new TypeError(`maxConnections: expected an integer from 1 to 10000, got ${JSON.stringify(maxConnections)}`);
+  }
+  const exchange = options.fetch ? fetchExchange(options.fetch) : nodeExchange(base, maxConnections);
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   /** The server's body limit as its last answer stated it; unknown until then (the server decides). */
   let bodyLimitBytes: number | undefined;
