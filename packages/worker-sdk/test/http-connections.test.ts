@@ -57,7 +57,9 @@ describe("the HTTP transport's connections", () => {
 
   it("refuses a maxConnections that is not a positive integer", () => {
     for (const maxConnections of [0, -1, 1.5, 20_000, Number.NaN]) {
-      expect(() => createHttpTransport({ url: "http://127.0.0.1:1", maxConnections })).toThrow(/maxConnections: expected an integer from 1 to 10000/);
+      expect(() => createHttpTransport({ url: "http://127.0.0.1:1", maxConnections })).toThrow(
+        /maxConnections: expected an integer from 1 to 10000/,
+      );
     }
   });
 });
