@@ -8,7 +8,8 @@ import type { Database } from "./database.ts";
 
 /**
  * The SQL migrations, the only source of Baton's schema: db/migrations at the repository root. The
- * build copies them beside the compiled module (dist/db/migrations), so the package runs without the
+ * build copies them beside the compiled module (dist/db/migrations), and beside the bundled server
+ * (packages/api/dist/migrations, where this module then runs), so the build runs without the
  * repository; from source there is no such copy and the repository's own are read.
  */
 export const MIGRATIONS_DIR = existsSync(new URL("./migrations/", import.meta.url))
