@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from "./config.ts";
 import { kafkaBridgeState } from "./http/health.ts";
-import { type KafkaBridge, startKafkaBridge } from "./kafka/index.ts";
+import type { KafkaBridge } from "./kafka/index.ts";
 import { createLogger } from "./logger.ts";
 import { openEngine, startServer } from "./server.ts";
 import { exitOnSignals } from "./shutdown.ts";
@@ -45,6 +45,8 @@ try {
   logger.info({ url: server.url, database }, `Baton API listening on ${server.url}`);
   logger.info(`API docs: ${server.url}/docs  OpenAPI document: ${server.url}/openapi.json`);
   if (config.kafkaBrokers.length > 0) {
+    // Loaded only when configured: kafkajs is a large part of what a start would otherwise evaluate.
+    const { startKafkaBridge } = await import("./kafka/index.ts");
     bridgeStarting = startKafkaBridge(engine, {
       brokers: config.kafkaBrokers,
       unfencedReplies: config.kafkaUnfencedReplies,
