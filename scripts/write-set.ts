@@ -5,7 +5,8 @@
  *
  *   WRITE_SET_RUNS (5000)  DATABASE_URL
  */
-import { createEngine, type Database, type Engine, openDatabase } from "@baton/engine";
+import { createEngine, type Database, type Engine } from "@baton/engine";
+import { openDatabase } from "@baton/engine/internal";
 import { sql } from "kysely";
 import { PgServer } from "../bench/src/database.ts";
 

@@ -1,4 +1,5 @@
-import { type Database, migrate, openDatabase } from "@baton/engine";
+import type { Database } from "@baton/engine";
+import { migrate, openDatabase } from "@baton/engine/internal";
 import { inject } from "vitest";
 import { adminQuery, TEST_POSTGRES_URL, withDatabase } from "./postgres.ts";
 

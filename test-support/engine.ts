@@ -1,9 +1,11 @@
-import { createEngine, type Engine, type EngineOptions } from "@baton/engine";
+import { createEngine, type Database, type Engine, type EngineOptions } from "@baton/engine";
 import { sql } from "kysely";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 
 export interface TestEngine extends Engine {
   testDb: TestDatabase;
+  /** The test database the engine runs on, for tests that set up or read rows directly. */
+  database: Database;
   /** Makes a lease run out now, as if its holder had stalled past leaseMs. */
   expireLease(executionId: string): Promise<void>;
   /** Makes tasks waiting out a retry backoff available now. */
@@ -32,7 +34,7 @@ export async function createTestEngine(
   const db = testDb.database.db;
   return {
     ...engine,
-    database: engine.database,
+    database: testDb.database,
     workflows: engine.workflows,
     tasks: engine.tasks,
     dispatcher: engine.dispatcher,

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { migrate, openDatabase } from "@baton/engine";
+import { migrateDatabase } from "@baton/engine";
 import type { TestProject } from "vitest/node";
 import { waitForKafka } from "./kafka.ts";
 import { adminQuery, TEST_POSTGRES_URL, withDatabase } from "./postgres.ts";
@@ -27,9 +27,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide("templateDb", template);
     await adminQuery(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
     await adminQuery(`CREATE DATABASE ${template}`);
-    const database = await openDatabase({ kind: "postgres", url: withDatabase(TEST_POSTGRES_URL, template), poolSize: 1 });
-    await migrate(database);
-    await database.close();
+    await migrateDatabase({ kind: "postgres", url: withDatabase(TEST_POSTGRES_URL, template), poolSize: 1 });
     teardown.push(() => adminQuery(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`));
   }
   return async () => {

@@ -1,4 +1,4 @@
-import { migrate, openDatabase } from "@baton/engine";
+import { migrateDatabase } from "@baton/engine";
 import type { TestProject } from "vitest/node";
 import { adminQuery, TEST_POSTGRES_URL, withDatabase } from "./postgres.ts";
 
@@ -11,9 +11,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("templateDb", TEMPLATE_DB);
   await adminQuery(`DROP DATABASE IF EXISTS ${TEMPLATE_DB} WITH (FORCE)`);
   await adminQuery(`CREATE DATABASE ${TEMPLATE_DB}`);
-  const database = await openDatabase({ kind: "postgres", url: withDatabase(TEST_POSTGRES_URL, TEMPLATE_DB), poolSize: 1 });
-  await migrate(database);
-  await database.close();
+  await migrateDatabase({ kind: "postgres", url: withDatabase(TEST_POSTGRES_URL, TEMPLATE_DB), poolSize: 1 });
   return async () => {
     await adminQuery(`DROP DATABASE IF EXISTS ${TEMPLATE_DB} WITH (FORCE)`);
   };

@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BatonError, createEngine, type Engine, instanceCountByState, openDatabase } from "@baton/engine";
+import { BatonError, createEngine, type Engine } from "@baton/engine";
+import { instanceCountByState, openDatabase } from "@baton/engine/internal";
 import { Countdown, Tally, untilCounted } from "../bookkeeping.ts";
 import type { PgServer } from "../database.ts";
 import { LostWorkError } from "../figure.ts";
@@ -118,7 +119,7 @@ export async function runEngineLoops(engine: Engine, options: EngineLoopOptions)
 
 /** Instances by state. */
 export async function instanceStates(engine: Engine): Promise<Record<string, number>> {
-  return instanceCountByState(engine.database.db);
+  return engine.workflows.countInstancesByState();
 }
 
 /**
@@ -126,16 +127,21 @@ export async function instanceStates(engine: Engine): Promise<Record<string, num
  * LostWorkError unless they are exactly `expected`.
  */
 export async function expectInstanceStates(target: Engine | string, expected: Record<string, number>, what: string): Promise<void> {
-  const database = typeof target === "string" ? await openDatabase({ kind: "postgres", url: target, poolSize: 1 }) : target.database;
+  const counts = typeof target === "string" ? await instanceStatesAt(target) : await instanceStates(target);
+  const states = new Set([...Object.keys(counts), ...Object.keys(expected)]);
+  const wrong = [...states].filter((s) => (counts[s] ?? 0) !== (expected[s] ?? 0));
+  if (wrong.length > 0) {
+    throw new LostWorkError(`${what}: instances by state ${JSON.stringify(counts)}, expected ${JSON.stringify(expected)}`);
+  }
+}
+
+/** Instances by state on the Baton database at `url`, which no engine of this process runs on (a server's). */
+async function instanceStatesAt(url: string): Promise<Record<string, number>> {
+  const database = await openDatabase({ kind: "postgres", url, poolSize: 1 });
   try {
-    const counts = await instanceCountByState(database.db);
-    const states = new Set([...Object.keys(counts), ...Object.keys(expected)]);
-    const wrong = [...states].filter((s) => (counts[s] ?? 0) !== (expected[s] ?? 0));
-    if (wrong.length > 0) {
-      throw new LostWorkError(`${what}: instances by state ${JSON.stringify(counts)}, expected ${JSON.stringify(expected)}`);
-    }
+    return await instanceCountByState(database.db);
   } finally {
-    if (typeof target === "string") await database.close();
+    await database.close();
   }
 }
 

@@ -1,4 +1,4 @@
-import { migrate, openDatabase } from "@baton/engine";
+import { migrateDatabase } from "@baton/engine";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { databaseConfigOf } from "./server.ts";
@@ -7,13 +7,8 @@ import { databaseConfigOf } from "./server.ts";
 try {
   const config = loadConfig();
   const logger = createLogger(config);
-  const database = await openDatabase(await databaseConfigOf(config));
-  try {
-    const applied = await migrate(database);
-    logger.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : "nothing to apply");
-  } finally {
-    await database.close();
-  }
+  const applied = await migrateDatabase(await databaseConfigOf(config));
+  logger.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : "nothing to apply");
 } catch (error) {
   console.error(error instanceof ConfigError ? error.message : error);
   process.exit(1);

@@ -1,5 +1,5 @@
 import { createApp } from "@baton/api";
-import { workerRecordPoll } from "@baton/engine";
+import { workerRecordPoll } from "@baton/engine/internal";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { onPglite } from "../../../test-support/database.ts";

@@ -1,5 +1,6 @@
 import { createApp } from "@baton/api";
-import { createEngine, type Engine, workerRecordPoll } from "@baton/engine";
+import { createEngine, type Engine } from "@baton/engine";
+import { workerRecordPoll } from "@baton/engine/internal";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../../test-support/database.ts";
@@ -24,12 +25,12 @@ afterAll(async () => {
 });
 
 const count = async (where: ReturnType<typeof sql>) =>
-  Number((await sql<{ n: string }>`SELECT count(*) AS n FROM worker_heartbeats WHERE ${where}`.execute(engine.database.db)).rows[0]?.n);
+  Number((await sql<{ n: string }>`SELECT count(*) AS n FROM worker_heartbeats WHERE ${where}`.execute(testDb.database.db)).rows[0]?.n);
 
 describe("GET /v1/workers", () => {
   it("answers a page at a time, by worker id; following nextCursor lists every worker once", async () => {
     const ids = ["page-a", "page-b", "page-c", "page-d", "page-e"];
-    for (const id of ids) await workerRecordPoll(engine.database.db, id, [`${id}.q1`, `${id}.q2`]);
+    for (const id of ids) await workerRecordPoll(testDb.database.db, id, [`${id}.q1`, `${id}.q2`]);
     const app = createApp(engine);
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -53,10 +54,10 @@ describe("GET /v1/workers", () => {
 describe("worker_heartbeats pruning", () => {
   it("deletes poll records older than workerRetentionMs in the background, in batches, and keeps recent ones", async () => {
     const stale = Array.from({ length: 1200 }, (_, i) => `old.q${i}`);
-    await workerRecordPoll(engine.database.db, "gone-worker", stale);
-    await workerRecordPoll(engine.database.db, "live-worker", ["live.q"]);
+    await workerRecordPoll(testDb.database.db, "gone-worker", stale);
+    await workerRecordPoll(testDb.database.db, "live-worker", ["live.q"]);
     await sql`UPDATE worker_heartbeats SET last_seen_at = now() - interval '2 minutes' WHERE worker_id = 'gone-worker'`.execute(
-      engine.database.db,
+      testDb.database.db,
     );
     await vi.waitFor(async () => expect(await count(sql`worker_id = 'gone-worker'`)).toBe(0), { timeout: 10_000, interval: 100 });
     expect(await count(sql`worker_id = 'live-worker'`)).toBe(1);

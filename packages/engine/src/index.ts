@@ -7,6 +7,7 @@ export type * from "./contract/types.ts";
 export * from "./contract/wire.ts";
 export { AccessCoordinator, type ApiKeyView, type NewApiKey } from "./coordinators/access-coordinator.ts";
 export { createEngine, type Engine, type EngineOptions } from "./coordinators/engine.ts";
+export type { EventsPublisher, EventsRelay, EventsRelayOptions, RelayLogger } from "./coordinators/events-relay.ts";
 export { InstanceEndWaiter, MAX_END_WAITERS, type WaitForEndOptions } from "./coordinators/instance-end-waiter.ts";
 export { type PassLogger, type PeriodicPass, startPeriodicPass } from "./coordinators/periodic-pass.ts";
 export {
@@ -19,6 +20,7 @@ export {
 } from "./coordinators/service-registry.ts";
 export { type LeaseWrite, MAX_ACQUIRE, type OutcomeReport, TaskCoordinator, type TaskFinished } from "./coordinators/task-coordinator.ts";
 export { TaskDispatcher, type WaitingAcquire } from "./coordinators/task-dispatcher.ts";
+export { type NamespaceScope, WorkerCoordinator } from "./coordinators/worker-coordinator.ts";
 export {
   type ListParams,
   type Requester,
@@ -26,8 +28,9 @@ export {
   type StartParams,
   WorkflowCoordinator,
 } from "./coordinators/workflow-coordinator.ts";
-export { type Database, type DatabaseConfig, type ListenEvents, openDatabase } from "./db/database.ts";
-export { MIGRATIONS_DIR, migrate, migrationsPending } from "./db/migrate.ts";
+export type { Database, DatabaseConfig } from "./db/database.ts";
+export type { DatabaseProbeFailure } from "./db/database-probe.ts";
+export { migrateDatabase } from "./db/migrate.ts";
 export {
   ACTIONS,
   type Action,
@@ -62,10 +65,9 @@ export {
   type TaskKind,
   type TaskState,
 } from "./domain/states.ts";
+// What the coordinators answer with; the store's functions stay inside (see internal.ts).
 export type { DefinitionRow } from "./store/definitions.ts";
-export { eventListForRelay, eventRelayHorizon, type RelayBatch, type RelayEventRow } from "./store/events-relay.ts";
-export { type InstanceStanding, instanceCountByState } from "./store/instances.ts";
-export { leaseAcquireOrRenew, leaseGet, leaseRelease, leaseWriteCursorIfHeld, type NamedLease } from "./store/leases.ts";
-export { type LeaseHolderRow, leaseHolderList, QUEUE_LOAD_LIMIT, type QueueLoadRow, queueLoadList } from "./store/queue-load.ts";
-export { taskGetLeasedByStep, taskNamespace } from "./store/tasks.ts";
-export { type WorkerPollRow, workerList, workerPage, workerRecordPoll } from "./store/workers.ts";
+export type { RelayEventRow } from "./store/events-relay.ts";
+export type { InstanceStanding } from "./store/instances.ts";
+export type { LeaseHolderRow, QueueLoadRow } from "./store/queue-load.ts";
+export type { WorkerPollRow } from "./store/workers.ts";

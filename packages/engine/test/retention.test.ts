@@ -1,8 +1,8 @@
-import { eventListForRelay } from "@baton/engine";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { drive } from "../../../test-support/drive.ts";
 import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
+import { eventListForRelay } from "../src/store/events-relay.ts";
 
 // Retention (issue #10): finished instances older than retentionMs go, with every row they own.
 

@@ -1,8 +1,8 @@
-import { workerList } from "@baton/engine";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { onPglite } from "../../../test-support/database.ts";
 import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
+import { workerList } from "../src/store/workers.ts";
 
 // The safety-net poll is set to a minute, so a waiter answered within the test ran on a wake-up.
 const NO_POLL_MS = 60_000;

@@ -1,4 +1,4 @@
-import { type Engine, INSTANCE_STATES, instanceCountByState } from "@baton/engine";
+import { type Engine, INSTANCE_STATES } from "@baton/engine";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { REPLICA_ID } from "./replica.ts";
 
@@ -67,7 +67,6 @@ export class ApiMetrics {
   });
 
   constructor(engine: Engine) {
-    const db = engine.database.db;
     new Gauge({
       name: "baton_instances",
       help: "Workflow instances by state",
@@ -75,7 +74,7 @@ export class ApiMetrics {
       registers: [this.registry],
       async collect() {
         // A failed read (database down) leaves the last values: the scrape itself still answers.
-        const counts = await instanceCountByState(db).catch(() => null);
+        const counts = await engine.workflows.countInstancesByState().catch(() => null);
         if (counts) for (const state of INSTANCE_STATES) this.set({ state }, counts[state] ?? 0);
       },
     });

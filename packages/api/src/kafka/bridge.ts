@@ -1,9 +1,9 @@
-import { type DefinitionRow, type Engine, startPeriodicPass } from "@baton/engine";
+import { type DefinitionRow, type Engine, type EventsRelayOptions, startPeriodicPass } from "@baton/engine";
 import { type ConsumerConfig, type KafkaConfig, Partitioners } from "kafkajs";
 import { CommandPublisher, type KafkaQueue } from "./command-publisher.ts";
 import { consumerConnection } from "./consumer-connection.ts";
 import { restartAfterCrash } from "./consumer-restart.ts";
-import { EventsRelay, type EventsRelayOptions } from "./events-relay.ts";
+import { kafkaEventsPublisher } from "./events-publisher.ts";
 import { InboundHandler, type InboundOutcome, UNFENCED_REPLIES, type UnfencedReplies } from "./inbound.ts";
 import { type BridgeLogger, createKafkaClient, ensureTopics, silentBridgeLogger } from "./kafka-client.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES } from "./sized-send.ts";
@@ -184,9 +184,8 @@ export async function startKafkaBridge(engine: Engine, options: KafkaBridgeOptio
     ...(options.onInbound ? { onOutcome: options.onInbound } : {}),
   });
   const relayOptions = options.relay === false ? null : { leaseMs: 10_000, intervalMs: 500, batchSize: 200, ...options.relay };
-  const relay = relayOptions
-    ? new EventsRelay(engine, producer, (ns) => topics.of(ns)?.events, logger, { ...relayOptions, maxMessageBytes })
-    : null;
+  const publishEvents = kafkaEventsPublisher(producer, (ns) => topics.of(ns)?.events, logger, maxMessageBytes);
+  const relay = relayOptions ? engine.createEventsRelay(publishEvents, { ...relayOptions, logger }) : null;
 
   const consume = async () => {
     await consumer.connect();

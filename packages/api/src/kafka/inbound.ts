@@ -1,13 +1,4 @@
-import {
-  type Engine,
-  elementTaskId,
-  isBatonError,
-  LEASE_ERROR_CODES,
-  redactSecrets,
-  type TaskOutcome,
-  taskGetLeasedByStep,
-  taskNamespace,
-} from "@baton/engine";
+import { type Engine, elementTaskId, isBatonError, LEASE_ERROR_CODES, redactSecrets, type TaskOutcome } from "@baton/engine";
 import type { Consumer, KafkaMessage, Producer } from "kafkajs";
 import { deadLetterMessage } from "./dead-letter.ts";
 import type { BridgeLogger } from "./kafka-client.ts";
@@ -149,16 +140,15 @@ export class InboundHandler {
             "echo the executionId and fenceToken headers of the command it answers",
         );
       }
-      const current = await taskGetLeasedByStep(this.engine.database.db, { ...base, holderId: this.options.workerId });
-      if (!current?.fenceToken) {
+      lease = await this.engine.tasks.leaseOfStep({ ...base, holderId: this.options.workerId });
+      if (!lease) {
         this.logger.warn({ ...base }, "kafka bridge: reply without executionId/fenceToken matches no leased command; dropped");
         return { kind: "stale", detail: { ...base, reason: "no command of this step is waiting for a reply" } };
       }
-      lease = { executionId: current.executionId, fenceToken: current.fenceToken };
     }
     // A reply acts only in the namespace whose topic carried it. Where the execution does not
     // exist the completion below answers NOT_FOUND as usual.
-    const owner = await taskNamespace(this.engine.database.db, lease.executionId);
+    const owner = await this.engine.tasks.executionNamespace(lease.executionId);
     if (owner !== null && owner !== namespace) {
       throw new UnusableMessage(`reply: execution ${lease.executionId} is not in namespace ${namespace}, whose topic carried the reply`);
     }

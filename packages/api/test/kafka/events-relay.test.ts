@@ -1,4 +1,4 @@
-import { leaseAcquireOrRenew, leaseGet, leaseWriteCursorIfHeld, type RelayBatch, type RelayEventRow } from "@baton/engine";
+import { EVENTS_RELAY_LEASE, leaseAcquireOrRenew, leaseGet, leaseWriteCursorIfHeld, readCursor } from "@baton/engine/internal";
 import { sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,55 +12,8 @@ import {
   kafkaFixture,
   uniqueTopicPrefix,
 } from "../../../../test-support/kafka.ts";
-import { EVENTS_RELAY_LEASE, EventsRelay } from "../../src/kafka/events-relay.ts";
+import { kafkaEventsPublisher } from "../../src/kafka/events-publisher.ts";
 import { silentBridgeLogger } from "../../src/kafka/kafka-client.ts";
-import { advanceCursor, initialCursor, readCursor } from "../../src/kafka/relay-cursor.ts";
-
-const event = (position: number): RelayEventRow => ({
-  position: String(position),
-  instanceId: "i",
-  namespace: "default",
-  workflowName: "w",
-  runId: "r",
-  sequenceNumber: position,
-  eventType: "E",
-  payload: {},
-  createdAt: new Date(0),
-});
-const batch = (positions: number[], inProgressUpTo: string | null): RelayBatch => ({ events: positions.map(event), inProgressUpTo });
-
-describe("relay cursor", () => {
-  it("steps over positions still in flight as gaps, fills them later, drops them once their transactions ended", () => {
-    // 3 and 4 are invisible while transactions up to xid 100 run.
-    let cursor = advanceCursor(initialCursor(), batch([1, 2, 5], "100"), "90");
-    expect(cursor).toEqual({
-      position: "5",
-      gaps: [
-        { position: "3", until: "101" },
-        { position: "4", until: "101" },
-      ],
-    });
-    // 3 commits; 4 is still possibly in flight (the oldest running transaction is 95).
-    cursor = advanceCursor(cursor, batch([3, 6], null), "95");
-    expect(cursor).toEqual({ position: "6", gaps: [{ position: "4", until: "101" }] });
-    // Every transaction up to 100 has ended and 4 is still not there: it rolled back.
-    cursor = advanceCursor(cursor, batch([], null), "101");
-    expect(cursor).toEqual({ position: "6", gaps: [] });
-  });
-
-  it("records no gap when nothing was in flight (the positions were rolled back)", () => {
-    expect(advanceCursor(initialCursor(), batch([2, 7], null), "50")).toEqual({ position: "7", gaps: [] });
-  });
-
-  it("reads a stored cursor defensively", () => {
-    expect(readCursor(null)).toEqual(initialCursor());
-    expect(readCursor({ position: 12 })).toEqual(initialCursor());
-    expect(readCursor({ position: "12", gaps: [{ position: "10", until: "7" }, { position: "x" }] })).toEqual({
-      position: "12",
-      gaps: [{ position: "10", until: "7" }],
-    });
-  });
-});
 
 let engine: TestEngine;
 const k = kafkaFixture();
@@ -82,7 +35,15 @@ async function eventTopic(): Promise<{ topic: string; messages: CollectedMessage
 }
 
 const relay = (topic: string) =>
-  new EventsRelay(engine, producer, () => topic, silentBridgeLogger, { leaseMs: 3000, intervalMs: 50, batchSize: 5 });
+  engine.createEventsRelay(
+    kafkaEventsPublisher(producer, () => topic, silentBridgeLogger),
+    {
+      leaseMs: 3000,
+      intervalMs: 50,
+      batchSize: 5,
+      logger: silentBridgeLogger,
+    },
+  );
 
 /** Per instance: the sequence numbers in the order first seen (duplicates are allowed, at least once). */
 function sequencesByInstance(messages: CollectedMessage[]): Map<string, number[]> {

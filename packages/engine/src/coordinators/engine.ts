@@ -1,10 +1,12 @@
 import pino, { type Logger } from "pino";
 import { BatonError } from "../contract/errors.ts";
 import { type Database, type DatabaseConfig, openDatabase } from "../db/database.ts";
-import { migrate } from "../db/migrate.ts";
+import { type DatabaseProbeFailure, probeDatabase } from "../db/database-probe.ts";
+import { migrate, migrationsPending } from "../db/migrate.ts";
 import { SECRET_SAFE_LOGGING } from "../domain/secrets.ts";
 import { AccessCoordinator } from "./access-coordinator.ts";
 import { DefinitionCache } from "./definition-cache.ts";
+import { type EventsPublisher, EventsRelay, type EventsRelayOptions, type RelayLogger } from "./events-relay.ts";
 import { startHousekeeping } from "./housekeeping.ts";
 import { InstanceEndWaiter } from "./instance-end-waiter.ts";
 import { startPeriodicPass } from "./periodic-pass.ts";
@@ -12,6 +14,7 @@ import { PollRecorder } from "./poll-recorder.ts";
 import { ServiceRegistry } from "./service-registry.ts";
 import { TaskCoordinator } from "./task-coordinator.ts";
 import { TaskDispatcher } from "./task-dispatcher.ts";
+import { WorkerCoordinator } from "./worker-coordinator.ts";
 import { WorkflowCoordinator } from "./workflow-coordinator.ts";
 
 export interface EngineOptions {
@@ -48,9 +51,13 @@ export interface EngineOptions {
   logger?: Logger;
 }
 
-/** Everything a Baton process runs: the coordinators, the long-poll dispatcher, the lease reaper. */
+/**
+ * Everything a Baton process runs: the coordinators, the long-poll dispatcher, the lease reaper.
+ * The coordinators are the only way in: the database handle stays inside the engine.
+ */
 export interface Engine {
-  readonly database: Database;
+  /** Which database the engine runs on. */
+  readonly databaseKind: DatabaseConfig["kind"];
   readonly workflows: WorkflowCoordinator;
   /** API keys and the scope of each caller. */
   readonly access: AccessCoordinator;
@@ -60,6 +67,18 @@ export interface Engine {
   readonly registrations: ServiceRegistry;
   /** Waits for instances to end without holding a database connection (see `workflows.waitForEnd`). */
   readonly instanceEnds: InstanceEndWaiter;
+  /** Workers' polls, the open attempts per queue and who holds their leases. */
+  readonly workers: WorkerCoordinator;
+  /** Asks the database `SELECT 1` (liveness and readiness): null when it answers, else why not (see probeDatabase). */
+  probeDatabase(): Promise<DatabaseProbeFailure | null>;
+  /** The migrations not applied yet, by name (readiness). */
+  migrationsPending(): Promise<string[]>;
+  /**
+   * A relay of the `events` table to `publish`, not started: only the replica holding the relay
+   * lease publishes, and it moves the relay's cursor with the lease's fence (see EventsRelay).
+   * Errors and hand-overs go to `logger` (default: the engine's).
+   */
+  createEventsRelay(publish: EventsPublisher, options: EventsRelayOptions & { logger?: RelayLogger }): EventsRelay;
   close(): Promise<void>;
 }
 
@@ -99,13 +118,18 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     logger,
   );
   return {
-    database,
+    databaseKind: database.kind,
     workflows,
     access: new AccessCoordinator(database.db),
     tasks,
     dispatcher,
     registrations,
     instanceEnds,
+    workers: new WorkerCoordinator(database.db),
+    probeDatabase: () => probeDatabase(database),
+    migrationsPending: () => migrationsPending(database),
+    createEventsRelay: (publish, { logger: relayLogger = logger, ...relayOptions }) =>
+      new EventsRelay(database.db, publish, relayLogger, relayOptions),
     async close() {
       instanceEnds.stop();
       await reaper?.stop();

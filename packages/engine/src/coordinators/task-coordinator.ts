@@ -10,7 +10,15 @@ import type { TaskKind } from "../domain/states.ts";
 import { reportKeysApplied } from "../store/events.ts";
 import { instanceLockWithExpiredLeases } from "../store/instances.ts";
 import { type ClosingReport, type FencedAnswer, taskAcquire, taskCloseIfLeased, taskHeartbeatMany } from "../store/task-leases.ts";
-import { type TaskRow, taskGet, taskListByInstances, taskListExpired, taskTimeOutIfExpired } from "../store/tasks.ts";
+import {
+  type TaskRow,
+  taskGet,
+  taskGetLeasedByStep,
+  taskListByInstances,
+  taskListExpired,
+  taskNamespace,
+  taskTimeOutIfExpired,
+} from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { InstanceChange, lockedChange } from "./instance-change.ts";
@@ -137,6 +145,26 @@ export class TaskCoordinator {
     if (!task) throw new BatonError("NOT_FOUND", `Execution ${executionId} not found`, { executionId });
     const [row] = await taskAcquire(this.db, { queues: [task.queue], holders: [workerId], executionId });
     return row ? acquiredView(row) : null;
+  }
+
+  /**
+   * The lease `holderId` holds now on the attempt of one step (DO or UNDO) of one instance, or null.
+   * For replies that name the step but not the execution (services written against the older
+   * orchestrators echo only flowId, stepName and action).
+   */
+  async leaseOfStep(params: {
+    instanceId: string;
+    taskId: string;
+    kind: TaskKind;
+    holderId: string;
+  }): Promise<{ executionId: string; fenceToken: number } | null> {
+    const task = await taskGetLeasedByStep(this.db, params);
+    return task?.fenceToken ? { executionId: task.executionId, fenceToken: task.fenceToken } : null;
+  }
+
+  /** The namespace of the instance an execution belongs to, or null when there is no such execution. */
+  async executionNamespace(executionId: string): Promise<string | null> {
+    return taskNamespace(this.db, executionId);
   }
 
   /** Extends the lease by the step's leaseMs, only while this worker holds it with this fence. */

@@ -22,6 +22,7 @@ import type { HistoryAppend } from "../store/events.ts";
 import {
   type InstanceRow,
   type InstanceStanding,
+  instanceCountByState,
   instanceGet,
   instanceListByRunIds,
   instanceLockPastDeadline,
@@ -294,6 +295,11 @@ export class WorkflowCoordinator {
   /** Instances newest first (default 50, at most 500); pass `nextCursor` back as `cursor` for the next page. */
   async listWorkflows(params: ListParams = {}): Promise<InstancePage> {
     return instancePage(this.db, params);
+  }
+
+  /** How many instances are in each state, across namespaces (states with none left out); for metrics. */
+  async countInstancesByState(): Promise<Record<string, number>> {
+    return instanceCountByState(this.db);
   }
 
   /** Stops hand-outs; leased tasks may finish and are recorded, but nothing advances until resume. */

@@ -4,7 +4,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { sql } from "kysely";
 import { BatonError } from "../contract/errors.ts";
-import type { Database } from "./database.ts";
+import { type Database, type DatabaseConfig, openDatabase } from "./database.ts";
 
 /**
  * The SQL migrations, the only source of Baton's schema: db/migrations at the repository root. The
@@ -74,6 +74,20 @@ export async function migrate(database: Database, dir = MIGRATIONS_DIR): Promise
     if (didApply) applied.push(file.name);
   }
   return applied;
+}
+
+/**
+ * Opens the database the config names, applies pending migrations (see migrate) and closes it:
+ * for a deploy step that migrates before any server starts. Returns the names applied.
+ * @example const applied = await migrateDatabase({ kind: "postgres", url: "postgres://localhost/baton" });
+ */
+export async function migrateDatabase(config: DatabaseConfig): Promise<string[]> {
+  const database = await openDatabase(config);
+  try {
+    return await migrate(database);
+  } finally {
+    await database.close();
+  }
 }
 
 /** Whether every migration file has been applied (for readiness checks). */

@@ -1,8 +1,8 @@
-import { BatonError, migrationsPending } from "@baton/engine";
+import { BatonError } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireAccess } from "../auth.ts";
 import type { ApiDeps } from "../env.ts";
-import { HealthFactsSchema, healthFacts, probeDatabase } from "../health.ts";
+import { HealthFactsSchema, healthFacts } from "../health.ts";
 import { createRouter, errorResponses, jsonContent } from "../router.ts";
 
 const StatusSchema = z.object({ status: z.literal("ok") });
@@ -48,9 +48,9 @@ export function operationRoutes(deps: ApiDeps) {
   router.openapi(healthz, async (c) => c.json({ status: "ok" as const, ...(await healthFacts(deps)) }, 200));
 
   router.openapi(readyz, async (c) => {
-    const probe = await probeDatabase(engine.database);
+    const probe = await engine.probeDatabase();
     if (probe) throw probe.error;
-    const pending = await migrationsPending(engine.database);
+    const pending = await engine.migrationsPending();
     if (pending.length > 0) throw new BatonError("UNAVAILABLE", "Migrations are pending", { pending });
     return c.json({ status: "ok" as const }, 200);
   });

@@ -1,4 +1,4 @@
-import { allNamespaces, leaseHolderList, queueLoadList } from "@baton/engine";
+import { allNamespaces } from "@baton/engine";
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireAccess } from "../auth.ts";
 import type { ApiDeps } from "../env.ts";
@@ -49,8 +49,8 @@ export function queueRoutes({ engine }: ApiDeps) {
     const caller = requireAccess(c, "workers.read");
     const scope = allNamespaces(caller) ? {} : { namespaces: caller.namespaces };
     const [queues, holders] = await Promise.all([
-      queueLoadList(engine.database.db, scope),
-      caller.role === "admin" ? leaseHolderList(engine.database.db, scope) : [],
+      engine.workers.queueLoad(scope),
+      caller.role === "admin" ? engine.workers.leaseHolders(scope) : [],
     ]);
     return c.json(
       {

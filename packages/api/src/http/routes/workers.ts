@@ -1,4 +1,4 @@
-import { BatonError, PageQuerySchema, WorkerListSchema, workerPage } from "@baton/engine";
+import { BatonError, PageQuerySchema, WorkerListSchema } from "@baton/engine";
 import { createRoute } from "@hono/zod-openapi";
 import { requireAccess } from "../auth.ts";
 import type { ApiDeps } from "../env.ts";
@@ -19,7 +19,7 @@ export function workerRoutes({ engine, readinessWindowMs }: ApiDeps) {
   router.openapi(list, async (c) => {
     requireAccess(c, "workers.read");
     const { cursor, limit = 100 } = c.req.valid("query");
-    const rows = await workerPage(engine.database.db, { recentMs: readinessWindowMs, after: decodeWorkerCursor(cursor), limit: limit + 1 });
+    const rows = await engine.workers.listWorkers({ recentMs: readinessWindowMs, after: decodeWorkerCursor(cursor), limit: limit + 1 });
     const items = workerViews(rows);
     const page = items.slice(0, limit);
     const last = page.at(-1);

@@ -1,5 +1,3 @@
-import type { RelayBatch } from "@baton/engine";
-
 /**
  * How far the events relay got, stored (fenced) in execution_leases.cursor.
  *
@@ -21,6 +19,13 @@ export interface RelayCursor {
 /** A gap list this long means something is badly wrong (a stuck transaction); older gaps give way. */
 export const MAX_RELAY_GAPS = 10_000;
 
+/** What advanceCursor reads of a batch of the events relay (the store's RelayBatch). */
+export interface RelayBatchPositions {
+  events: readonly { position: string }[];
+  /** The highest transaction id the reading snapshot saw in progress, or null when none was. */
+  inProgressUpTo: string | null;
+}
+
 export function initialCursor(): RelayCursor {
   return { position: "0", gaps: [] };
 }
@@ -41,7 +46,7 @@ export function readCursor(stored: unknown): RelayCursor {
  * before the batch was read: a gap whose `until` it has reached was read again by this batch
  * after its transaction ended, so if the batch does not hold it, it never will.
  */
-export function advanceCursor(cursor: RelayCursor, batch: RelayBatch, horizon: string): RelayCursor {
+export function advanceCursor(cursor: RelayCursor, batch: RelayBatchPositions, horizon: string): RelayCursor {
   const read = new Set(batch.events.map((e) => e.position));
   const done = BigInt(horizon);
   const gaps = cursor.gaps.filter((g) => !read.has(g.position) && BigInt(g.until) > done);

@@ -1,18 +1,10 @@
-import {
-  type Engine,
-  eventListForRelay,
-  eventRelayHorizon,
-  leaseAcquireOrRenew,
-  leaseRelease,
-  leaseWriteCursorIfHeld,
-  type NamedLease,
-} from "@baton/engine";
-import type { Producer } from "kafkajs";
-import { type EventMessage, eventCutToFit, eventMessage } from "./event-message.ts";
-import type { BridgeLogger } from "./kafka-client.ts";
-import { advanceCursor, type RelayCursor, readCursor } from "./relay-cursor.ts";
-import { DEFAULT_MAX_MESSAGE_BYTES, sendSized } from "./sized-send.ts";
+import type { Db } from "../db/database.ts";
+import { advanceCursor, type RelayCursor, readCursor } from "../domain/relay-cursor.ts";
+import { eventListForRelay, eventRelayHorizon, type RelayEventRow } from "../store/events-relay.ts";
+import { leaseAcquireOrRenew, leaseRelease, leaseWriteCursorIfHeld, type NamedLease } from "../store/leases.ts";
+import type { PassLogger } from "./periodic-pass.ts";
 
+/** The named lease (execution_leases) whose holder is the one replica that relays events. */
 export const EVENTS_RELAY_LEASE = "events-relay";
 
 export interface EventsRelayOptions {
@@ -25,15 +17,25 @@ export interface EventsRelayOptions {
 }
 
 /**
- * Publishes the `events` table to the lifecycle-events topic of each instance's namespace, keyed
- * by instance id, each instance's events in sequence order (events of namespaces the bridge does
- * not serve are passed over). Every replica runs one; only the holder of the
- * `events-relay` lease publishes. A batch goes in sends under the broker's message size; an event
- * too large to go alone is published without its largest payload fields, marked (`payloadOmitted`)
- * with a link to read it whole over the API, so the relay never stalls on one. The cursor is written after each batch is acknowledged and only
- * with the lease's fence token, so a relay that was deposed (paused past its lease) cannot move
- * it: the worst it does is publish a batch twice (consumers deduplicate by instance id and
- * sequence number).
+ * Publishes one batch of events in order and resolves once every one of them was acknowledged.
+ * It calls `keepLease` before each send: that renews the relay lease when due, and throws when the
+ * lease was lost, so a deposed relay stops sending (its cursor is not moved then).
+ */
+export type EventsPublisher = (events: RelayEventRow[], keepLease: () => Promise<void>) => Promise<void>;
+
+/** What the relay reports: pino's call shape, so a pino logger fits as is. */
+export interface RelayLogger extends PassLogger {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+/**
+ * Relays the `events` table, in position order, to a publisher (the Kafka bridge's lifecycle
+ * topic; DESIGN §8). Every replica runs one; only the holder of the `events-relay` lease reads and
+ * hands out batches. The cursor is written after the publisher acknowledged a batch, and only with
+ * the lease's fence token, so a relay that was deposed (paused past its lease) cannot move it: the
+ * worst it does is publish a batch twice (consumers deduplicate by instance id and sequence number).
+ * Made by `engine.createEventsRelay`.
  */
 export class EventsRelay {
   readonly holderId = `relay-${crypto.randomUUID()}`;
@@ -47,15 +49,10 @@ export class EventsRelay {
   private cursor: RelayCursor = readCursor(null);
 
   constructor(
-    private readonly engine: Engine,
-    private readonly producer: Producer,
-    /** The events topic of a namespace; undefined: its events are not relayed (not served). */
-    private readonly topicOf: (namespace: string) => string | undefined,
-    private readonly logger: BridgeLogger,
-    private readonly options: EventsRelayOptions & {
-      /** Bytes one send may take (default DEFAULT_MAX_MESSAGE_BYTES); a batch goes in as many sends as that takes. */
-      maxMessageBytes?: number;
-    },
+    private readonly db: Db,
+    private readonly publish: EventsPublisher,
+    private readonly logger: RelayLogger,
+    private readonly options: EventsRelayOptions,
   ) {}
 
   start(): void {
@@ -75,7 +72,7 @@ export class EventsRelay {
     this.held = null;
     // Hand over at once rather than after the lease runs out.
     if (held)
-      await leaseRelease(this.engine.database.db, {
+      await leaseRelease(this.db, {
         leaseKey: EVENTS_RELAY_LEASE,
         holderId: this.holderId,
         fenceToken: held.fenceToken,
@@ -87,7 +84,7 @@ export class EventsRelay {
       try {
         await this.pass();
       } catch (error) {
-        this.logger.error({ err: error }, "kafka bridge: events relay pass failed; trying again");
+        this.logger.error({ err: error }, "events relay: pass failed; trying again");
       }
       if (this.stopped) break;
       await new Promise<void>((resolve) => {
@@ -108,7 +105,7 @@ export class EventsRelay {
   private async keepLease(held: NamedLease): Promise<void> {
     if (Date.now() - this.renewedAt <= this.options.leaseMs / 3) return;
     const asked = Date.now();
-    const lease = await leaseAcquireOrRenew(this.engine.database.db, {
+    const lease = await leaseAcquireOrRenew(this.db, {
       leaseKey: EVENTS_RELAY_LEASE,
       holderId: this.holderId,
       leaseMs: this.options.leaseMs,
@@ -125,17 +122,17 @@ export class EventsRelay {
    * publishes until caught up or the lease is about to run out.
    */
   private async pass(): Promise<void> {
-    const db = this.engine.database.db;
+    const db = this.db;
     if (!this.held || Date.now() - this.renewedAt > this.options.leaseMs / 3) {
       const asked = Date.now();
       const lease = await leaseAcquireOrRenew(db, { leaseKey: EVENTS_RELAY_LEASE, holderId: this.holderId, leaseMs: this.options.leaseMs });
       if (!lease) {
-        if (this.held) this.logger.info({ holderId: this.holderId }, "kafka bridge: events relay lease lost to another replica");
+        if (this.held) this.logger.info({ holderId: this.holderId }, "events relay: lease lost to another replica");
         this.held = null;
         return;
       }
       if (this.held?.fenceToken !== lease.fenceToken) {
-        this.logger.info({ holderId: this.holderId, fenceToken: lease.fenceToken }, "kafka bridge: this replica now relays events");
+        this.logger.info({ holderId: this.holderId, fenceToken: lease.fenceToken }, "events relay: this replica now relays events");
       }
       this.held = lease;
       this.renewedAt = asked;
@@ -153,30 +150,8 @@ export class EventsRelay {
         limit: this.options.batchSize,
       });
       const next = advanceCursor(cursor, batch, horizon);
-      const messages: EventMessage[] = [];
-      for (const e of batch.events) {
-        const topic = this.topicOf(e.namespace);
-        if (topic !== undefined) messages.push(eventMessage(topic, e));
-      }
-      // The cursor below moves only once every send of the batch was acknowledged.
-      await sendSized(this.producer, messages, {
-        acks: -1,
-        beforeSend: () => this.keepLease(lease),
-        maxBytes: this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-        oversize: (message, fitInto) => {
-          const cut = eventCutToFit(message, fitInto);
-          this.logger.warn(
-            {
-              instanceId: message.event.instanceId,
-              sequenceNumber: message.event.sequenceNumber,
-              fitInto,
-              omitted: cut.headers.payloadOmitted,
-            },
-            "kafka bridge: event over the Kafka message limit; published without its largest payload fields",
-          );
-          return cut;
-        },
-      });
+      // The cursor below moves only once the publisher acknowledged the whole batch.
+      await this.publish(batch.events, () => this.keepLease(lease));
       if (JSON.stringify(next) !== JSON.stringify(cursor)) {
         const written = await leaseWriteCursorIfHeld(db, {
           leaseKey: EVENTS_RELAY_LEASE,
@@ -185,10 +160,7 @@ export class EventsRelay {
           cursor: next,
         });
         if (!written) {
-          this.logger.warn(
-            { holderId: this.holderId, fenceToken: lease.fenceToken },
-            "kafka bridge: events relay was deposed; standing by",
-          );
+          this.logger.warn({ holderId: this.holderId, fenceToken: lease.fenceToken }, "events relay: deposed; standing by");
           this.held = null;
           return;
         }
