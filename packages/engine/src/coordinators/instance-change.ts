@@ -3,37 +3,23 @@ import { BatonError } from "../contract/errors.ts";
 import type { Db, DbOrTrx } from "../db/database.ts";
 import type { Schema } from "../db/schema.ts";
 import type { WorkflowDefinition } from "../domain/definition.ts";
+import type { EventPayloads, EventType, Requester } from "../domain/history-events.ts";
 import {
   type InstanceError,
   type InstanceTransition,
   type Plan,
   reconcile,
-  type SettledAttempt,
   type TaskSnapshot,
   type TaskToSchedule,
 } from "../domain/reconcile.ts";
-import type { InstanceState } from "../domain/states.ts";
+import { ACTIVE_INSTANCE_STATES, type InstanceState, type TaskKind } from "../domain/states.ts";
 import { timeOrderedId } from "../domain/time-ordered-id.ts";
+import { type EventOf, type InstanceTrigger, instanceMove, type TargetOf, taskEvent } from "../domain/transitions.ts";
 import { changeWrite } from "../store/change-writes.ts";
 import type { HistoryAppend, NewEvent } from "../store/events.ts";
 import { type InstanceRow, instanceLock, instanceLockByExecutions } from "../store/instances.ts";
 import { type NewTaskRow, type QueueWake, type TaskRow, taskCancelMany, taskCancelPending, taskListByInstances } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
-
-const TRANSITION_EVENT: Record<InstanceTransition["to"], string> = {
-  COMPLETED: "WORKFLOW_COMPLETED",
-  COMPENSATING: "COMPENSATION_STARTED",
-  COMPENSATED: "WORKFLOW_COMPENSATED",
-  FAILED: "WORKFLOW_FAILED",
-  COMPENSATION_FAILED: "COMPENSATION_FAILED",
-};
-
-/** The event of an attempt written finished. */
-const SETTLED_EVENT: Record<SettledAttempt["state"], string> = {
-  SKIPPED: "TASK_SKIPPED",
-  COMPLETED: "TASK_COMPLETED",
-  FAILED: "TASK_FAILED",
-};
 
 type Target = { instanceId: string } | { executionId: string };
 
@@ -43,13 +29,14 @@ type Target = { instanceId: string } | { executionId: string };
  * caller records what it did; the commit lets the planner take the instance as far as it can go,
  * appends the events with contiguous sequence numbers, writes the instance guarded by its sequence
  * number, and notifies the queues that got new work. Changes to many instances (a batch of
- * completions) commit together with one statement per table.
+ * completions) commit together with one statement per table. The instance moves only along the
+ * transitions table (`domain/transitions.ts`), through the methods that name each move.
  */
 export class InstanceChange {
-  state: InstanceState;
-  output: unknown;
-  error: InstanceError | null;
-  compensateFrom: string | null;
+  private currentState: InstanceState;
+  private currentOutput: unknown;
+  private currentError: InstanceError | null;
+  private currentCompensateFrom: string | null;
   private readonly events: NewEvent[] = [];
   private readonly inserts: NewTaskRow[] = [];
   /** Queue -> how soon its new work becomes available (ms). */
@@ -61,47 +48,42 @@ export class InstanceChange {
     readonly instance: InstanceRow,
     readonly definition: WorkflowDefinition,
   ) {
-    this.state = instance.state;
-    this.output = instance.output;
-    this.error = instance.error;
-    this.compensateFrom = instance.compensateFrom;
+    this.currentState = instance.state;
+    this.currentOutput = instance.output;
+    this.currentError = instance.error;
+    this.currentCompensateFrom = instance.compensateFrom;
   }
 
   /** Runs `body` on the locked instance and commits the change, in one transaction. */
   static async run<T>(db: Db, definitions: DefinitionCache, target: Target, body: (change: InstanceChange) => Promise<T>): Promise<T> {
-    return db.transaction().execute((trx) => InstanceChange.within(trx, definitions, target, body));
-  }
-
-  /** As `run`, inside a transaction the caller already holds. */
-  static async within<T>(
-    trx: Transaction<Schema>,
-    definitions: DefinitionCache,
-    target: Target,
-    body: (change: InstanceChange) => Promise<T>,
-  ): Promise<T> {
-    const instance =
-      "instanceId" in target ? await instanceLock(trx, target.instanceId) : (await instanceLockByExecutions(trx, [target.executionId]))[0];
-    if (!instance) {
-      const what = "instanceId" in target ? `Instance ${target.instanceId}` : `Execution ${target.executionId}`;
-      throw new BatonError("NOT_FOUND", `${what} not found`, target);
-    }
-    const change = new InstanceChange(
-      trx,
-      instance,
-      await definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion),
-    );
-    const result = await body(change);
-    await commitChanges(trx, [change]);
-    return result;
+    return db.transaction().execute(async (trx) => {
+      const instance =
+        "instanceId" in target
+          ? await instanceLock(trx, target.instanceId)
+          : (await instanceLockByExecutions(trx, [target.executionId]))[0];
+      if (!instance) {
+        const what = "instanceId" in target ? `Instance ${target.instanceId}` : `Execution ${target.executionId}`;
+        throw new BatonError("NOT_FOUND", `${what} not found`, target);
+      }
+      const change = new InstanceChange(
+        trx,
+        instance,
+        await definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion),
+      );
+      const result = await body(change);
+      await commitChanges(trx, [change]);
+      return result;
+    });
   }
 
   /**
-   * Plans the start of a new instance (not yet inserted): `body` records what starting means, and
-   * the planner schedules the first steps. Nothing is read or written; `startWrite` inserts it.
+   * Plans the start of a new instance (not yet inserted): its WORKFLOW_STARTED, and the first steps
+   * the planner schedules. Nothing is read or written; `startWrite` inserts it.
    */
-  static planStart(db: Db, instance: InstanceRow, definition: WorkflowDefinition, body: (change: InstanceChange) => void): InstanceChange {
+  static planStart(db: Db, instance: InstanceRow, definition: WorkflowDefinition): InstanceChange {
     const change = new InstanceChange(db, instance, definition);
-    body(change);
+    const { input, runId, workflowVersion } = instance;
+    change.record(change.move("start"), { input, runId, workflowVersion });
     change.applyPlan(change.plan([]), []);
     return change;
   }
@@ -138,13 +120,77 @@ export class InstanceChange {
     });
   }
 
-  /** Appends an event to this change. */
-  record(type: string, payload: Record<string, unknown>, idempotencyKey?: string): void {
-    this.events.push({ type, payload, ...(idempotencyKey ? { idempotencyKey } : {}) });
+  get state(): InstanceState {
+    return this.currentState;
   }
 
-  /** Records that a task reached a state (completion, failure, time-out). */
-  recordTaskOutcome(task: TaskRow, type: "TASK_COMPLETED" | "TASK_FAILED" | "TASK_TIMED_OUT", idempotencyKey?: string): void {
+  get output(): unknown {
+    return this.currentOutput;
+  }
+
+  /** Why the instance stopped running forward, if it did. */
+  get error(): InstanceError | null {
+    return this.currentError;
+  }
+
+  /** The step a manual compensation started from (null: every completed step is undone). */
+  get compensateFrom(): string | null {
+    return this.currentCompensateFrom;
+  }
+
+  /** Stops hand-outs (the caller parks the pending tasks). */
+  pause(): void {
+    this.record(this.move("pause"), {});
+  }
+
+  /** Lets pending tasks flow again (the caller un-parks them). */
+  resume(): void {
+    this.record(this.move("resume"), {});
+  }
+
+  /** Cancels the instance; its open attempts are cancelled first (`cancelTasks`). */
+  cancel(): void {
+    this.record(this.move("cancel"), {});
+  }
+
+  /**
+   * Starts compensation by hand: of `fromTaskId` and the steps it depends on, or (null) of every
+   * completed step. The history names who asked and the state it started from.
+   */
+  compensate(fromTaskId: string | null, requestedBy: Requester): void {
+    this.currentCompensateFrom = fromTaskId;
+    this.currentError = { reason: "COMPENSATION_REQUESTED", ...(fromTaskId ? { step: fromTaskId } : {}) };
+    this.record(this.move("compensate"), {
+      error: this.currentError,
+      ...(fromTaskId ? { fromTaskId } : {}),
+      requestedBy,
+      fromState: this.instance.state,
+    });
+  }
+
+  /** Starts compensation of every completed step because the run is past its workflow's deadline. */
+  expire(): void {
+    this.currentCompensateFrom = null;
+    this.currentError = {
+      reason: "DEADLINE_EXCEEDED",
+      message: `the run did not end within its workflow's timeoutMs (${this.definition.timeoutMs} ms)`,
+    };
+    this.record(this.move("expire"), { error: this.currentError, fromState: this.instance.state });
+  }
+
+  /**
+   * Reopens a FAILED or COMPENSATION_FAILED instance to re-run its failed `kind` of `taskId` (the
+   * caller schedules it): back to RUNNING, clearing the error, or back to COMPENSATING.
+   */
+  reopen(taskId: string, kind: TaskKind): void {
+    const event = this.move("retry");
+    if (this.currentState === "RUNNING") this.currentError = null;
+    this.record(event, { state: this.currentState, taskId, kind });
+  }
+
+  /** Records how a leased attempt ended (its state: completed, failed or timed out), with the lease it had. */
+  recordTaskOutcome(task: TaskRow, idempotencyKey?: string): void {
+    const type = taskEvent("LEASED", task.state);
     this.record(
       type,
       {
@@ -174,17 +220,17 @@ export class InstanceChange {
       const attempt = { executionId: row.executionId, taskId: task.taskId, kind: task.kind, attempt: task.attempt };
       if (task.settled) {
         const { state, ...facts } = task.settled;
-        this.record(SETTLED_EVENT[state], { ...attempt, ...facts });
+        this.record(taskEvent(null, state), { ...attempt, ...facts });
         return row.executionId;
       }
-      this.record("TASK_SCHEDULED", { ...attempt, queue: task.queue, delayMs: task.delayMs });
+      this.record(taskEvent(null, "PENDING"), { ...attempt, queue: task.queue, delayMs: task.delayMs });
       this.wakeAfter(task.queue, task.delayMs);
       return row.executionId;
     });
   }
 
   /** Attempts this change will insert, as the planner sees rows. */
-  queuedAttempts(): TaskSnapshot[] {
+  private queuedAttempts(): TaskSnapshot[] {
     return this.inserts.map((t) => ({
       ...t,
       state: t.settled?.state ?? "PENDING",
@@ -206,18 +252,29 @@ export class InstanceChange {
   plan(stored: TaskRow[]): Plan {
     // Attempts scheduled by hand in this change are not inserted yet; the planner must see them.
     const own = [...stored.filter((t) => t.instanceId === this.instance.instanceId), ...this.queuedAttempts()];
-    const snapshot = { state: this.state, input: this.instance.input, error: this.error, compensateFrom: this.compensateFrom };
+    const snapshot = {
+      state: this.currentState,
+      input: this.instance.input,
+      error: this.currentError,
+      compensateFrom: this.currentCompensateFrom,
+    };
     return reconcile(this.definition, snapshot, own);
   }
 
+  /** Whether the instance runs (forward or compensating): only then does the planner move it, and are its tasks handed out. */
   get active(): boolean {
-    return this.state === "RUNNING" || this.state === "COMPENSATING";
+    return ACTIVE_INSTANCE_STATES.includes(this.currentState);
   }
 
-  /** Records that these tasks were cancelled. */
+  /** Records that these tasks were cancelled (pending or leased: the same event). */
   recordCancelled(tasks: TaskRow[]): void {
     for (const task of tasks) {
-      this.record("TASK_CANCELLED", { executionId: task.executionId, taskId: task.taskId, kind: task.kind, attempt: task.attempt });
+      this.record(taskEvent("PENDING", "CANCELLED"), {
+        executionId: task.executionId,
+        taskId: task.taskId,
+        kind: task.kind,
+        attempt: task.attempt,
+      });
     }
   }
 
@@ -238,19 +295,44 @@ export class InstanceChange {
     if (this.active && plan.schedule.some((t) => t.settled)) this.applyPlan(this.plan(stored), [], stored);
   }
 
+  /** A move the planner decided. */
   private applyTransition(t: InstanceTransition): void {
-    this.state = t.to;
-    const payload: Record<string, unknown> = {};
+    const event = this.move("plan", t.to);
     if (t.to === "COMPLETED") {
-      this.output = t.output;
-      payload.output = t.output;
+      this.currentOutput = t.output;
+      this.record(event, { output: t.output });
+    } else if (t.to === "COMPENSATED") {
+      this.record(event, {});
+    } else {
+      this.currentError = t.error;
+      const from = t.to === "COMPENSATING" && this.currentCompensateFrom ? { fromTaskId: this.currentCompensateFrom } : {};
+      this.record(event, { error: t.error, ...from });
     }
-    if (t.to === "COMPENSATING" || t.to === "FAILED" || t.to === "COMPENSATION_FAILED") {
-      this.error = t.error;
-      payload.error = t.error;
+  }
+
+  /**
+   * Moves the instance along the transitions table: the move `by` makes from its state (`to`
+   * names the planner's, which has several). Returns the event the move writes.
+   */
+  private move<B extends InstanceTrigger>(by: B, to?: TargetOf<B>): EventOf<B> {
+    // A new instance's row already says where it starts; its start is the move from nothing.
+    const from = by === "start" ? null : this.currentState;
+    const move = instanceMove(from, by, to);
+    if (!move) {
+      throw new BatonError("INTERNAL", `The state machine has no move '${by}' from ${from}${to ? ` to ${to}` : ""}`, {
+        instanceId: this.instance.instanceId,
+        from,
+        by,
+        to: to ?? null,
+      });
     }
-    if (t.to === "COMPENSATING" && this.compensateFrom) payload.fromTaskId = this.compensateFrom;
-    this.record(TRANSITION_EVENT[t.to], payload);
+    this.currentState = move.to;
+    return move.event as EventOf<B>;
+  }
+
+  /** Appends an event to this change. */
+  private record<T extends EventType>(type: T, payload: EventPayloads[T], idempotencyKey?: string): void {
+    this.events.push({ type, payload, ...(idempotencyKey ? { idempotencyKey } : {}) });
   }
 
   /** What the commit writes for this instance; null when nothing changed. */

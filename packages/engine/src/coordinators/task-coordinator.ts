@@ -7,6 +7,7 @@ import { holderKeyOf } from "../domain/access.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import { retryTarget } from "../domain/fan-out.ts";
 import type { TaskKind } from "../domain/states.ts";
+import { instanceMove, statesAllowing } from "../domain/transitions.ts";
 import { reportKeysApplied } from "../store/events.ts";
 import { instanceLockWithExpiredLeases } from "../store/instances.ts";
 import { type ClosingReport, type FencedAnswer, taskAcquire, taskCloseIfLeased, taskHeartbeatMany } from "../store/task-leases.ts";
@@ -269,7 +270,7 @@ export class TaskCoordinator {
           if (answer?.applied && task && first.get(item.executionId) === i) {
             const change = lockedChange(changes, task.instanceId);
             if (item.type === "release") change.recordCancelled([task]);
-            else change.recordTaskOutcome(task, item.type === "complete" ? "TASK_COMPLETED" : "TASK_FAILED", item.idempotencyKey);
+            else change.recordTaskOutcome(task, item.idempotencyKey);
             applied.push(task);
             return { executionId: task.executionId, state: task.state, duplicate: false };
           }
@@ -289,17 +290,19 @@ export class TaskCoordinator {
   async retryTask(instanceId: string, requestedTaskId: string, input?: unknown): Promise<RetriedTask> {
     checkJsonValue("input", input);
     return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
-      const kind: TaskKind | null = change.state === "FAILED" ? "DO" : change.state === "COMPENSATION_FAILED" ? "UNDO" : null;
-      if (!kind) {
+      const reopening = instanceMove(change.state, "retry");
+      if (!reopening) {
         throw new BatonError(
           "INVALID_STATE",
-          `Only a FAILED or COMPENSATION_FAILED instance can retry a task; this one is ${change.state}`,
+          `Only a ${statesAllowing("retry").join(" or ")} instance can retry a task; this one is ${change.state}`,
           {
             instanceId,
             state: change.state,
           },
         );
       }
+      // Back to running forward re-runs a failed DO; back to compensating, a failed UNDO.
+      const kind: TaskKind = reopening.to === "RUNNING" ? "DO" : "UNDO";
       // A fan-out step is retried by its failed element.
       const { step, taskId } = retryTarget(change.definition, requestedTaskId, change.error?.elementIndex);
       // Re-running another step would change nothing: the failed one would stop the instance again.
@@ -322,9 +325,7 @@ export class TaskCoordinator {
         });
       }
       const target = kind === "UNDO" && step.undo ? step.undo : { queue: step.queue, leaseMs: step.leaseMs };
-      change.state = kind === "DO" ? "RUNNING" : "COMPENSATING";
-      if (kind === "DO") change.error = null;
-      change.record("WORKFLOW_REOPENED", { state: change.state, taskId, kind });
+      change.reopen(taskId, kind);
       const [executionId] = change.schedule([
         {
           taskId,
@@ -416,7 +417,7 @@ export class TaskCoordinator {
     };
     const timedOut = await InstanceChange.runLocked(this.db, this.definitions, lock, async (changes, trx) => {
       const timedOut = await taskTimeOutIfExpired(trx, await taskListExpired(trx, locked));
-      for (const task of timedOut) lockedChange(changes, task.instanceId).recordTaskOutcome(task, "TASK_TIMED_OUT");
+      for (const task of timedOut) lockedChange(changes, task.instanceId).recordTaskOutcome(task);
       return timedOut;
     }).catch((error: unknown) => {
       throw locked.length > 0 ? new ReapBatchError(locked, error) : error;

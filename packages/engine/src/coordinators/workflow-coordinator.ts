@@ -2,11 +2,12 @@ import { BatonError } from "../contract/errors.ts";
 import { runInputError } from "../contract/limits.ts";
 import type { EventPage, InstancePage, InstanceSummary, InstanceView, RegisterResult, StartResult, TaskPage } from "../contract/types.ts";
 import type { Db } from "../db/database.ts";
-import type { Caller } from "../domain/access.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import { definitionQueues, parseDefinition, type WorkflowDefinition } from "../domain/definition.ts";
+import type { Requester } from "../domain/history-events.ts";
 import type { InstanceState } from "../domain/states.ts";
 import { timeOrderedId } from "../domain/time-ordered-id.ts";
+import { statesAllowing } from "../domain/transitions.ts";
 import { startWrite } from "../store/change-writes.ts";
 import {
   type DefinitionKey,
@@ -195,9 +196,7 @@ export class WorkflowCoordinator {
       if (firstOfRun.has(runKey)) continue;
       firstOfRun.add(runKey);
       const row = newInstanceRow(c, version);
-      const change = InstanceChange.planStart(this.db, row, definition, (s) =>
-        s.record("WORKFLOW_STARTED", { input: c.input, runId: c.runId, workflowVersion: version }),
-      );
+      const change = InstanceChange.planStart(this.db, row, definition);
       const pending = change.pending();
       if (!pending) continue;
       instances.push({
@@ -305,9 +304,8 @@ export class WorkflowCoordinator {
   /** Stops hand-outs; leased tasks may finish and are recorded, but nothing advances until resume. */
   async pause(instanceId: string): Promise<{ state: InstanceState }> {
     return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
-      requireState(change, ["RUNNING"], "pause");
-      change.state = "PAUSED";
-      change.record("WORKFLOW_PAUSED", {});
+      requireState(change, "pause");
+      change.pause();
       // Out of acquire's way, so a backlog of paused work does not slow every hand-out.
       await taskParkPending(change.trx, instanceId, true);
       return { state: change.state };
@@ -317,9 +315,8 @@ export class WorkflowCoordinator {
   /** Resumes a paused instance: what finished meanwhile is acted on, pending tasks flow again. */
   async resume(instanceId: string): Promise<{ state: InstanceState }> {
     const change = await InstanceChange.run(this.db, this.definitions, { instanceId }, async (c) => {
-      requireState(c, ["PAUSED"], "resume");
-      c.state = "RUNNING";
-      c.record("WORKFLOW_RESUMED", {});
+      requireState(c, "resume");
+      c.resume();
       c.wake(await taskParkPending(c.trx, instanceId, false));
       return c;
     });
@@ -329,21 +326,14 @@ export class WorkflowCoordinator {
   /** Cancels the instance: pending tasks are cancelled, leased tasks' later writes are rejected. */
   async cancel(instanceId: string): Promise<{ state: InstanceState }> {
     return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
-      requireState(change, ["RUNNING", "PAUSED"], "cancel");
+      requireState(change, "cancel");
       const open = (await taskListByInstances(change.trx, [instanceId])).filter((t) => t.state === "PENDING" || t.state === "LEASED");
       await change.cancelTasks(open.map((t) => t.executionId));
-      change.state = "CANCELLED";
-      change.record("WORKFLOW_CANCELLED", {});
+      change.cancel();
       return { state: change.state };
     });
   }
 
-  /**
-   * Starts compensation by hand: UNDOs run for completed steps that declare one, in reverse
-   * dependency order. With `fromTaskId`, only that step and the steps it depends on are undone.
-   * A COMPLETED run may be undone too (the replaced orchestrators' manual undo). The history's
-   * COMPENSATION_STARTED event names who asked (`requestedBy`; in-process callers when absent).
-   */
   /**
    * Compensates runs that are past their workflow's `timeoutMs` and still RUNNING or PAUSED, up to
    * `limit` per call (batches of DEADLINE_BATCH, locked with SKIP LOCKED so replicas share them):
@@ -364,13 +354,7 @@ export class WorkflowCoordinator {
           );
           for (const change of changes.values()) {
             await change.cancelTasks(open.filter((t) => t.instanceId === change.instance.instanceId).map((t) => t.executionId));
-            change.state = "COMPENSATING";
-            change.compensateFrom = null;
-            change.error = {
-              reason: "DEADLINE_EXCEEDED",
-              message: `the run did not end within its workflow's timeoutMs (${change.definition.timeoutMs} ms)`,
-            };
-            change.record("COMPENSATION_STARTED", { error: change.error, fromState: change.instance.state });
+            change.expire();
           }
           return changes.size;
         },
@@ -381,35 +365,29 @@ export class WorkflowCoordinator {
     return expired;
   }
 
+  /**
+   * Starts compensation by hand: UNDOs run for completed steps that declare one, in reverse
+   * dependency order. With `fromTaskId`, only that step and the steps it depends on are undone.
+   * A COMPLETED run may be undone too (the replaced orchestrators' manual undo). The history's
+   * COMPENSATION_STARTED event names who asked (`requestedBy`; in-process callers when absent).
+   */
   async triggerCompensation(instanceId: string, fromTaskId?: string, requestedBy?: Requester): Promise<{ state: InstanceState }> {
     const done = await InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
-      requireState(change, COMPENSABLE_STATES, "compensate");
+      requireState(change, "compensate");
       if (fromTaskId !== undefined && !change.definition.steps.some((s) => s.name === fromTaskId)) {
         throw new BatonError("NOT_FOUND", `Workflow ${change.definition.name} has no step '${fromTaskId}'`, { instanceId, fromTaskId });
       }
-      change.state = "COMPENSATING";
-      change.compensateFrom = fromTaskId ?? null;
-      change.error = { reason: "COMPENSATION_REQUESTED", ...(fromTaskId ? { step: fromTaskId } : {}) };
-      change.record("COMPENSATION_STARTED", {
-        error: change.error,
-        ...(fromTaskId ? { fromTaskId } : {}),
-        requestedBy: requesterRecord(requestedBy),
-        fromState: change.instance.state,
-      });
+      change.compensate(fromTaskId ?? null, requesterRecord(requestedBy));
       return change;
     });
     return { state: done.state };
   }
 }
 
-/** Who asked for a change by hand, as the history records it. */
-export type Requester = Pick<Caller, "keyId" | "name" | "role">;
+export type { Requester };
 
 /** Runs past their deadline compensated per transaction. */
 const DEADLINE_BATCH = 100;
-
-/** States a compensation may be started from by hand. */
-const COMPENSABLE_STATES: InstanceState[] = ["RUNNING", "PAUSED", "FAILED", "COMPLETED"];
 
 function requesterRecord(requestedBy: Requester | undefined): Requester {
   return requestedBy
@@ -443,7 +421,9 @@ function newInstanceRow(c: StartCall, version: number): InstanceRow {
   };
 }
 
-function requireState(change: InstanceChange, allowed: InstanceState[], action: string): void {
+/** Refuses (INVALID_STATE) an operator's request that the instance's state does not allow (the transitions table). */
+function requireState(change: InstanceChange, action: "pause" | "resume" | "cancel" | "compensate"): void {
+  const allowed = statesAllowing(action);
   if (!allowed.includes(change.state)) {
     throw new BatonError("INVALID_STATE", `Cannot ${action} an instance that is ${change.state} (allowed from ${allowed.join(", ")})`, {
       instanceId: change.instance.instanceId,

@@ -1,5 +1,7 @@
+import type { HistoryEvent } from "./history-events.ts";
 import type { InstanceError } from "./reconcile.ts";
 import type { InstanceState, TaskState } from "./states.ts";
+import { instanceStateAfter, taskStateAfter } from "./transitions.ts";
 
 /** The part of an instance that its events determine. */
 export interface FoldedInstance {
@@ -38,66 +40,34 @@ export function foldEvents(events: FoldableEvent[]): FoldedInstance {
       throw new Error(`event ${event.sequenceNumber} follows ${folded.sequenceNumber}: the history has a gap or duplicate`);
     }
     folded.sequenceNumber = event.sequenceNumber;
-    const p = event.payload;
-    const executionId = p.executionId as string;
-    switch (event.eventType) {
+    const e = { type: event.eventType, payload: event.payload } as HistoryEvent;
+    // Which state an event leads to is the transitions table's; what else it sets is its payload's.
+    const taskState = taskStateAfter(e.type);
+    if (taskState) {
+      folded.tasks[event.payload.executionId as string] = taskState;
+      continue;
+    }
+    const state = instanceStateAfter(e);
+    if (!state) throw new Error(`unknown event type ${event.eventType}`);
+    folded.state = state;
+    switch (e.type) {
       case "WORKFLOW_STARTED":
-        folded.state = "RUNNING";
-        folded.input = p.input;
-        break;
-      case "TASK_SCHEDULED":
-        folded.tasks[executionId] = "PENDING";
-        break;
-      case "TASK_COMPLETED":
-        folded.tasks[executionId] = "COMPLETED";
-        break;
-      case "TASK_FAILED":
-        folded.tasks[executionId] = "FAILED";
-        break;
-      case "TASK_TIMED_OUT":
-        folded.tasks[executionId] = "TIMED_OUT";
-        break;
-      case "TASK_CANCELLED":
-        folded.tasks[executionId] = "CANCELLED";
-        break;
-      case "TASK_SKIPPED":
-        folded.tasks[executionId] = "SKIPPED";
-        break;
-      case "WORKFLOW_PAUSED":
-        folded.state = "PAUSED";
-        break;
-      case "WORKFLOW_RESUMED":
-        folded.state = "RUNNING";
+        folded.input = e.payload.input;
         break;
       case "WORKFLOW_REOPENED":
-        folded.state = p.state as InstanceState;
-        if (folded.state === "RUNNING") folded.error = null;
-        break;
-      case "WORKFLOW_CANCELLED":
-        folded.state = "CANCELLED";
+        if (state === "RUNNING") folded.error = null;
         break;
       case "WORKFLOW_COMPLETED":
-        folded.state = "COMPLETED";
-        folded.output = p.output;
+        folded.output = e.payload.output;
         break;
       case "COMPENSATION_STARTED":
-        folded.state = "COMPENSATING";
-        folded.error = p.error as InstanceError;
-        folded.compensateFrom = (p.fromTaskId as string | undefined) ?? null;
-        break;
-      case "WORKFLOW_COMPENSATED":
-        folded.state = "COMPENSATED";
+        folded.error = e.payload.error;
+        folded.compensateFrom = e.payload.fromTaskId ?? null;
         break;
       case "COMPENSATION_FAILED":
-        folded.state = "COMPENSATION_FAILED";
-        folded.error = p.error as InstanceError;
-        break;
       case "WORKFLOW_FAILED":
-        folded.state = "FAILED";
-        folded.error = p.error as InstanceError;
+        folded.error = e.payload.error;
         break;
-      default:
-        throw new Error(`unknown event type ${event.eventType}`);
     }
   }
   return folded;
