@@ -279,20 +279,17 @@ export class InstanceChange {
   }
 
   /**
-   * Applies a plan: the transition into compensation, cancellations, new attempts, then the rest.
-   * An attempt the planner settles itself (a skipped step, a fan-out over an empty or unusable
-   * list) is finished at once, so while a plan settles some the instance is planned again (over the
-   * same `stored` rows plus what this change queued): their dependants start, the run completes or
-   * compensates, in this same change. Each round settles at least one more step, so it ends.
+   * Applies a plan: the transition into compensation, cancellations, new attempts (those the
+   * planner settles itself are written finished), then the rest. The planner already counts such
+   * settled attempts as outcomes, so one plan goes as far as they allow.
    */
-  applyPlan(plan: Plan, cancelled: TaskRow[], stored: TaskRow[] = []): void {
+  applyPlan(plan: Plan, cancelled: TaskRow[]): void {
     const [first, ...rest] = plan.transitions;
     const entersCompensation = first?.to === "COMPENSATING";
     if (entersCompensation) this.applyTransition(first);
     this.recordCancelled(cancelled);
     this.schedule(plan.schedule);
     for (const t of entersCompensation ? rest : plan.transitions) this.applyTransition(t);
-    if (this.active && plan.schedule.some((t) => t.settled)) this.applyPlan(this.plan(stored), [], stored);
   }
 
   /** A move the planner decided. */
@@ -386,7 +383,6 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
     );
     for (const [i, c] of active.entries()) {
       let plan = plans[i] as Plan;
-      let rows = tasks;
       let got = cancelled.filter((t) => t.instanceId === c.instance.instanceId);
       const all = [...got];
       // A planned cancellation finds its task no longer pending when an acquire leased it after the
@@ -394,8 +390,7 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
       // undone, not cancelled: plan again with the rows as they are now.
       const missed = (p: Plan, landed: TaskRow[]) => landed.length < new Set(p.cancel).size;
       for (let round = 0; missed(plan, got) && round < REPLAN_ROUNDS; round++) {
-        rows = await taskListByInstances(trx, [c.instance.instanceId]);
-        plan = c.plan(rows);
+        plan = c.plan(await taskListByInstances(trx, [c.instance.instanceId]));
         got = await taskCancelPending(trx, plan.cancel);
         all.push(...got);
       }
@@ -411,7 +406,7 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
           },
         );
       }
-      c.applyPlan(plan, all, rows);
+      c.applyPlan(plan, all);
     }
   }
 
