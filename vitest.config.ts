@@ -6,6 +6,9 @@ const include = ["packages/*/test/**/*.test.ts"];
 // The Kafka suite is its own project (below), so the database projects leave it out.
 const kafkaTests = ["packages/api/test/kafka/**/*.test.ts"];
 const exclude = [...configDefaults.exclude, ...kafkaTests];
+// After each test, the database projects check that the test gave back every connection and left
+// no transaction open (test-support/leak-check-setup.ts).
+const setupFiles = ["test-support/leak-check-setup.ts"];
 
 // The same suite runs on real Postgres and on PGlite. Without a reachable Postgres the Postgres
 // half is left out, and said so loudly.
@@ -64,13 +67,14 @@ export default defineConfig({
                 name: "postgres",
                 include,
                 exclude,
+                setupFiles,
                 env: { BATON_TEST_DB: "postgres" },
                 globalSetup: ["test-support/postgres-global-setup.ts"],
               },
             },
           ]
         : []),
-      { extends: true as const, test: { name: "pglite", include, exclude, env: { BATON_TEST_DB: "pglite" } } },
+      { extends: true as const, test: { name: "pglite", include, exclude, setupFiles, env: { BATON_TEST_DB: "pglite" } } },
       ...(kafka.kind === "skip"
         ? []
         : [

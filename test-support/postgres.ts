@@ -30,11 +30,12 @@ export async function postgresReachable(url = TEST_POSTGRES_URL): Promise<boolea
   }
 }
 
-export async function adminQuery(text: string, url = TEST_POSTGRES_URL): Promise<void> {
+/** Runs one statement on a connection of its own (to the server's default database unless `url` names another); answers its rows. */
+export async function adminQuery<R extends object = object>(text: string, values: unknown[] = [], url = TEST_POSTGRES_URL): Promise<R[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(text);
+    return (await client.query<R>(text, values)).rows;
   } finally {
     await client.end();
   }

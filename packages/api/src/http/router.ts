@@ -71,9 +71,10 @@ export function jsonContent<T>(schema: T, description: string) {
  * `curl -H 'content-type: application/json' -X POST` does) reads as `{}` instead of malformed JSON.
  */
 export const optionalJsonBody: MiddlewareHandler = async function optionalJsonBody(c, next) {
-  if (c.req.header("content-type") && (await c.req.text()).trim() === "") {
-    // Hono reads bodies through this cache (typed as values, holding promises); the validator reads "{}".
-    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve("{}");
+  // Read from a copy: the body stays unread for the validator after this middleware, which then
+  // reads "{}" from the request put in place of an empty one (as Hono's own body limit does).
+  if (c.req.header("content-type") && (await c.req.raw.clone().text()).trim() === "") {
+    c.req.raw = new Request(c.req.raw, { body: "{}" });
   }
   await next();
 };

@@ -28,7 +28,22 @@ export interface Database {
    * after each re-connection, since notifications sent while it was down are lost.
    */
   listen(channel: string, onNotify: (payload: string) => void, events?: ListenEvents): Promise<() => Promise<void>>;
+  /**
+   * What the handle holds right now: the `connections` Kysely has taken (from the pool, or PGlite's
+   * one session) and not given back, LISTEN's own aside, and for how long the oldest of them has
+   * been out; on PGlite, whether its session is inside a transaction (a Postgres session's state is
+   * in pg_stat_activity). The tests check after each test that nothing the test took is still out.
+   */
+  inUse(): DatabaseInUse;
   close(): Promise<void>;
+}
+
+/** See Database.inUse. */
+export interface DatabaseInUse {
+  connections: number;
+  /** How long the connection out the longest has been out (0 when none is). */
+  longestHeldMs: number;
+  inTransaction: boolean;
 }
 
 /** What a LISTEN subscription tells its owner about its connection. */
@@ -53,11 +68,13 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     client.on("error", () => {});
     preparedStatements(client);
   });
-  const db = new Kysely<Schema>({ dialect: withInputErrors(new PostgresDialect({ pool })) });
+  const held = new HeldConnections();
+  const db = new Kysely<Schema>({ dialect: batonDialect(new PostgresDialect({ pool }), held) });
   const listeners = new Set<PostgresListener>();
   return {
     kind: "postgres",
     db,
+    inUse: () => held.inUse(false),
     async execScript(trx, script) {
       // No parameters, so pg sends it with the simple protocol, which allows several statements.
       await sql.raw(script).execute(trx);
@@ -185,10 +202,12 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   // Loaded only when asked for: PGlite's module graph and WASM cost a Postgres-backed process
   // tens of megabytes it would never use.
   const [pglite, { PGliteDialect }] = await Promise.all([openPgliteInstance(dataDir), import("kysely-pglite-dialect")]);
-  const db = new Kysely<Schema>({ dialect: withInputErrors(new PGliteDialect(pglite)) });
+  const held = new HeldConnections();
+  const db = new Kysely<Schema>({ dialect: batonDialect(new PGliteDialect(pglite), held) });
   return {
     kind: "pglite",
     db,
+    inUse: () => held.inUse(pglite.isInTransaction()),
     async execScript(_trx, script) {
       // PGlite has one session, so exec runs inside the transaction Kysely opened on it.
       await pglite.exec(script);
@@ -202,30 +221,58 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   };
 }
 
+/** The connections a driver has handed Kysely and not had back, each with when it went out. */
+class HeldConnections {
+  private readonly since = new Map<DatabaseConnection, number>();
+
+  taken(connection: DatabaseConnection): void {
+    this.since.set(connection, performance.now());
+  }
+
+  given(connection: DatabaseConnection): void {
+    this.since.delete(connection);
+  }
+
+  inUse(inTransaction: boolean): DatabaseInUse {
+    const oldest = Math.min(...this.since.values());
+    return { connections: this.since.size, longestHeldMs: this.since.size === 0 ? 0 : performance.now() - oldest, inTransaction };
+  }
+}
+
 /**
+ * The dialect with its driver as Baton runs it: driver errors translated (see `translated`), and
+ * the connections it has out counted in `held`.
+ *
  * Postgres refuses some values that pass validation: a NUL character or a lone surrogate in JSON or
  * text, a string that is not a UUID. Those are the caller's input, so they surface as
  * VALIDATION_ERROR (SQLSTATE class 22, data exception) rather than as an internal error, whichever
  * query met them.
  */
-function withInputErrors(dialect: Dialect): Dialect {
+function batonDialect(dialect: Dialect, held: HeldConnections): Dialect {
   return {
     createAdapter: () => dialect.createAdapter(),
     createQueryCompiler: () => dialect.createQueryCompiler(),
     createIntrospector: (db) => dialect.createIntrospector(db),
-    createDriver: () => translatingDriver(dialect.createDriver()),
+    createDriver: () => batonDriver(dialect.createDriver(), held),
   };
 }
 
-function translatingDriver(driver: Driver): Driver {
+function batonDriver(driver: Driver, held: HeldConnections): Driver {
   const patched = new WeakSet<DatabaseConnection>();
   return new Proxy(driver, {
     get(target, prop, receiver) {
+      if (prop === "releaseConnection") {
+        return async (connection: DatabaseConnection) => {
+          held.given(connection);
+          await target.releaseConnection(connection);
+        };
+      }
       if (prop === "acquireConnection") {
         return async () => {
           const connection = await target.acquireConnection().catch((error: unknown) => {
             throw translated(error);
           });
+          held.taken(connection);
           if (!patched.has(connection)) {
             // Patched in place: drivers recognise their connections by identity.
             const execute = connection.executeQuery.bind(connection);

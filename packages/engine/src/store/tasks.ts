@@ -1,6 +1,7 @@
 import { type RawBuilder, type Selectable, sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
 import type { TaskExecutionsTable } from "../db/schema.ts";
+import type { TaskSnapshot } from "../domain/attempts.ts";
 import type { CreatedPosition } from "../domain/list-cursor.ts";
 import type { TaskToSchedule } from "../domain/reconcile.ts";
 import type { TaskKind, TaskState } from "../domain/states.ts";
@@ -10,20 +11,12 @@ import { jsonRows } from "./json-rows.ts";
 
 /**
  * One attempt, as the engine sees it: its record in `task_executions`, with the lease columns of
- * `task_leases` while it is open (PENDING or LEASED). Fence tokens are numbers.
+ * `task_leases` while it is open (PENDING or LEASED). Fence tokens are numbers. What the planner
+ * reads of it is its TaskSnapshot.
  */
-export interface TaskRow {
-  executionId: string;
+export interface TaskRow extends TaskSnapshot {
   instanceId: string;
-  taskId: string;
-  kind: TaskKind;
   queue: string;
-  attempt: number;
-  maxAttempts: number;
-  state: TaskState;
-  input: unknown;
-  output: unknown;
-  error: unknown;
   leaseMs: number;
   leaseHolder: string | null;
   leaseExpiresAt: Date | null;
