@@ -16,7 +16,18 @@ export function runCli(url: string, args: string[], env: Record<string, string> 
     execFile(
       TSX,
       [CLI, ...args],
-      { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", BATON_URL: url, ...env }, timeout: 60_000 },
+      {
+        // NODE_OPTIONS carries the workspace's source condition (vitest.config.ts): without it the CLI
+        // would load @baton/* from dist/, which a fresh clone has not built.
+        env: {
+          PATH: process.env.PATH ?? "",
+          HOME: process.env.HOME ?? "/tmp",
+          NODE_OPTIONS: process.env.NODE_OPTIONS ?? "",
+          BATON_URL: url,
+          ...env,
+        },
+        timeout: 60_000,
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
         resolve({ code, stdout, stderr });
