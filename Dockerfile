@@ -4,8 +4,8 @@
 #   docker build -t baton .   then   docker run -p 8080:8080 -v baton-data:/data baton
 
 # Build: the whole workspace (pnpm's frozen lockfile lists every package), compiled with pnpm build,
-# then `pnpm deploy` cuts @baton/api with its production dependencies only (the engine and the
-# worker SDK as their packed files: dist/ and the engine's migrations).
+# then `pnpm deploy` cuts @baton/api with its production dependencies only (the contract, the
+# engine and the worker SDK as their packed files: dist/ and the engine's migrations).
 FROM node:20-bookworm-slim AS build
 # pnpm from npm: corepack's shim can fail its signature check behind some proxies.
 RUN npm install -g pnpm@10.34.9 && npm cache clean --force

@@ -1,4 +1,4 @@
-import type { TaskView } from "@baton/engine/contract";
+import type { TaskView } from "@baton/contract";
 
 /** One step of an instance as its latest attempts left it: the DO attempt and, once compensating, the UNDO. */
 export interface StepAttempts {

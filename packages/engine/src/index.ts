@@ -1,10 +1,4 @@
-export * from "./contract/errors.ts";
-export * from "./contract/field-hints.ts";
-export { checkJsonValue, jsonValueIssue, LIMITS } from "./contract/limits.ts";
-export * from "./contract/registration-views.ts";
-export * from "./contract/strict-fields.ts";
-export type * from "./contract/types.ts";
-export * from "./contract/wire.ts";
+export * from "@baton/contract";
 export { AccessCoordinator, type ApiKeyView, type NewApiKey } from "./coordinators/access-coordinator.ts";
 export { createEngine, type Engine, type EngineOptions } from "./coordinators/engine.ts";
 export type { EventsPublisher, EventsRelay, EventsRelayOptions, RelayLogger } from "./coordinators/events-relay.ts";
@@ -51,20 +45,14 @@ export {
   parseDefinition,
   type StepDefinition,
   type WorkflowDefinition,
+  WorkflowDefinitionSchema,
 } from "./domain/definition.ts";
 export { type FoldedInstance, foldEvents } from "./domain/event-fold.ts";
 export { elementTaskId, taskIdParts } from "./domain/fan-out.ts";
-export { HTTP_METHODS, type HttpCall, type HttpMethod, type HttpStepConfig } from "./domain/http-step.ts";
+export type { HttpCall, HttpStepConfig } from "./domain/http-step.ts";
 export { renderHeaders, renderUrl, SECRET_ENV_PREFIX, urlTemplateOrigin } from "./domain/http-template.ts";
 export { REDACTED, redactSecrets, SECRET_SAFE_LOGGING } from "./domain/secrets.ts";
-export {
-  INSTANCE_STATES,
-  type InstanceState,
-  isTerminalInstanceState,
-  TASK_STATES,
-  type TaskKind,
-  type TaskState,
-} from "./domain/states.ts";
+export { isTerminalInstanceState } from "./domain/states.ts";
 // What the coordinators answer with; the store's functions stay inside (see internal.ts).
 export type { DefinitionRow } from "./store/definitions.ts";
 export type { RelayEventRow } from "./store/events-relay.ts";

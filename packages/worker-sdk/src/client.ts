@@ -1,5 +1,5 @@
-import type { InstancePage, InstanceView, RegisterResult, StartResult } from "@baton/engine/contract";
-import { BatonError, MAX_RUN_WAIT_MS } from "@baton/engine/contract";
+import type { InstancePage, InstanceView, RegisterResult, StartResult } from "@baton/contract";
+import { BatonError, MAX_RUN_WAIT_MS } from "@baton/contract";
 import { isTransientError, WaitTimeoutError } from "./errors.ts";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, sleep, withRetry } from "./retry-policy.ts";
 import { type ConnectOptions, connect } from "./transport/connect.ts";

@@ -1,4 +1,4 @@
-import { BatonError, type ErrorCode, isBatonError, LEASE_ERROR_CODES } from "@baton/engine/contract";
+import { BatonError, type ErrorCode, isBatonError, LEASE_ERROR_CODES } from "@baton/contract";
 
 export { BatonError, type ErrorCode, isBatonError, LEASE_ERROR_CODES };
 

@@ -1,4 +1,4 @@
-import type { AcquiredTask } from "@baton/engine/contract";
+import type { AcquiredTask } from "@baton/contract";
 
 /** What a handler gets for one attempt of one step. */
 export interface HandlerContext<Input = Record<string, unknown>> {

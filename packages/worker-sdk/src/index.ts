@@ -1,4 +1,4 @@
-export type { AcquiredTask, EventView, InstancePage, InstanceSummary, InstanceView, StartResult, TaskView } from "@baton/engine/contract";
+export type { AcquiredTask, EventView, InstancePage, InstanceSummary, InstanceView, StartResult, TaskView } from "@baton/contract";
 export { type Client, type ClientOptions, createClient, TERMINAL_STATES, type WaitForOptions } from "./client.ts";
 export {
   BatonError,
@@ -25,7 +25,7 @@ export { WorkerStoppedError } from "./task-run.ts";
 export { timelineLine } from "./timeline.ts";
 export type { ConnectOptions } from "./transport/connect.ts";
 export { createHttpTransport, type HttpTransportOptions } from "./transport/http.ts";
-export { createInProcessTransport } from "./transport/in-process.ts";
+export { createInProcessTransport, type InProcessEngine } from "./transport/in-process.ts";
 export type {
   AcquireParams,
   CompleteReport,

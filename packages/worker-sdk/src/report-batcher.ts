@@ -1,4 +1,4 @@
-import { BatonError, MAX_BATCH_ITEMS, type TaskOutcome } from "@baton/engine/contract";
+import { BatonError, MAX_BATCH_ITEMS, type TaskOutcome } from "@baton/contract";
 import type { CompleteReport, FailReport, ItemAnswer, LeaseRef, Transport } from "./transport/transport.ts";
 
 interface Queued<I, A> {

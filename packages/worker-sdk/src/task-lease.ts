@@ -1,4 +1,4 @@
-import type { AcquiredTask } from "@baton/engine/contract";
+import type { AcquiredTask } from "@baton/contract";
 import { type BatonError, isLeaseConflict } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { Reports } from "./report-batcher.ts";

@@ -1,4 +1,4 @@
-import type { EventView } from "@baton/engine/contract";
+import type { EventView } from "@baton/contract";
 
 /**
  * One line of a run's timeline, for people: time since `t0` (ms since epoch, e.g. the first

@@ -1,4 +1,4 @@
-import type { AcquiredTask } from "@baton/engine/contract";
+import type { AcquiredTask } from "@baton/contract";
 import type { BatonError } from "./errors.ts";
 
 /**

@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import type { AcquiredTask } from "@baton/engine/contract";
+import type { AcquiredTask } from "@baton/contract";
 import type { Handlers, QueueRoute } from "./handler.ts";
 import { routeHandlers } from "./handler.ts";
 import { consoleLogger, type Logger } from "./logger.ts";

@@ -1,4 +1,4 @@
-import { MAX_BATCH_ITEMS } from "@baton/engine/contract";
+import { MAX_BATCH_ITEMS } from "@baton/contract";
 import { describe, expect, it } from "vitest";
 import { BatonError, createHttpTransport, createWorker, isTransientError, silentLogger, type WorkerEvent } from "../src/index.ts";
 import { EventLog, gate } from "./support/harness.ts";

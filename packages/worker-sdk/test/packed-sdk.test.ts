@@ -12,11 +12,12 @@ import { postgresReachable } from "../../../test-support/postgres.ts";
 
 /*
  * The worker SDK as a service outside this repository gets it: `pnpm pack` of @baton/worker-sdk and
- * of @baton/engine (its contract), `npm install` of the two tarballs into a fresh directory (the
- * rest comes from the npm registry, or npm's cache), then an ES module, a CommonJS script and a
- * TypeScript caller, each run by plain node against a real Baton: register, start, a worker that
- * completes the step, the run COMPLETED. Under this Node (20) and, when BATON_NODE22 names a Node 22
- * binary (.ci/run installs one from npm), under Node 22 too.
+ * of @baton/contract (the wire contract it shares with the server), `npm install` of the two
+ * tarballs into a fresh directory (the rest comes from the npm registry, or npm's cache), then an
+ * ES module, a CommonJS script and a TypeScript caller, each run by plain node against a real Baton:
+ * register, start, a worker that completes the step, the run COMPLETED. Under this Node (20) and,
+ * when BATON_NODE22 names a Node 22 binary (.ci/run installs one from npm), under Node 22 too. What
+ * got installed has no database driver: the SDK needs no engine.
  */
 const run = promisify(execFile);
 const NODE22 = process.env.BATON_NODE22;
@@ -55,7 +56,7 @@ beforeAll(async () => {
   await ensureBuilt();
   project = await mkdtemp(join(tmpdir(), "baton-sdk-consumer-"));
   const tarballs = join(project, "tarballs");
-  for (const pkg of ["engine", "worker-sdk"]) {
+  for (const pkg of ["contract", "worker-sdk"]) {
     await run("pnpm", ["pack", "--pack-destination", tarballs], { cwd: join(REPO_ROOT, "packages", pkg) });
   }
   await writeFile(join(project, "package.json"), JSON.stringify({ name: "sdk-consumer", version: "1.0.0", private: true }));
@@ -96,6 +97,13 @@ describe.skipIf(!here)("the packed worker SDK in a fresh project", () => {
 
   if (!NODE22) test.skip("under Node 22: skipped, BATON_NODE22 names no Node 22 binary (.ci/run installs one from npm)", () => {});
 
+  test("its production dependency tree has no engine and no database driver", async () => {
+    const { stdout } = await run("npm", ["ls", "--omit=dev", "--all", "--json"], { cwd: project, env: productionEnv({}) });
+    const installed = packageNames(JSON.parse(stdout));
+    expect(installed).toEqual(expect.arrayContaining(["@baton/worker-sdk", "@baton/contract", "kafkajs", "zod"]));
+    expect(installed.filter((name) => DATABASE_CODE.test(name))).toEqual([]);
+  });
+
   test("its type declarations serve a strict TypeScript caller", async () => {
     const tsconfig = {
       compilerOptions: {
@@ -114,3 +122,23 @@ describe.skipIf(!here)("the packed worker SDK in a fresh project", () => {
     await tsc.catch((error: { stdout?: string }) => expect.fail(`tsc found errors:\n${error.stdout}`));
   }, 60_000);
 });
+
+/** The engine and what it brings: the Postgres driver (pg, pg-pool, ...), PGlite, Kysely and its PGlite dialect. */
+const DATABASE_CODE = /^(@baton\/engine|pg|pg-.+|@electric-sql\/pglite.*|kysely.*)$/;
+
+interface NpmTree {
+  dependencies?: Record<string, NpmTree>;
+}
+
+/** Every package name in `npm ls --json`'s tree, each once. */
+function packageNames(tree: NpmTree): string[] {
+  const names = new Set<string>();
+  const walk = (node: NpmTree) => {
+    for (const [name, child] of Object.entries(node.dependencies ?? {})) {
+      names.add(name);
+      walk(child);
+    }
+  };
+  walk(tree);
+  return [...names].sort();
+}

@@ -1,4 +1,4 @@
-import { InstanceSummarySchema } from "@baton/engine/contract";
+import { InstanceSummarySchema } from "@baton/contract";
 import { type InstanceState, TERMINAL_STATES } from "@baton/worker-sdk";
 import { type Command, Option } from "commander";
 import { type CommandContext, contextOf, parseJsonObject, parseLimit } from "./command-context.ts";

@@ -12,7 +12,7 @@ const root = await readJson("package.json");
 const packagesIn = async (dir: string) =>
   (await readdir(join(REPO_ROOT, dir))).map((p) => `${dir}/${p}`).filter((p) => existsSync(join(REPO_ROOT, p, "package.json")));
 const folders = ["bench", "chaos", ...(await packagesIn("packages")), ...(await packagesIn("examples"))];
-const PUBLISHED = ["packages/engine", "packages/worker-sdk", "packages/api"];
+const PUBLISHED = ["packages/contract", "packages/engine", "packages/worker-sdk", "packages/api"];
 
 describe("package metadata", () => {
   test("every package of the workspace carries the root's version, and CHANGELOG.md has its section", async () => {

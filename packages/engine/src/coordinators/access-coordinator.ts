@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { BatonError } from "../contract/errors.ts";
+import { BatonError } from "@baton/contract";
 import type { Db } from "../db/database.ts";
 import { type Caller, hashSecret, newKeyId, newToken, parseToken, type Role, secretMatches } from "../domain/access.ts";
 import { type ApiKeyRow, apiKeyActiveCount, apiKeyGet, apiKeyInsert, apiKeyList, apiKeyRevoke } from "../store/api-keys.ts";

@@ -1,4 +1,4 @@
-import { BatonError } from "../contract/errors.ts";
+import { BatonError } from "@baton/contract";
 import type { DbOrTrx } from "../db/database.ts";
 import type { WorkflowDefinition } from "../domain/definition.ts";
 import { definitionGet } from "../store/definitions.ts";

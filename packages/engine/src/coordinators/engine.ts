@@ -1,5 +1,5 @@
+import { BatonError } from "@baton/contract";
 import pino, { type Logger } from "pino";
-import { BatonError } from "../contract/errors.ts";
 import { type Database, type DatabaseConfig, openDatabase } from "../db/database.ts";
 import { type DatabaseProbeFailure, probeDatabase } from "../db/database-probe.ts";
 import { migrate, migrationsPending } from "../db/migrate.ts";

@@ -1,4 +1,4 @@
-import { BatonError, isBatonError } from "../contract/errors.ts";
+import { BatonError, isBatonError } from "@baton/contract";
 
 interface Waiting<In, Out> {
   item: In;

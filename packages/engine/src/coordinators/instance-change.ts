@@ -1,5 +1,5 @@
+import { BatonError, type InstanceState, type TaskKind } from "@baton/contract";
 import type { Transaction } from "kysely";
-import { BatonError } from "../contract/errors.ts";
 import type { Db, DbOrTrx } from "../db/database.ts";
 import type { Schema } from "../db/schema.ts";
 import type { WorkflowDefinition } from "../domain/definition.ts";
@@ -12,7 +12,7 @@ import {
   type TaskSnapshot,
   type TaskToSchedule,
 } from "../domain/reconcile.ts";
-import { ACTIVE_INSTANCE_STATES, type InstanceState, type TaskKind } from "../domain/states.ts";
+import { ACTIVE_INSTANCE_STATES } from "../domain/states.ts";
 import { timeOrderedId } from "../domain/time-ordered-id.ts";
 import { type EventOf, type InstanceTrigger, instanceMove, type TargetOf, taskEvent } from "../domain/transitions.ts";
 import { changeWrite } from "../store/change-writes.ts";

@@ -1,6 +1,5 @@
+import { BatonError, MAX_RUN_WAIT_MS } from "@baton/contract";
 import type { Logger } from "pino";
-import { BatonError } from "../contract/errors.ts";
-import { MAX_RUN_WAIT_MS } from "../contract/wire.ts";
 import type { Db } from "../db/database.ts";
 import { isTerminalInstanceState } from "../domain/states.ts";
 import { type InstanceStanding, instanceListStanding } from "../store/instances.ts";

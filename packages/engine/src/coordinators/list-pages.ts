@@ -1,6 +1,12 @@
-import { BatonError } from "../contract/errors.ts";
-import type { EventPage, InstancePage, InstanceView, TaskPage } from "../contract/types.ts";
-import { PAGE_LIMITS } from "../contract/wire.ts";
+import {
+  BatonError,
+  type EventPage,
+  type InstancePage,
+  type InstanceState,
+  type InstanceView,
+  PAGE_LIMITS,
+  type TaskPage,
+} from "@baton/contract";
 import type { DbOrTrx } from "../db/database.ts";
 import {
   decodeCreatedCursor,
@@ -12,7 +18,6 @@ import {
   encodeListCursor,
   encodeSequenceCursor,
 } from "../domain/list-cursor.ts";
-import type { InstanceState } from "../domain/states.ts";
 import { type DefinitionRow, definitionPageLatest } from "../store/definitions.ts";
 import { eventPageByInstance } from "../store/events.ts";
 import { instanceGet, instanceList, instanceNamespace } from "../store/instances.ts";

@@ -1,14 +1,14 @@
+import {
+  BatonError,
+  LIMITS,
+  PAGE_LIMITS,
+  type RegistrationChangeView,
+  type ServiceContact,
+  type ServiceRegistrationView,
+  type Serving,
+  type WorkerRegistrationResult,
+} from "@baton/contract";
 import type { Logger } from "pino";
-import { BatonError } from "../contract/errors.ts";
-import { LIMITS } from "../contract/limits.ts";
-import type {
-  RegistrationChangeView,
-  ServiceContact,
-  ServiceRegistrationView,
-  Serving,
-  WorkerRegistrationResult,
-} from "../contract/registration-views.ts";
-import { PAGE_LIMITS } from "../contract/wire.ts";
 import type { Db } from "../db/database.ts";
 import type { WorkflowDefinition } from "../domain/definition.ts";
 import { decodeRegistrationCursor, decodeSequenceCursor, encodeRegistrationCursor, encodeSequenceCursor } from "../domain/list-cursor.ts";

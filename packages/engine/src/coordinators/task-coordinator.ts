@@ -1,12 +1,9 @@
+import { type AcquiredTask, BatonError, checkJsonValue, jsonValueError, type TaskKind, type TaskOutcome } from "@baton/contract";
 import type { Logger } from "pino";
-import { BatonError } from "../contract/errors.ts";
-import { checkJsonValue, jsonValueError } from "../contract/limits.ts";
-import type { AcquiredTask, TaskOutcome } from "../contract/types.ts";
 import type { Db, DbOrTrx } from "../db/database.ts";
 import { holderKeyOf } from "../domain/access.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import { retryTarget } from "../domain/fan-out.ts";
-import type { TaskKind } from "../domain/states.ts";
 import { instanceMove, statesAllowing } from "../domain/transitions.ts";
 import { reportKeysApplied } from "../store/events.ts";
 import { instanceLockWithExpiredLeases } from "../store/instances.ts";

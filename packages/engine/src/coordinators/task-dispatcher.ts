@@ -1,5 +1,5 @@
+import type { AcquiredTask } from "@baton/contract";
 import type { Logger } from "pino";
-import type { AcquiredTask } from "../contract/types.ts";
 import type { Database } from "../db/database.ts";
 import { parseQueueWake, TASK_CHANNEL } from "../store/tasks.ts";
 import type { PollRecorder } from "./poll-recorder.ts";

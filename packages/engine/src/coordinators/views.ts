@@ -1,4 +1,4 @@
-import type { AcquiredTask, EventView, InstanceSummary, TaskView } from "../contract/types.ts";
+import type { AcquiredTask, EventView, InstanceSummary, TaskView } from "@baton/contract";
 import { taskIdParts } from "../domain/fan-out.ts";
 import type { EventRow } from "../store/events.ts";
 import type { InstanceRow } from "../store/instances.ts";

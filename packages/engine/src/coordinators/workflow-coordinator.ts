@@ -1,11 +1,19 @@
-import { BatonError } from "../contract/errors.ts";
-import { runInputError } from "../contract/limits.ts";
-import type { EventPage, InstancePage, InstanceSummary, InstanceView, RegisterResult, StartResult, TaskPage } from "../contract/types.ts";
+import {
+  BatonError,
+  type EventPage,
+  type InstancePage,
+  type InstanceState,
+  type InstanceSummary,
+  type InstanceView,
+  type RegisterResult,
+  runInputError,
+  type StartResult,
+  type TaskPage,
+} from "@baton/contract";
 import type { Db } from "../db/database.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import { definitionQueues, parseDefinition, type WorkflowDefinition } from "../domain/definition.ts";
 import type { Requester } from "../domain/history-events.ts";
-import type { InstanceState } from "../domain/states.ts";
 import { timeOrderedId } from "../domain/time-ordered-id.ts";
 import { statesAllowing } from "../domain/transitions.ts";
 import { startWrite } from "../store/change-writes.ts";

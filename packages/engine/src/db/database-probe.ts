@@ -1,4 +1,4 @@
-import { BatonError } from "../contract/errors.ts";
+import { BatonError } from "@baton/contract";
 import type { Database } from "./database.ts";
 
 /** Why the database failed a probe; `broken` when only a restart of the process can help. */

@@ -1,6 +1,6 @@
+import { BatonError } from "@baton/contract";
 import { type DatabaseConnection, type Dialect, type Driver, Kysely, PostgresDialect, sql, type Transaction } from "kysely";
 import pg from "pg";
-import { BatonError } from "../contract/errors.ts";
 import { redactSecrets } from "../domain/secrets.ts";
 import { openPgliteInstance } from "./pglite.ts";
 import type { Schema } from "./schema.ts";

@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { BatonError } from "@baton/contract";
 import { sql } from "kysely";
-import { BatonError } from "../contract/errors.ts";
 import { type Database, type DatabaseConfig, openDatabase } from "./database.ts";
 
 /**

@@ -1,8 +1,7 @@
-import { LIMITS } from "../contract/limits.ts";
+import { LIMITS, type TaskKind, type TaskState } from "@baton/contract";
 import { backoffDelayMs } from "./backoff.ts";
 import type { StepDefinition } from "./definition.ts";
 import { taskIdParts } from "./fan-out.ts";
-import type { TaskKind, TaskState } from "./states.ts";
 
 /** What the planner needs to know of one attempt row. */
 export interface TaskSnapshot {

@@ -1,8 +1,16 @@
+import {
+  BatonError,
+  DEFAULTS_HINTS,
+  DEFINITION_HINTS,
+  fieldIssues,
+  type IssueLike,
+  issuesSummary,
+  LIMITS,
+  RETRY_POLICY_HINTS,
+  STEP_HINTS,
+  strictFields,
+} from "@baton/contract";
 import { z } from "zod";
-import { BatonError } from "../contract/errors.ts";
-import { DEFAULTS_HINTS, DEFINITION_HINTS, RETRY_POLICY_HINTS, STEP_HINTS } from "../contract/field-hints.ts";
-import { LIMITS } from "../contract/limits.ts";
-import { fieldIssues, type IssueLike, issuesSummary, strictFields } from "../contract/strict-fields.ts";
 import { type Condition, ConditionSchema, conditionSizeError, InputPathSchema } from "./condition.ts";
 import { DEFAULT_MAX_CONCURRENCY, ELEMENT_INPUT_KEYS } from "./fan-out.ts";
 import { HTTP_CALL_FIELDS, HTTP_STEP_FIELDS, type HttpStepConfig, httpStepOf } from "./http-step.ts";

@@ -1,6 +1,6 @@
+import type { InstanceState, TaskState } from "@baton/contract";
 import type { HistoryEvent } from "./history-events.ts";
 import type { InstanceError } from "./reconcile.ts";
-import type { InstanceState, TaskState } from "./states.ts";
 import { instanceStateAfter, taskStateAfter } from "./transitions.ts";
 
 /** The part of an instance that its events determine. */

@@ -1,5 +1,4 @@
-import { BatonError } from "../contract/errors.ts";
-import { jsonBytes, LIMITS } from "../contract/limits.ts";
+import { BatonError, jsonBytes, LIMITS } from "@baton/contract";
 import { valueAt } from "./condition.ts";
 import type { StepDefinition, WorkflowDefinition } from "./definition.ts";
 

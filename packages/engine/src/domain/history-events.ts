@@ -1,6 +1,6 @@
+import type { InstanceState, TaskKind } from "@baton/contract";
 import type { Caller } from "./access.ts";
 import type { InstanceError } from "./reconcile.ts";
-import type { InstanceState, TaskKind } from "./states.ts";
 
 /*
  * The events of an instance's history, with their payloads: what InstanceChange records and what

@@ -1,5 +1,5 @@
+import { HTTP_METHODS, type HttpMethod, LIMITS } from "@baton/contract";
 import { z } from "zod";
-import { LIMITS } from "../contract/limits.ts";
 import { headerIssue, urlTemplateIssue } from "./http-template.ts";
 
 /*
@@ -7,9 +7,6 @@ import { headerIssue, urlTemplateIssue } from "./http-template.ts";
  * worker. These are the step fields that say how, their defaults, and the checks that need the
  * whole step (an HTTP field on another transport, an HTTP step without a URL).
  */
-
-export const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
-export type HttpMethod = (typeof HTTP_METHODS)[number];
 
 export const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
 export const DEFAULT_HTTP_MAX_IN_FLIGHT = 10;

@@ -1,4 +1,4 @@
-import { BatonError } from "../contract/errors.ts";
+import { BatonError } from "@baton/contract";
 
 /*
  * The opaque `nextCursor` of every paginated list: base64url of a JSON array holding the exact

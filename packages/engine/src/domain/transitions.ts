@@ -1,6 +1,5 @@
-import { BatonError } from "../contract/errors.ts";
+import { BatonError, type InstanceState, type TaskState } from "@baton/contract";
 import type { EventType, HistoryEvent } from "./history-events.ts";
-import type { InstanceState, TaskState } from "./states.ts";
 
 /*
  * The instance and task state machines as data: every move either may make, what makes it, and

@@ -1,5 +1,5 @@
+import { BatonError } from "@baton/contract";
 import { sql } from "kysely";
-import { BatonError } from "../contract/errors.ts";
 import type { DbOrTrx } from "../db/database.ts";
 import { type HistoryAppend, historyInsertCtes } from "./events.ts";
 import { type InstanceWrite, instanceInsertCte, instanceUpdateCte, type NewInstance } from "./instances.ts";

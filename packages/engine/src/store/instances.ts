@@ -1,9 +1,9 @@
+import type { InstanceState } from "@baton/contract";
 import { type Selectable, sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
 import type { WorkflowInstancesTable } from "../db/schema.ts";
 import type { InstanceListPosition } from "../domain/list-cursor.ts";
 import type { InstanceError } from "../domain/reconcile.ts";
-import type { InstanceState } from "../domain/states.ts";
 import { idList } from "./id-list.ts";
 import { jsonRows } from "./json-rows.ts";
 

@@ -1,10 +1,10 @@
+import type { TaskKind, TaskState } from "@baton/contract";
 import { type RawBuilder, type Selectable, sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
 import type { TaskExecutionsTable } from "../db/schema.ts";
 import type { TaskSnapshot } from "../domain/attempts.ts";
 import type { CreatedPosition } from "../domain/list-cursor.ts";
 import type { TaskToSchedule } from "../domain/reconcile.ts";
-import type { TaskKind, TaskState } from "../domain/states.ts";
 import { exactTime } from "./exact-time.ts";
 import { idList } from "./id-list.ts";
 import { jsonRows } from "./json-rows.ts";

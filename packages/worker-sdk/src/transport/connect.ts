@@ -1,12 +1,11 @@
-import type { Engine } from "@baton/engine";
 import { createHttpTransport, type HttpTransportOptions } from "./http.ts";
-import { createInProcessTransport } from "./in-process.ts";
+import { createInProcessTransport, type InProcessEngine } from "./in-process.ts";
 import type { Transport } from "./transport.ts";
 
 /** Where the worker or client finds Baton: exactly one of `url`, `engine` or `transport`. */
 export type ConnectOptions =
   | ({ url: string; engine?: never; transport?: never } & Omit<HttpTransportOptions, "url">)
-  | { engine: Engine; url?: never; transport?: never }
+  | { engine: InProcessEngine; url?: never; transport?: never }
   | { transport: Transport; url?: never; engine?: never };
 
 export function connect(options: ConnectOptions, who: string): Transport {

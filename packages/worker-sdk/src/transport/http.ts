@@ -1,5 +1,5 @@
-import type { AcquiredTask, InstancePage, InstanceView, RegisterResult, StartResult, TaskOutcome } from "@baton/engine/contract";
-import { ACQUIRE_LIMITS, BatonError, BODY_LIMIT_HEADER, type ErrorCode, isBatonError, MAX_BATCH_ITEMS } from "@baton/engine/contract";
+import type { AcquiredTask, InstancePage, InstanceView, RegisterResult, StartResult, TaskOutcome } from "@baton/contract";
+import { ACQUIRE_LIMITS, BatonError, BODY_LIMIT_HEADER, type ErrorCode, isBatonError, MAX_BATCH_ITEMS } from "@baton/contract";
 import { fetchExchange, type HttpAnswer, nodeExchange } from "./http-exchange.ts";
 import type { InstanceState, ItemAnswer, RetryResult, StartWaitResult, Transport } from "./transport.ts";
 

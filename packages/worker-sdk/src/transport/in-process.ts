@@ -1,14 +1,38 @@
-import type { Engine } from "@baton/engine";
+import type { InstanceSummary, RegisterResult, StartResult } from "@baton/contract";
 import { asBatonError } from "../errors.ts";
-import type { Transport } from "./transport.ts";
+import type { LeaseRef, StartParams, Transport } from "./transport.ts";
+
+/**
+ * What the in-process transport calls on an engine, in the transport's own terms: the engine that
+ * `createEngine` of @baton/engine opens fits it. Written here rather than imported from the engine,
+ * so that neither the SDK's code nor its type declarations need @baton/engine installed.
+ */
+export interface InProcessEngine {
+  readonly dispatcher: { acquire: Transport["acquire"] };
+  readonly tasks: Pick<Transport, "heartbeat" | "complete" | "fail" | "heartbeatMany" | "completeMany" | "failMany"> & {
+    release(leases: LeaseRef[]): Promise<number>;
+    retryTask: Transport["retry"];
+  };
+  readonly workflows: {
+    registerWorkflow(definition: unknown): Promise<RegisterResult & { definition: unknown }>;
+    startWorkflow(params: Omit<StartParams, "waitMs"> & { workflow: string }): Promise<StartResult>;
+    waitForEnd(instanceId: string, options: { waitMs: number }): Promise<InstanceSummary>;
+    getWorkflow: Transport["get"];
+    listWorkflows: Transport["list"];
+    pause: Transport["pause"];
+    resume: Transport["resume"];
+    cancel: Transport["cancel"];
+    triggerCompensation: Transport["compensate"];
+  };
+}
 
 /**
  * A transport that calls an engine in the same process: for embedding Baton, for tests and for
- * benchmarks without HTTP in the way. Only a type is imported from the engine, so the SDK loads
- * no database code unless the caller already has an engine.
+ * benchmarks without HTTP in the way. The SDK imports nothing from the engine, so it loads no
+ * database code unless the caller already has an engine.
  * @example const transport = createInProcessTransport(await createEngine({ database: { kind: "pglite" } }));
  */
-export function createInProcessTransport(engine: Engine): Transport {
+export function createInProcessTransport(engine: InProcessEngine): Transport {
   // Anything the engine throws that is not a BatonError (a dropped connection, a bug) is reported
   // as INTERNAL, as the HTTP API would answer it: one error class for callers either way.
   const call = async <T>(run: () => Promise<T>): Promise<T> => {

@@ -7,7 +7,7 @@ import type {
   RegisterResult,
   StartResult,
   TaskOutcome,
-} from "@baton/engine/contract";
+} from "@baton/contract";
 
 export type InstanceState = InstanceSummary["state"];
 

@@ -1,5 +1,5 @@
-import type { InstanceState, TaskKind, TaskState } from "../domain/states.ts";
 import type { WaitingStep } from "./registration-views.ts";
+import type { InstanceState, TaskKind, TaskState } from "./states.ts";
 
 /** A task handed to a worker. Times are ISO-8601 strings, fence tokens are numbers. */
 export interface AcquiredTask {

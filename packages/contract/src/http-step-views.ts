@@ -1,11 +1,14 @@
 import { z } from "zod";
-import { HTTP_METHODS } from "../domain/http-step.ts";
 import type { HttpCircuitView } from "./types.ts";
 
 /*
  * What the API shows of HTTP-call steps: the calls a step makes (in a workflow's view) and the
  * circuit breakers of the hosts an instance's HTTP steps call (in an instance's view).
  */
+
+/** The methods an HTTP step may call with (its definition's `method`). */
+export const HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
 
 const callView = z.object({
   url: z.string().meta({ description: "The URL template, {input.<field>} placeholders unfilled" }),

@@ -1,6 +1,4 @@
 import { z } from "zod";
-import { WorkflowDefinitionSchema } from "../domain/definition.ts";
-import { INSTANCE_STATES, TASK_STATES } from "../domain/states.ts";
 import { ERROR_STATUS } from "./errors.ts";
 import {
   ACQUIRE_HINTS,
@@ -18,6 +16,7 @@ import {
 import { HttpCircuitViewSchema, HttpStepViewSchema } from "./http-step-views.ts";
 import { jsonValueIssue, LIMITS } from "./limits.ts";
 import { servingFields, WaitingStepSchema } from "./registration-views.ts";
+import { INSTANCE_STATES, TASK_STATES } from "./states.ts";
 import { strictFields } from "./strict-fields.ts";
 import type {
   AcquiredTask,
@@ -119,8 +118,6 @@ const batchOf = <T extends z.ZodType>(item: T) =>
 export const FieldIssueSchema = z.object({ field: z.string(), message: z.string() });
 
 // --- Workflow definitions ---
-
-export { WorkflowDefinitionSchema };
 
 export const RegisterResultSchema = z
   .object({ namespace: z.string(), name: z.string(), version: z.number().int(), created: z.boolean() })
