@@ -1,5 +1,6 @@
 export * from "./errors.ts";
 export * from "./field-hints.ts";
+export * from "./field-issues.ts";
 export * from "./http-step-views.ts";
 export * from "./limits.ts";
 export * from "./registration-views.ts";

@@ -1,13 +1,4 @@
-import {
-  BatonError,
-  type ErrorBody,
-  type ErrorCode,
-  fieldIssues,
-  httpStatusOf,
-  type IssueLike,
-  issuesSummary,
-  OPEN_CALLER,
-} from "@baton/engine";
+import { BatonError, type ErrorBody, type ErrorCode, httpStatusOf, type IssueLike, issuesError, OPEN_CALLER } from "@baton/engine";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -70,8 +61,5 @@ export function validationHook(result: ValidationResult): void {
 
 export function validationError(issues: readonly IssueLike[], target: string): BatonError {
   const where = target === "json" ? "body" : target;
-  return new BatonError("VALIDATION_ERROR", `Invalid request ${where}: ${issuesSummary(issues, `(${where})`)}`, {
-    in: where,
-    fields: fieldIssues(issues, `(${where})`),
-  });
+  return issuesError("VALIDATION_ERROR", `Invalid request ${where}`, issues, `(${where})`, { in: where });
 }

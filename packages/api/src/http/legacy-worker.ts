@@ -1,7 +1,6 @@
 import {
   BatonError,
-  fieldIssues,
-  issuesSummary,
+  issuesError,
   LIMITS,
   strictFields,
   WORKER_REGISTRATION_HINTS,
@@ -53,12 +52,7 @@ export async function registerLegacyWorker(
   c: Context<AppEnv>,
 ): Promise<WorkerRegistrationResult> {
   const parsed = LegacyWorkerSchema.safeParse(raw);
-  if (!parsed.success) {
-    const { issues } = parsed.error;
-    throw new BatonError("INVALID_DEFINITION", `Invalid worker registration: ${issuesSummary(issues, "(body)")}`, {
-      fields: fieldIssues(issues, "(body)"),
-    });
-  }
+  if (!parsed.success) throw issuesError("INVALID_DEFINITION", "Invalid worker registration", parsed.error.issues, "(body)");
   const reg = parsed.data;
   const header = c.req.header("x-service-name");
   if (reg.service === undefined && header !== undefined && !ServiceHeader.safeParse(header).success) {

@@ -119,7 +119,7 @@ export function parseReply(value: Buffer | null, kafkaHeaders: IHeaders | undefi
   fields.fenceToken ??= fromKafka.fenceToken;
   fields.elementIndex ??= fromKafka.elementIndex;
   const parsed = ReplyHeadersSchema.safeParse(fields);
-  if (!parsed.success) throw new UnusableMessage(`reply: ${issuesText(parsed.error.issues)}`);
+  if (!parsed.success) throw new UnusableMessage(`reply: ${issuesSummary(parsed.error.issues, "(root)")}`);
   const h = parsed.data;
   if ((h.executionId == null) !== (h.fenceToken == null)) {
     throw new UnusableMessage("reply: executionId and fenceToken come together (echo both from the command, or neither)");
@@ -273,8 +273,4 @@ function headerMap(headers: IHeaders | undefined): Record<string, string> {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function issuesText(issues: { path: PropertyKey[]; message: string }[]): string {
-  return issues.map((i) => `${i.path.map(String).join(".") || "(root)"}: ${i.message}`).join("; ");
 }

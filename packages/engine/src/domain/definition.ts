@@ -2,9 +2,8 @@ import {
   BatonError,
   DEFAULTS_HINTS,
   DEFINITION_HINTS,
-  fieldIssues,
   type IssueLike,
-  issuesSummary,
+  issuesError,
   LIMITS,
   RETRY_POLICY_HINTS,
   STEP_HINTS,
@@ -146,9 +145,7 @@ export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, backoffMs: 1000, bac
 
 /** Turns zod issues into one INVALID_DEFINITION error whose details name each failing field. */
 function invalid(issues: readonly IssueLike[]): BatonError {
-  return new BatonError("INVALID_DEFINITION", `Invalid workflow definition: ${issuesSummary(issues, "(root)")}`, {
-    fields: fieldIssues(issues, "(root)"),
-  });
+  return issuesError("INVALID_DEFINITION", "Invalid workflow definition", issues, "(root)");
 }
 
 /**
