@@ -51,3 +51,29 @@ export function isBatonError(error: unknown, code?: ErrorCode): error is BatonEr
 export function httpStatusOf(code: string): number {
   return (ERROR_STATUS as Record<string, number>)[code] ?? 500;
 }
+
+/** The codes answered with status `S`. */
+type CodesOfStatus<S extends number> = { [C in ErrorCode]: (typeof ERROR_STATUS)[C] extends S ? C : never }[ErrorCode];
+
+/*
+ * An error answer without a Baton error body (hono's own refusal of a malformed body, a proxy's
+ * page) stands for the code of its status, or where several codes share one (400, 409) the most
+ * likely. 500 names none: the API reports what failed as INTERNAL without its internals, and the
+ * SDK takes any 5xx it does not know for INTERNAL.
+ */
+const CODE_OF_STATUS: { readonly [S in 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 503]: CodesOfStatus<S> } = {
+  400: "VALIDATION_ERROR",
+  401: "UNAUTHORIZED",
+  403: "FORBIDDEN",
+  404: "NOT_FOUND",
+  409: "INVALID_STATE",
+  413: "PAYLOAD_TOO_LARGE",
+  415: "UNSUPPORTED_MEDIA_TYPE",
+  429: "RATE_LIMITED",
+  503: "UNAVAILABLE",
+};
+
+/** The code an error answer of `status` stands for when it carries no `{error: {code}}` body; undefined when none is known. */
+export function codeOfStatus(status: number): ErrorCode | undefined {
+  return (CODE_OF_STATUS as Readonly<Record<number, ErrorCode>>)[status];
+}

@@ -85,6 +85,26 @@ describe("HTTP transport", () => {
     expect(isTransientError(proxy)).toBe(true);
   });
 
+  it("names an error answer without a Baton error body by its status", async () => {
+    const expected: Record<number, string> = {
+      400: "VALIDATION_ERROR",
+      404: "NOT_FOUND",
+      409: "INVALID_STATE",
+      418: "VALIDATION_ERROR",
+      429: "RATE_LIMITED",
+      500: "INTERNAL",
+      501: "INTERNAL",
+      503: "UNAVAILABLE",
+      504: "UNAVAILABLE",
+    };
+    const statuses = Object.keys(expected).map(Number);
+    const { fetch } = scriptedFetch(statuses.map((status) => () => new Response("<html>a proxy's page</html>", { status })));
+    const transport = createHttpTransport({ url: "http://baton.test", fetch });
+    const codes: Record<number, string> = {};
+    for (const status of statuses) codes[status] = (await rejection(transport.get("x"))).code;
+    expect(codes).toEqual(expected);
+  });
+
   it("sends the wire shapes of DESIGN §7 and keeps acquire within the server's limits", async () => {
     const { fetch, calls } = scriptedFetch([
       json(200, { tasks: [] }),

@@ -1,21 +1,9 @@
-import { BatonError, type ErrorBody, type ErrorCode, httpStatusOf, type IssueLike, issuesError, OPEN_CALLER } from "@baton/engine";
+import { BatonError, codeOfStatus, type ErrorBody, httpStatusOf, type IssueLike, issuesError, OPEN_CALLER } from "@baton/engine";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { redactFor } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
-
-/** Statuses hono raises on its own (malformed JSON, media type, body limit), as Baton codes. */
-const CODE_OF_STATUS: Record<number, ErrorCode> = {
-  400: "VALIDATION_ERROR",
-  401: "UNAUTHORIZED",
-  403: "FORBIDDEN",
-  404: "NOT_FOUND",
-  413: "PAYLOAD_TOO_LARGE",
-  415: "UNSUPPORTED_MEDIA_TYPE",
-  429: "RATE_LIMITED",
-  503: "UNAVAILABLE",
-};
 
 /** Writes a `{"error": {code, message, details}}` answer with the status of its code. */
 export function errorResponse(c: Context, error: BatonError): Response {
@@ -26,8 +14,9 @@ export function errorResponse(c: Context, error: BatonError): Response {
 /** Turns anything thrown into a BatonError; unknown errors become INTERNAL without their internals. */
 export function toBatonError(error: unknown, requestId: string | undefined): BatonError {
   if (error instanceof BatonError) return error;
+  // A status hono raises on its own (malformed JSON, body limit), as the code it stands for.
   if (error instanceof HTTPException) {
-    const code = CODE_OF_STATUS[error.status];
+    const code = codeOfStatus(error.status);
     if (code) return new BatonError(code, error.message || code, {});
   }
   return new BatonError("INTERNAL", "Internal error; the server log has the details", requestId ? { requestId } : {});

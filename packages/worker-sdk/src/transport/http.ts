@@ -1,5 +1,13 @@
 import type { AcquiredTask, InstancePage, InstanceView, RegisterResult, StartResult, TaskOutcome } from "@baton/contract";
-import { ACQUIRE_LIMITS, BatonError, BODY_LIMIT_HEADER, type ErrorCode, isBatonError, MAX_BATCH_ITEMS } from "@baton/contract";
+import {
+  ACQUIRE_LIMITS,
+  BatonError,
+  BODY_LIMIT_HEADER,
+  codeOfStatus,
+  type ErrorCode,
+  isBatonError,
+  MAX_BATCH_ITEMS,
+} from "@baton/contract";
 import { fetchExchange, type HttpAnswer, nodeExchange } from "./http-exchange.ts";
 import type { InstanceState, ItemAnswer, RetryResult, StartWaitResult, Transport } from "./transport.ts";
 
@@ -31,19 +39,6 @@ const EMPTY_BATCH_BYTES = 12;
 
 /** Extra time the long-poll gets over its `waitMs` before the client gives up on the server. */
 const LONG_POLL_GRACE_MS = 15_000;
-
-/** Codes to fall back on when an error response carries no Baton error body (a proxy's page, say). */
-const CODE_BY_STATUS: Record<number, ErrorCode> = {
-  400: "VALIDATION_ERROR",
-  401: "UNAUTHORIZED",
-  403: "FORBIDDEN",
-  404: "NOT_FOUND",
-  409: "INVALID_STATE",
-  413: "PAYLOAD_TOO_LARGE",
-  415: "UNSUPPORTED_MEDIA_TYPE",
-  429: "RATE_LIMITED",
-  500: "INTERNAL",
-};
 
 /**
  * A transport speaking the HTTP API of DESIGN §7. Error responses become `BatonError`s with the
@@ -251,7 +246,9 @@ function errorFromBody(body: unknown, fallbackMessage = "refused"): BatonError |
 function errorFromResponse(method: string, path: string, status: number, body: unknown, text: string): BatonError {
   const error = errorFromBody(body, `${method} ${path} answered ${status}`);
   if (error) return error;
-  const code = status >= 502 ? "UNAVAILABLE" : (CODE_BY_STATUS[status] ?? (status >= 500 ? "INTERNAL" : "VALIDATION_ERROR"));
+  // Without a Baton error body (a proxy's page, say): a gateway's 5xx is UNAVAILABLE, other statuses
+  // the code they stand for, else INTERNAL or VALIDATION_ERROR by their class.
+  const code = status >= 502 ? "UNAVAILABLE" : (codeOfStatus(status) ?? (status >= 500 ? "INTERNAL" : "VALIDATION_ERROR"));
   return new BatonError(code, `${method} ${path} answered ${status}: ${text.slice(0, 200)}`, { status });
 }
 
