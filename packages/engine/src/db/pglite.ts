@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { PGlite } from "@electric-sql/pglite";
+import { unpackSeedArchive } from "./seed-archive.ts";
 
 /**
  * Postgres settings for the embedded database, on top of PGlite's own start parameters. Postgres in
@@ -30,31 +31,30 @@ function inMemory(dataDir: string | undefined): dataDir is undefined {
 
 /**
  * Opens PGlite on `dataDir` (in memory when none is given). A data directory that has no database
- * yet is first made by initdb in a child process: initdb runs in WASM instances of its own, and the
- * hundreds of megabytes they take would stay with this process (freed to the allocator, not to the
- * system, also from a worker thread); a process gives all of it back when it exits.
+ * yet gets the build's seed unpacked into it, or, from source, is made by initdb in a child
+ * process: initdb runs in WASM instances of its own, and the hundreds of megabytes they take would
+ * stay with this process (freed to the allocator, not to the system, also from a worker thread); a
+ * process gives all of it back when it exits.
  */
 export async function openPgliteInstance(dataDir: string | undefined): Promise<PGlite> {
   const { PGlite } = await import("@electric-sql/pglite");
   const startParams = [...PGlite.defaultStartParams, ...MEMORY_SETTINGS.flatMap((s) => ["-c", s])];
   if (!inMemory(dataDir) && !existsSync(join(dataDir, "PG_VERSION"))) {
-    await initialiseInChild(dataDir, startParams, existsSync(PGLITE_SEED) ? fileURLToPath(PGLITE_SEED) : null);
+    if (existsSync(PGLITE_SEED)) unpackSeedArchive(fileURLToPath(PGLITE_SEED), dataDir);
+    else await initialiseInChild(dataDir, startParams);
   }
   return PGlite.create(dataDir, { startParams });
 }
 
 // PGlite's CommonJS build, found from this module, so the child needs no loader and no condition.
-// With a seed, the child unpacks it (loadDataDir) instead of running initdb; in the child too, as
-// unpacking in this process measured 300-340 MB idle afterwards against ~215 MB.
 const INITDB_SCRIPT = `
-const [pglite, dataDir, startParams, seed] = JSON.parse(process.argv[1]);
-const loadDataDir = seed ? new Blob([require("node:fs").readFileSync(seed)]) : undefined;
-require(pglite).PGlite.create(dataDir, { startParams: startParams, loadDataDir: loadDataDir }).then((pg) => pg.close());
+const [pglite, dataDir, startParams] = JSON.parse(process.argv[1]);
+require(pglite).PGlite.create(dataDir, { startParams: startParams }).then((pg) => pg.close());
 `;
 
-async function initialiseInChild(dataDir: string, startParams: string[], seed: string | null): Promise<void> {
+async function initialiseInChild(dataDir: string, startParams: string[]): Promise<void> {
   const pglite = createRequire(import.meta.url).resolve("@electric-sql/pglite");
-  const args = ["--input-type=commonjs", "-e", INITDB_SCRIPT, JSON.stringify([pglite, dataDir, startParams, seed])];
+  const args = ["--input-type=commonjs", "-e", INITDB_SCRIPT, JSON.stringify([pglite, dataDir, startParams])];
   await promisify(execFile)(process.execPath, args, { env: { ...process.env, NODE_OPTIONS: "" } }).catch((error: unknown) => {
     const stderr = String((error as { stderr?: unknown }).stderr ?? "").trim();
     throw new Error(`PGlite could not create its database in ${dataDir}${stderr ? `: ${stderr}` : ""}`, { cause: error });
