@@ -21,11 +21,14 @@ export function unpackSeedArchive(archive: string, dataDir: string): void {
     const type = String.fromCharCode(header[156] ?? 0);
     const target = insideDataDir(dataDir, name);
     at += BLOCK;
-    if (type === "5") mkdirSync(target, { recursive: true, mode: 0o700 });
-    else if (type === "0" || type === "\0") {
+    if (type === "5") {
+      mkdirSync(target, { recursive: true, mode: 0o700 });
+    } else if (type === "0" || type === "\0") {
       mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
       writeFileSync(target, tar.subarray(at, at + size), { mode: 0o600 });
-    } else throw new Error(`The seed archive ${archive} holds an entry of type '${type}' (${name}); only files and directories are expected`);
+    } else {
+      throw new Error(`The seed archive ${archive} holds an entry of type '${type}' (${name}); only files and directories are expected`);
+    }
     at += Math.ceil(size / BLOCK) * BLOCK;
   }
 }
@@ -49,6 +52,7 @@ function entryName(header: Uint8Array): string {
 function insideDataDir(dataDir: string, name: string): string {
   const target = normalize(join(dataDir, name));
   const root = normalize(dataDir).replace(/[/\\]$/, "");
-  if (target !== root && !target.startsWith(root + sep)) throw new Error(`The seed archive names a path outside the data directory: ${name}`);
+  if (target !== root && !target.startsWith(root + sep))
+    throw new Error(`The seed archive names a path outside the data directory: ${name}`);
   return target;
 }
