@@ -2,6 +2,7 @@ import { redactSecrets, SECRET_ENV_PREFIX } from "@baton/engine";
 import { z } from "zod";
 import { DEFAULT_BODY_LIMIT_BYTES } from "./http/body-limit.ts";
 import { networkIssue } from "./http/networks.ts";
+import { DEFAULT_MAX_REQUESTS_IN_FLIGHT } from "./http/requests-in-flight.ts";
 import type { BreakerSettings } from "./http-steps/circuit-breakers.ts";
 import { HostPolicy } from "./http-steps/host-policy.ts";
 import { UNFENCED_REPLIES, type UnfencedReplies } from "./kafka/inbound.ts";
@@ -41,6 +42,8 @@ export interface Config {
   kafkaSsl: boolean;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   bodyLimitBytes: number;
+  /** Requests worked on at once, long-polls included; past it a request is answered 503 at once. */
+  maxRequestsInFlight: number;
   /** Who may call: `auto` (open until the first API key exists), `on`, or `off` (anyone, anything). */
   auth: "auto" | "on" | "off";
   /** An admin key to make sure exists at start (`baton_<16 hex>_<43 base64url>`). */
@@ -147,6 +150,10 @@ const EnvSchema = z
         .max(1024 ** 3)
         .default(DEFAULT_BODY_LIMIT_BYTES),
     ),
+    BATON_MAX_REQUESTS_IN_FLIGHT: z.preprocess(
+      emptyAsUnset,
+      z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_REQUESTS_IN_FLIGHT),
+    ),
     BATON_AUTH: z.preprocess(
       (v) => (typeof v === "string" ? emptyAsUnset(v.toLowerCase()) : v),
       z.enum(["auto", "on", "off"]).default("auto"),
@@ -244,6 +251,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaSsl: e.KAFKA_SSL,
     logLevel: e.LOG_LEVEL,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    maxRequestsInFlight: e.BATON_MAX_REQUESTS_IN_FLIGHT,
     auth: e.BATON_AUTH,
     adminKey: e.BATON_ADMIN_KEY,
     metricsPublic: e.METRICS_PUBLIC.anyone,

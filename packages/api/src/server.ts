@@ -114,6 +114,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const app = createApp(engine, {
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
+    maxRequestsInFlight: config.maxRequestsInFlight,
     auth: config.auth,
     metricsPublic: config.metricsPublic,
     ...(config.metricsNetworks ? { metricsNetworks: config.metricsNetworks } : {}),

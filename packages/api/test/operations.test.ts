@@ -205,6 +205,8 @@ describe("config", () => {
     expect(`${missing}${badMechanism}`).not.toContain("hunter2");
     expect(() => loadConfig({ KAFKA_UNFENCED_REPLIES: "sometimes" })).toThrow(/KAFKA_UNFENCED_REPLIES="sometimes"/);
     expect(() => loadConfig({ BODY_LIMIT_BYTES: "-1" })).toThrow(/BODY_LIMIT_BYTES/);
+    expect(() => loadConfig({ BATON_MAX_REQUESTS_IN_FLIGHT: "0" })).toThrow(/BATON_MAX_REQUESTS_IN_FLIGHT/);
+    expect(loadConfig({}).maxRequestsInFlight).toBe(2000);
   });
 });
 

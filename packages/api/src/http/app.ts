@@ -14,6 +14,7 @@ import type { KafkaBridgeState } from "./health.ts";
 import { ApiMetrics } from "./metrics.ts";
 import { parseNetworks } from "./networks.ts";
 import { requestLog } from "./request-log.ts";
+import { DEFAULT_MAX_REQUESTS_IN_FLIGHT, requestsInFlight } from "./requests-in-flight.ts";
 import { createRouter, noQuery } from "./router.ts";
 import { doUndoExampleRoutes } from "./routes/compat/do-undo-examples.ts";
 import { fastapiRoutes } from "./routes/compat/fastapi.ts";
@@ -34,6 +35,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Largest request body accepted, in bytes (default 1 MiB); larger ones answer 413. */
   bodyLimitBytes?: number;
+  /** Requests worked on at once, long-polls included (default 2,000); past it 503 at once. */
+  maxRequestsInFlight?: number;
   /** A step is ready while a worker polled its queue within this window (default 30 s). */
   readinessWindowMs?: number;
   /** Aborting it ends every waiting long-poll at once (used on shutdown). */
@@ -77,6 +80,8 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
   const app = createRouter();
   app.use(requestId({ headerName: "X-Request-Id" }));
   app.use(requestLog(logger, metrics));
+  const probes = new Set(["/healthz", "/readyz", "/metrics", ...COMPAT_HEALTH_PATHS]);
+  app.use(requestsInFlight(options.maxRequestsInFlight ?? DEFAULT_MAX_REQUESTS_IN_FLIGHT, probes, metrics));
   const publicPaths = new Set([
     "/healthz",
     "/readyz",

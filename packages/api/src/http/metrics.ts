@@ -66,6 +66,18 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
+  readonly requestsInFlight = new Gauge({
+    name: "baton_http_requests_in_flight",
+    help: "Requests this server is working on, long-polls included",
+    registers: [this.registry],
+  });
+
+  readonly requestsShed = new Counter({
+    name: "baton_http_requests_shed_total",
+    help: "Requests answered 503 at once because the server was at its limit of requests in flight (BATON_MAX_REQUESTS_IN_FLIGHT)",
+    registers: [this.registry],
+  });
+
   constructor(engine: Engine) {
     new Gauge({
       name: "baton_instances",
