@@ -1,5 +1,6 @@
+import { createEngine, type Engine } from "@baton/engine";
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { onPglite } from "../../../test-support/database.ts";
 import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
 import { workerList } from "../src/store/workers.ts";
@@ -17,6 +18,11 @@ async function register() {
   const name = `wake-${crypto.randomUUID().slice(0, 8)}`;
   await engine.workflows.registerWorkflow({ name, steps: [{ name: "a", queue: name }] });
   return name;
+}
+
+/** A second engine on the same database: another process's dispatcher, with a LISTEN connection of its own. */
+function otherProcess(): Promise<Engine> {
+  return createEngine({ database: engine.database, migrate: false, pollIntervalMs: NO_POLL_MS, reapIntervalMs: 0 });
 }
 
 async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
@@ -42,6 +48,35 @@ describe("TaskDispatcher (long-poll acquire)", () => {
     const { instanceId } = await engine.workflows.startWorkflow({ workflow: name });
     const [task] = await waiting;
     expect(task?.instanceId).toBe(instanceId);
+  });
+
+  it("wakes another process's waiting acquirer through the NOTIFY, and skips the NOTIFY of its own starts", async () => {
+    const other = await otherProcess();
+    try {
+      const name = await register();
+      const waiting = other.dispatcher.acquire({ queues: [name], workerId: "elsewhere", max: 1, waitMs: 30_000 });
+      await waitUntil(async () => other.dispatcher.waiting > 0, "the other process's acquirer to park");
+      const { instanceId } = await engine.workflows.startWorkflow({ workflow: name });
+      expect((await waiting)[0]?.instanceId).toBe(instanceId);
+
+      // This process woke its own waiters when its start committed; its NOTIFY names it, and is skipped.
+      const looks = vi.spyOn(engine.tasks, "acquire");
+      const idle = `idle-${crypto.randomUUID().slice(0, 8)}`;
+      const stop = new AbortController();
+      const parked = engine.dispatcher.acquire({ queues: [idle], workerId: "w", max: 1, waitMs: 30_000, signal: stop.signal });
+      await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park");
+      expect(looks).toHaveBeenCalledTimes(1);
+      await sql`SELECT pg_notify('baton_tasks', ${`${idle}#${engine.dispatcher.id}`})`.execute(engine.database.db);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(looks).toHaveBeenCalledTimes(1);
+      await sql`SELECT pg_notify('baton_tasks', ${idle})`.execute(engine.database.db);
+      await waitUntil(async () => looks.mock.calls.length === 2, "a look after another sender's wake-up");
+      looks.mockRestore();
+      stop.abort();
+      expect(await parked).toEqual([]);
+    } finally {
+      await other.close();
+    }
   });
 
   it("answers empty when the wait runs out, and nothing when the caller aborts", async () => {
@@ -93,11 +128,17 @@ describe("TaskDispatcher (long-poll acquire)", () => {
       await waitUntil(async () => !(await listening()), "the LISTEN connection to drop").catch(() => {});
       await waitUntil(listening, "the LISTEN connection to come back");
 
-      const name = await register();
-      const waiting = engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 30_000 });
-      await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park");
-      const { instanceId } = await engine.workflows.startWorkflow({ workflow: name });
-      expect((await waiting)[0]?.instanceId).toBe(instanceId);
+      // Started by another process, so only the NOTIFY on the new connection can wake it.
+      const other = await otherProcess();
+      try {
+        const name = await register();
+        const waiting = engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 30_000 });
+        await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park");
+        const { instanceId } = await other.workflows.startWorkflow({ workflow: name });
+        expect((await waiting)[0]?.instanceId).toBe(instanceId);
+      } finally {
+        await other.close();
+      }
     },
   );
 });

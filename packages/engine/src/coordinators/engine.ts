@@ -99,7 +99,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const registrations = new ServiceRegistry(database.db, options.pollRecordIntervalMs ?? 5000, logger);
   const dispatcher = new TaskDispatcher(database, tasks, polls, options.pollIntervalMs ?? 1000, logger);
   const instanceEnds = new InstanceEndWaiter(database.db, tasks, options.pollIntervalMs ?? 1000, logger);
-  const workflows = new WorkflowCoordinator(database.db, definitions, instanceEnds);
+  const workflows = new WorkflowCoordinator(database.db, definitions, instanceEnds, dispatcher);
   await dispatcher.start();
   const reapIntervalMs = options.reapIntervalMs ?? 1000;
   // One pass for what runs out with time: expired leases, then runs past their deadline.

@@ -1,7 +1,8 @@
+import { randomBytes } from "node:crypto";
 import type { AcquiredTask } from "@baton/contract";
 import type { Logger } from "pino";
 import type { Database } from "../db/database.ts";
-import { parseQueueWake, TASK_CHANNEL } from "../store/tasks.ts";
+import { parseQueueWake, type QueueWake, TASK_CHANNEL } from "../store/tasks.ts";
 import type { PollRecorder } from "./poll-recorder.ts";
 import type { TaskCoordinator } from "./task-coordinator.ts";
 
@@ -27,6 +28,8 @@ interface Waiter {
  * is recorded (throttled) for step readiness, whichever transport it came through.
  */
 export class TaskDispatcher {
+  /** Names this dispatcher in the wake-ups it announces itself (see `announce`). */
+  readonly id = randomBytes(6).toString("hex");
   private readonly waiters = new Set<Waiter>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private unlisten: (() => Promise<void>) | undefined;
@@ -89,8 +92,21 @@ export class TaskDispatcher {
     }
   }
 
+  /**
+   * Wakes this process's waiters for work that this process just committed, without waiting for
+   * the NOTIFY to come back from the database (a round trip through another backend). The NOTIFY
+   * carries this dispatcher's id, so it skips it; other processes still get it.
+   */
+  announce(wakes: QueueWake[]): void {
+    for (const wake of wakes) this.wakeWhenDue(wake);
+  }
+
   private onNotify(payload: string): void {
-    const { queue, delayMs } = parseQueueWake(payload);
+    const { sender, ...wake } = parseQueueWake(payload);
+    if (sender !== this.id) this.wakeWhenDue(wake);
+  }
+
+  private wakeWhenDue({ queue, delayMs }: QueueWake): void {
     if (delayMs <= 0) {
       this.wake(queue);
       return;

@@ -45,6 +45,7 @@ import { GroupCommit } from "./group-commit.ts";
 import { InstanceChange } from "./instance-change.ts";
 import { checkRunWait, type InstanceEndWaiter, type WaitForEndOptions } from "./instance-end-waiter.ts";
 import { definitionPage, eventPage, type InstanceListParams, instancePage, instanceView, type PageParams, taskPage } from "./list-pages.ts";
+import type { TaskDispatcher } from "./task-dispatcher.ts";
 import { instanceSummary } from "./views.ts";
 
 export interface StartParams {
@@ -84,6 +85,7 @@ export class WorkflowCoordinator {
     private readonly db: Db,
     private readonly definitions: DefinitionCache,
     private readonly instanceEnds: InstanceEndWaiter,
+    private readonly dispatcher: Pick<TaskDispatcher, "id" | "announce">,
   ) {}
 
   /**
@@ -220,7 +222,9 @@ export class WorkflowCoordinator {
       wakes.push(...pending.wake);
       planned.push({ index, instanceId: row.instanceId, state: change.state });
     }
-    const inserted = instances.length > 0 ? await startWrite(this.db, { instances, tasks, history, wakes }) : new Set<string>();
+    const inserted =
+      instances.length > 0 ? await startWrite(this.db, { instances, tasks, history, wakes }, this.dispatcher.id) : new Set<string>();
+    if (inserted.size > 0) this.dispatcher.announce(wakes);
     for (const p of planned) {
       if (!inserted.has(p.instanceId)) continue;
       const c = calls[p.index] as StartCall;

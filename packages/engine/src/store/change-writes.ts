@@ -11,8 +11,8 @@ import { type NewTaskRow, type QueueWake, queueWakePayloads, TASK_CHANNEL, taskI
  * per commit, however many instances it carries.
  */
 
-const notify = (wakes: QueueWake[]) =>
-  sql`(SELECT count(pg_notify(${TASK_CHANNEL}, p)) FROM unnest(${queueWakePayloads(wakes)}::text[]) AS p)`;
+const notify = (wakes: QueueWake[], sender?: string) =>
+  sql`(SELECT count(pg_notify(${TASK_CHANNEL}, p)) FROM unnest(${queueWakePayloads(wakes, sender)}::text[]) AS p)`;
 
 /**
  * Writes the changes of already-existing instances. Throws CONCURRENT_UPDATE (and the surrounding
@@ -35,14 +35,16 @@ export async function changeWrite(
 /**
  * Inserts new instances, already planned, with their first attempts and events, in one statement
  * (no transaction needed). An instance whose (namespace, workflow, runId) exists is skipped with
- * all its rows. Returns the ids of the instances it inserted.
+ * all its rows. Returns the ids of the instances it inserted. `sender` tags the wake-ups of the
+ * dispatcher that will wake its own waiters once this returns.
  */
 export async function startWrite(
   db: DbOrTrx,
   writes: { instances: NewInstance[]; tasks: NewTaskRow[]; history: HistoryAppend[]; wakes: QueueWake[] },
+  sender?: string,
 ): Promise<Set<string>> {
   const result = await sql<{ instance_id: string }>`
     WITH ${instanceInsertCte(writes.instances)}, ${taskInsertCtes(writes.tasks, "inst")}, ${historyInsertCtes(writes.history, "inst")}
-    SELECT instance_id, ${notify(writes.wakes)} AS notified FROM inst`.execute(db);
+    SELECT instance_id, ${notify(writes.wakes, sender)} AS notified FROM inst`.execute(db);
   return new Set(result.rows.map((r) => r.instance_id));
 }

@@ -273,19 +273,29 @@ export interface QueueWake {
  * The NOTIFY payloads that wake acquirers waiting on these queues: the queue name, followed by
  * `@<ms>` when the work becomes available only after a backoff, so listeners look again when it
  * has passed rather than on their next safety-net poll. One payload per queue, the soonest.
+ * `sender` (`#<id>` at the end) names the dispatcher that already woke its own waiters, so it
+ * skips its own notification (see TaskDispatcher.announce).
  */
-export function queueWakePayloads(wakes: QueueWake[]): string[] {
+export function queueWakePayloads(wakes: QueueWake[], sender?: string): string[] {
   const soonest = new Map<string, number>();
   for (const w of wakes) soonest.set(w.queue, Math.min(w.delayMs, soonest.get(w.queue) ?? w.delayMs));
-  return [...soonest].map(([queue, delayMs]) => (delayMs > 0 ? `${queue}@${delayMs}` : queue));
+  const from = sender ? `#${sender}` : "";
+  return [...soonest].map(([queue, delayMs]) => (delayMs > 0 ? `${queue}@${delayMs}${from}` : `${queue}${from}`));
 }
 
 /** Reads a NOTIFY payload written by `queueWakePayloads`. */
-export function parseQueueWake(payload: string): QueueWake {
-  const at = payload.lastIndexOf("@");
-  const delayMs = at > 0 ? Number(payload.slice(at + 1)) : 0;
-  return at > 0 && Number.isFinite(delayMs) ? { queue: payload.slice(0, at), delayMs } : { queue: payload, delayMs: 0 };
+export function parseQueueWake(payload: string): QueueWake & { sender?: string } {
+  const hash = payload.lastIndexOf("#");
+  const sender = hash > 0 && SENDER_ID.test(payload.slice(hash + 1)) ? payload.slice(hash + 1) : undefined;
+  const wake = sender ? payload.slice(0, hash) : payload;
+  const at = wake.lastIndexOf("@");
+  const delayMs = at > 0 ? Number(wake.slice(at + 1)) : 0;
+  const parsed = at > 0 && Number.isFinite(delayMs) ? { queue: wake.slice(0, at), delayMs } : { queue: wake, delayMs: 0 };
+  return sender ? { ...parsed, sender } : parsed;
 }
+
+/** A dispatcher's id in wake payloads: hex digits, which no queue name's `#` suffix could be confused with. */
+export const SENDER_ID = /^[0-9a-f]{1,32}$/;
 
 /** The NOTIFY channel on which a queue name announces newly available tasks. */
 export const TASK_CHANNEL = "baton_tasks";

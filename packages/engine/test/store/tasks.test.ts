@@ -281,5 +281,18 @@ describe("queue views and wakes", () => {
       { queue: "a", delayMs: 100 },
       { queue: "b@x", delayMs: 0 },
     ]);
+    // A dispatcher that woke its own waiters names itself, and skips its own wake-up.
+    const named = queueWakePayloads(
+      [
+        { queue: "a", delayMs: 100 },
+        { queue: "c", delayMs: 0 },
+      ],
+      "0f3a9c",
+    );
+    expect(named).toEqual(["a@100#0f3a9c", "c#0f3a9c"]);
+    expect(named.map(parseQueueWake)).toEqual([
+      { queue: "a", delayMs: 100, sender: "0f3a9c" },
+      { queue: "c", delayMs: 0, sender: "0f3a9c" },
+    ]);
   });
 });
