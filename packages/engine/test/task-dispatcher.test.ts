@@ -60,13 +60,23 @@ describe("TaskDispatcher (long-poll acquire)", () => {
       expect((await waiting)[0]?.instanceId).toBe(instanceId);
 
       // This process woke its own waiters when its start committed; its NOTIFY names it, and is skipped.
+      const heard: string[] = [];
+      const unlisten = await engine.database.listen("baton_tasks", (payload) => heard.push(payload));
+      const idle = await register();
+      try {
+        await engine.workflows.startWorkflow({ workflow: idle });
+        expect(await engine.tasks.acquire({ queues: [idle], workerId: "w", max: 1 })).toHaveLength(1);
+        await waitUntil(async () => heard.some((p) => p.startsWith(`${idle}#`)), "the start's NOTIFY");
+      } finally {
+        await unlisten();
+      }
+      const own = heard.find((p) => p.startsWith(`${idle}#`)) as string;
       const looks = vi.spyOn(engine.tasks, "acquire");
-      const idle = `idle-${crypto.randomUUID().slice(0, 8)}`;
       const stop = new AbortController();
       const parked = engine.dispatcher.acquire({ queues: [idle], workerId: "w", max: 1, waitMs: 30_000, signal: stop.signal });
       await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park");
       expect(looks).toHaveBeenCalledTimes(1);
-      await sql`SELECT pg_notify('baton_tasks', ${`${idle}#${engine.dispatcher.id}`})`.execute(engine.database.db);
+      await sql`SELECT pg_notify('baton_tasks', ${own})`.execute(engine.database.db);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(looks).toHaveBeenCalledTimes(1);
       await sql`SELECT pg_notify('baton_tasks', ${idle})`.execute(engine.database.db);

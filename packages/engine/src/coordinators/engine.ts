@@ -9,6 +9,7 @@ import { DefinitionCache } from "./definition-cache.ts";
 import { type EventsPublisher, EventsRelay, type EventsRelayOptions, type RelayLogger } from "./events-relay.ts";
 import { startHousekeeping } from "./housekeeping.ts";
 import { InstanceEndWaiter } from "./instance-end-waiter.ts";
+import { LocalWakes } from "./local-wakes.ts";
 import { startPeriodicPass } from "./periodic-pass.ts";
 import { PollRecorder } from "./poll-recorder.ts";
 import { ServiceRegistry } from "./service-registry.ts";
@@ -94,12 +95,13 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const database = "db" in options.database ? options.database : await openDatabase(options.database);
   if (options.migrate !== false) await migrate(database);
   const definitions = new DefinitionCache();
-  const tasks = new TaskCoordinator(database.db, definitions, logger);
+  const wakes = new LocalWakes();
+  const tasks = new TaskCoordinator(database.db, definitions, logger, wakes);
   const polls = new PollRecorder(database.db, options.pollRecordIntervalMs ?? 5000, logger);
   const registrations = new ServiceRegistry(database.db, options.pollRecordIntervalMs ?? 5000, logger);
-  const dispatcher = new TaskDispatcher(database, tasks, polls, options.pollIntervalMs ?? 1000, logger);
+  const dispatcher = new TaskDispatcher(database, tasks, polls, options.pollIntervalMs ?? 1000, logger, wakes);
   const instanceEnds = new InstanceEndWaiter(database.db, tasks, options.pollIntervalMs ?? 1000, logger);
-  const workflows = new WorkflowCoordinator(database.db, definitions, instanceEnds, dispatcher);
+  const workflows = new WorkflowCoordinator(database.db, definitions, instanceEnds, wakes);
   await dispatcher.start();
   const reapIntervalMs = options.reapIntervalMs ?? 1000;
   // One pass for what runs out with time: expired leases, then runs past their deadline.

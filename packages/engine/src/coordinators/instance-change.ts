@@ -20,6 +20,14 @@ import type { HistoryAppend, NewEvent } from "../store/events.ts";
 import { type InstanceRow, instanceLock, instanceLockByExecutions } from "../store/instances.ts";
 import { type NewTaskRow, type QueueWake, type TaskRow, taskCancelMany, taskCancelPending, taskListByInstances } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
+import type { LocalWakes } from "./local-wakes.ts";
+
+/** What a change needs besides its body: the database, the definitions, and where its new work is announced. */
+export interface ChangeContext {
+  db: Db;
+  definitions: DefinitionCache;
+  wakes: LocalWakes;
+}
 
 type Target = { instanceId: string } | { executionId: string };
 
@@ -55,8 +63,9 @@ export class InstanceChange {
   }
 
   /** Runs `body` on the locked instance and commits the change, in one transaction. */
-  static async run<T>(db: Db, definitions: DefinitionCache, target: Target, body: (change: InstanceChange) => Promise<T>): Promise<T> {
-    return db.transaction().execute(async (trx) => {
+  static async run<T>(ctx: ChangeContext, target: Target, body: (change: InstanceChange) => Promise<T>): Promise<T> {
+    const { definitions } = ctx;
+    const [result, wakes] = await ctx.db.transaction().execute(async (trx) => {
       const instance =
         "instanceId" in target
           ? await instanceLock(trx, target.instanceId)
@@ -71,9 +80,10 @@ export class InstanceChange {
         await definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion),
       );
       const result = await body(change);
-      await commitChanges(trx, [change]);
-      return result;
+      return [result, await commitChanges(trx, [change], ctx.wakes.id)] as const;
     });
+    ctx.wakes.announce(wakes);
+    return result;
   }
 
   /**
@@ -93,31 +103,30 @@ export class InstanceChange {
    * deadlock), runs `body` with one change per instance, and commits them all together.
    */
   static runForExecutions<T>(
-    db: Db,
-    definitions: DefinitionCache,
+    ctx: ChangeContext,
     executionIds: string[],
     body: (changes: Map<string, InstanceChange>, trx: Transaction<Schema>) => Promise<T>,
   ): Promise<T> {
-    return InstanceChange.runLocked(db, definitions, (trx) => instanceLockByExecutions(trx, executionIds), body);
+    return InstanceChange.runLocked(ctx, (trx) => instanceLockByExecutions(trx, executionIds), body);
   }
 
   /** As `runForExecutions`, for the instances `lock` locks (in id order). */
   static async runLocked<T>(
-    db: Db,
-    definitions: DefinitionCache,
+    ctx: ChangeContext,
     lock: (trx: Transaction<Schema>) => Promise<InstanceRow[]>,
     body: (changes: Map<string, InstanceChange>, trx: Transaction<Schema>) => Promise<T>,
   ): Promise<T> {
-    return db.transaction().execute(async (trx) => {
+    const [result, wakes] = await ctx.db.transaction().execute(async (trx) => {
       const changes = new Map<string, InstanceChange>();
       for (const instance of await lock(trx)) {
-        const definition = await definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion);
+        const definition = await ctx.definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion);
         changes.set(instance.instanceId, new InstanceChange(trx, instance, definition));
       }
       const result = await body(changes, trx);
-      await commitChanges(trx, [...changes.values()]);
-      return result;
+      return [result, await commitChanges(trx, [...changes.values()], ctx.wakes.id)] as const;
     });
+    ctx.wakes.announce(wakes);
+    return result;
   }
 
   get state(): InstanceState {
@@ -369,7 +378,8 @@ export function lockedChange(changes: Map<string, InstanceChange>, instanceId: s
 const REPLAN_ROUNDS = 5;
 
 /** Plans every active instance, then writes all changes in one statement. */
-async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]): Promise<void> {
+/** Commits the changes' writes; answers the wakes their new work needs, tagged in the NOTIFY with `sender`. */
+async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[], sender: string): Promise<QueueWake[]> {
   const active = changes.filter((c) => c.active);
   if (active.length > 0) {
     const tasks = await taskListByInstances(
@@ -414,19 +424,25 @@ async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[]
     const p = c.pending();
     return p ? [{ change: c, ...p }] : [];
   });
-  if (writes.length === 0) return;
-  await changeWrite(trx, {
-    tasks: writes.flatMap((w) => w.inserts),
-    history: writes.map((w) => w.history),
-    instances: writes.map((w) => ({
-      instanceId: w.change.instance.instanceId,
-      expectedSequence: w.change.instance.sequenceNumber,
-      sequenceNumber: w.sequenceNumber,
-      state: w.change.state,
-      output: w.change.output,
-      error: w.change.error,
-      compensateFrom: w.change.compensateFrom,
-    })),
-    wakes: writes.flatMap((w) => w.wake),
-  });
+  if (writes.length === 0) return [];
+  const wakes = writes.flatMap((w) => w.wake);
+  await changeWrite(
+    trx,
+    {
+      tasks: writes.flatMap((w) => w.inserts),
+      history: writes.map((w) => w.history),
+      instances: writes.map((w) => ({
+        instanceId: w.change.instance.instanceId,
+        expectedSequence: w.change.instance.sequenceNumber,
+        sequenceNumber: w.sequenceNumber,
+        state: w.change.state,
+        output: w.change.output,
+        error: w.change.error,
+        compensateFrom: w.change.compensateFrom,
+      })),
+      wakes,
+    },
+    sender,
+  );
+  return wakes;
 }

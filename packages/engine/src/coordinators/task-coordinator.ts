@@ -19,7 +19,8 @@ import {
 } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
 import { GroupCommit } from "./group-commit.ts";
-import { InstanceChange, lockedChange } from "./instance-change.ts";
+import { type ChangeContext, InstanceChange, lockedChange } from "./instance-change.ts";
+import type { LocalWakes } from "./local-wakes.ts";
 import { PoisonedInstances, type PoisonedPage } from "./poisoned-instances.ts";
 import { acquiredView } from "./views.ts";
 
@@ -80,11 +81,16 @@ export class TaskCoordinator {
   /** Instances the lease reaper had to skip (poisoned rows), kept for operators to see. */
   private readonly poisoned = new PoisonedInstances();
 
+  private readonly changes: ChangeContext;
+
   constructor(
     private readonly db: Db,
     private readonly definitions: DefinitionCache,
     private readonly logger: Pick<Logger, "error">,
-  ) {}
+    wakes: LocalWakes,
+  ) {
+    this.changes = { db, definitions, wakes };
+  }
 
   /**
    * Calls `listener` for every attempt this process completes, fails or times out, after the
@@ -244,8 +250,7 @@ export class TaskCoordinator {
   private async applyReports(items: Report[]): Promise<(TaskOutcome | BatonError)[]> {
     const applied: TaskRow[] = [];
     const answers = await InstanceChange.runForExecutions(
-      this.db,
-      this.definitions,
+      this.changes,
       items.map((i) => i.executionId),
       async (changes, trx) => {
         // An execution named twice in one batch is applied once; its later copies are answered
@@ -286,7 +291,7 @@ export class TaskCoordinator {
    */
   async retryTask(instanceId: string, requestedTaskId: string, input?: unknown): Promise<RetriedTask> {
     checkJsonValue("input", input);
-    return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
+    return InstanceChange.run(this.changes, { instanceId }, async (change) => {
       const reopening = instanceMove(change.state, "retry");
       if (!reopening) {
         throw new BatonError(
@@ -412,7 +417,7 @@ export class TaskCoordinator {
       locked = instances.map((i) => i.instanceId);
       return instances;
     };
-    const timedOut = await InstanceChange.runLocked(this.db, this.definitions, lock, async (changes, trx) => {
+    const timedOut = await InstanceChange.runLocked(this.changes, lock, async (changes, trx) => {
       const timedOut = await taskTimeOutIfExpired(trx, await taskListExpired(trx, locked));
       for (const task of timedOut) lockedChange(changes, task.instanceId).recordTaskOutcome(task);
       return timedOut;

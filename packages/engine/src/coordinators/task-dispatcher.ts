@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto";
 import type { AcquiredTask } from "@baton/contract";
 import type { Logger } from "pino";
 import type { Database } from "../db/database.ts";
 import { parseQueueWake, type QueueWake, TASK_CHANNEL } from "../store/tasks.ts";
+import type { LocalWakes } from "./local-wakes.ts";
 import type { PollRecorder } from "./poll-recorder.ts";
 import type { TaskCoordinator } from "./task-coordinator.ts";
 
@@ -28,8 +28,6 @@ interface Waiter {
  * is recorded (throttled) for step readiness, whichever transport it came through.
  */
 export class TaskDispatcher {
-  /** Names this dispatcher in the wake-ups it announces itself (see `announce`). */
-  readonly id = randomBytes(6).toString("hex");
   private readonly waiters = new Set<Waiter>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private unlisten: (() => Promise<void>) | undefined;
@@ -40,7 +38,12 @@ export class TaskDispatcher {
     private readonly polls: PollRecorder,
     private readonly pollIntervalMs: number,
     private readonly logger: Pick<Logger, "warn">,
-  ) {}
+    private readonly localWakes: LocalWakes,
+  ) {
+    localWakes.listen((wakes) => {
+      for (const wake of wakes) this.wakeWhenDue(wake);
+    });
+  }
 
   async start(): Promise<void> {
     // After the LISTEN connection comes back, wake everyone: notifications sent meanwhile are lost.
@@ -92,18 +95,10 @@ export class TaskDispatcher {
     }
   }
 
-  /**
-   * Wakes this process's waiters for work that this process just committed, without waiting for
-   * the NOTIFY to come back from the database (a round trip through another backend). The NOTIFY
-   * carries this dispatcher's id, so it skips it; other processes still get it.
-   */
-  announce(wakes: QueueWake[]): void {
-    for (const wake of wakes) this.wakeWhenDue(wake);
-  }
-
   private onNotify(payload: string): void {
     const { sender, ...wake } = parseQueueWake(payload);
-    if (sender !== this.id) this.wakeWhenDue(wake);
+    // This process's own commits woke its waiters already (LocalWakes).
+    if (sender !== this.localWakes.id) this.wakeWhenDue(wake);
   }
 
   private wakeWhenDue({ queue, delayMs }: QueueWake): void {

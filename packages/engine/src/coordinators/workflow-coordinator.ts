@@ -42,10 +42,10 @@ import { queueClaim } from "../store/queue-owners.ts";
 import { type NewTaskRow, type QueueWake, taskListByInstances, taskParkPending } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
 import { GroupCommit } from "./group-commit.ts";
-import { InstanceChange } from "./instance-change.ts";
+import { type ChangeContext, InstanceChange } from "./instance-change.ts";
 import { checkRunWait, type InstanceEndWaiter, type WaitForEndOptions } from "./instance-end-waiter.ts";
 import { definitionPage, eventPage, type InstanceListParams, instancePage, instanceView, type PageParams, taskPage } from "./list-pages.ts";
-import type { TaskDispatcher } from "./task-dispatcher.ts";
+import type { LocalWakes } from "./local-wakes.ts";
 import { instanceSummary } from "./views.ts";
 
 export interface StartParams {
@@ -80,13 +80,16 @@ interface StartCall {
  */
 export class WorkflowCoordinator {
   private readonly starts = new GroupCommit<StartCall, StartResult>((calls) => this.startRuns(calls));
+  private readonly changes: ChangeContext;
 
   constructor(
     private readonly db: Db,
     private readonly definitions: DefinitionCache,
     private readonly instanceEnds: InstanceEndWaiter,
-    private readonly dispatcher: Pick<TaskDispatcher, "id" | "announce">,
-  ) {}
+    private readonly wakes: LocalWakes,
+  ) {
+    this.changes = { db, definitions, wakes };
+  }
 
   /**
    * Validates and stores a definition. The same definition again is a no-op (`created: false`);
@@ -223,8 +226,8 @@ export class WorkflowCoordinator {
       planned.push({ index, instanceId: row.instanceId, state: change.state });
     }
     const inserted =
-      instances.length > 0 ? await startWrite(this.db, { instances, tasks, history, wakes }, this.dispatcher.id) : new Set<string>();
-    if (inserted.size > 0) this.dispatcher.announce(wakes);
+      instances.length > 0 ? await startWrite(this.db, { instances, tasks, history, wakes }, this.wakes.id) : new Set<string>();
+    if (inserted.size > 0) this.wakes.announce(wakes);
     for (const p of planned) {
       if (!inserted.has(p.instanceId)) continue;
       const c = calls[p.index] as StartCall;
@@ -315,7 +318,7 @@ export class WorkflowCoordinator {
 
   /** Stops hand-outs; leased tasks may finish and are recorded, but nothing advances until resume. */
   async pause(instanceId: string): Promise<{ state: InstanceState }> {
-    return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
+    return InstanceChange.run(this.changes, { instanceId }, async (change) => {
       requireState(change, "pause");
       change.pause();
       // Out of acquire's way, so a backlog of paused work does not slow every hand-out.
@@ -326,7 +329,7 @@ export class WorkflowCoordinator {
 
   /** Resumes a paused instance: what finished meanwhile is acted on, pending tasks flow again. */
   async resume(instanceId: string): Promise<{ state: InstanceState }> {
-    const change = await InstanceChange.run(this.db, this.definitions, { instanceId }, async (c) => {
+    const change = await InstanceChange.run(this.changes, { instanceId }, async (c) => {
       requireState(c, "resume");
       c.resume();
       c.wake(await taskParkPending(c.trx, instanceId, false));
@@ -337,7 +340,7 @@ export class WorkflowCoordinator {
 
   /** Cancels the instance: pending tasks are cancelled, leased tasks' later writes are rejected. */
   async cancel(instanceId: string): Promise<{ state: InstanceState }> {
-    return InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
+    return InstanceChange.run(this.changes, { instanceId }, async (change) => {
       requireState(change, "cancel");
       const open = (await taskListByInstances(change.trx, [instanceId])).filter((t) => t.state === "PENDING" || t.state === "LEASED");
       await change.cancelTasks(open.map((t) => t.executionId));
@@ -357,8 +360,7 @@ export class WorkflowCoordinator {
     let expired = 0;
     while (expired < limit) {
       const batch = await InstanceChange.runLocked(
-        this.db,
-        this.definitions,
+        this.changes,
         (trx) => instanceLockPastDeadline(trx, DEADLINE_BATCH),
         async (changes, trx) => {
           const open = (await taskListByInstances(trx, [...changes.keys()])).filter(
@@ -384,7 +386,7 @@ export class WorkflowCoordinator {
    * COMPENSATION_STARTED event names who asked (`requestedBy`; in-process callers when absent).
    */
   async triggerCompensation(instanceId: string, fromTaskId?: string, requestedBy?: Requester): Promise<{ state: InstanceState }> {
-    const done = await InstanceChange.run(this.db, this.definitions, { instanceId }, async (change) => {
+    const done = await InstanceChange.run(this.changes, { instanceId }, async (change) => {
       requireState(change, "compensate");
       if (fromTaskId !== undefined && !change.definition.steps.some((s) => s.name === fromTaskId)) {
         throw new BatonError("NOT_FOUND", `Workflow ${change.definition.name} has no step '${fromTaskId}'`, { instanceId, fromTaskId });

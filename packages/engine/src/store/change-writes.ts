@@ -16,15 +16,17 @@ const notify = (wakes: QueueWake[], sender?: string) =>
 
 /**
  * Writes the changes of already-existing instances. Throws CONCURRENT_UPDATE (and the surrounding
- * transaction must roll back) when an instance's sequence number moved since it was read.
+ * transaction must roll back) when an instance's sequence number moved since it was read. `sender`
+ * tags the wake-ups of the process that will wake its own waiters once the transaction commits.
  */
 export async function changeWrite(
   trx: DbOrTrx,
   writes: { tasks: NewTaskRow[]; history: HistoryAppend[]; instances: InstanceWrite[]; wakes: QueueWake[] },
+  sender?: string,
 ): Promise<void> {
   const result = await sql<{ written: string }>`
     WITH ${taskInsertCtes(writes.tasks)}, ${historyInsertCtes(writes.history)}, ${instanceUpdateCte(writes.instances)}
-    SELECT (SELECT count(*) FROM inst_write) AS written, ${notify(writes.wakes)} AS notified`.execute(trx);
+    SELECT (SELECT count(*) FROM inst_write) AS written, ${notify(writes.wakes, sender)} AS notified`.execute(trx);
   if (Number(result.rows[0]?.written) !== writes.instances.length) {
     throw new BatonError("CONCURRENT_UPDATE", "An instance changed concurrently; retry the request", {
       instanceIds: writes.instances.map((w) => w.instanceId),
