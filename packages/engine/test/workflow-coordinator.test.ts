@@ -1,4 +1,4 @@
-import { BatonError, type InstanceView } from "@baton/engine";
+import { BatonError, createEngine, type InstanceView } from "@baton/engine";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { drive, expectHistoryConsistent } from "../../../test-support/drive.ts";
 import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
@@ -55,6 +55,30 @@ describe("registration", () => {
     expect((await engine.workflows.getWorkflow(second.instanceId)).workflowVersion).toBe(2);
     await drive(engine, first.instanceId, { [`${name}.a`]: () => "a" });
     expect((await settled(first.instanceId)).output).toEqual({ a: "a" });
+  });
+
+  it("starts on the version another process registered since, though this one had started runs on the one before", async () => {
+    const name = unique("elsewhere");
+    await engine.workflows.registerWorkflow({ name, steps: [{ name: "a", queue: `${name}.a` }] });
+    const first = await engine.workflows.startWorkflow({ workflow: name, runId: "before" });
+    const other = await createEngine({ database: engine.database, migrate: false, reapIntervalMs: 0 });
+    try {
+      const v2 = {
+        name,
+        steps: [
+          { name: "a", queue: `${name}.a` },
+          { name: "b", queue: `${name}.b` },
+        ],
+      };
+      expect(await other.workflows.registerWorkflow(v2)).toMatchObject({ version: 2, created: true });
+    } finally {
+      await other.close();
+    }
+    const [second, third] = await engine.workflows.startMany({ workflow: name, runs: [{ runId: "after" }, { runId: "before" }] });
+    expect(second).toMatchObject({ created: true });
+    expect(third).toMatchObject({ instanceId: first.instanceId, created: false });
+    expect((await engine.workflows.getWorkflow((second as { instanceId: string }).instanceId)).workflowVersion).toBe(2);
+    expect((await engine.workflows.getWorkflow(first.instanceId)).workflowVersion).toBe(1);
   });
 
   it("rejects starting an unknown workflow with NOT_FOUND", async () => {

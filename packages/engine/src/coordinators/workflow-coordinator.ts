@@ -22,7 +22,6 @@ import {
   type DefinitionRow,
   definitionGet,
   definitionInsert,
-  definitionLatestVersion,
   definitionListLatest,
   definitionListVersions,
   definitionLockName,
@@ -97,7 +96,7 @@ export class WorkflowCoordinator {
    */
   async registerWorkflow(raw: unknown): Promise<RegisterResult & { definition: WorkflowDefinition }> {
     const definition = parseDefinition(raw);
-    return this.db.transaction().execute(async (trx) => {
+    const registered = await this.db.transaction().execute(async (trx) => {
       await definitionLockName(trx, definition.namespace, definition.name);
       const latest = await definitionGet(trx, definition.namespace, definition.name);
       if (latest && jsonEqual(latest.definition, definition)) {
@@ -112,6 +111,8 @@ export class WorkflowCoordinator {
       const row = await definitionInsert(trx, definition, (latest?.version ?? 0) + 1);
       return { namespace: row.namespace, name: row.name, version: row.version, created: true, definition };
     });
+    if (registered.created) this.definitions.forgetLatest(registered.namespace, registered.name);
+    return registered;
   }
 
   /** The latest (or a given) version of a workflow definition. */
@@ -172,16 +173,17 @@ export class WorkflowCoordinator {
   }
 
   /**
-   * One batch of starts: each workflow's latest version is looked up once, every new instance is
-   * planned in memory, and one statement inserts them all with their first attempts and events.
-   * Runs whose runId already exists (or repeats an earlier one in the batch) are answered from the
-   * stored instance.
+   * One batch of starts: every new instance is planned in memory on its workflow's latest version
+   * (as this process knows it, or `fresh` from the database), and one statement inserts them all
+   * with their first attempts and events. Runs whose runId already exists (or repeats an earlier
+   * one in the batch) are answered from the stored instance; runs the statement refused because a
+   * newer version exists (registered by another process) are planned again on it.
    */
-  private async startRuns(calls: StartCall[]): Promise<(StartResult | BatonError)[]> {
+  private async startRuns(calls: StartCall[], fresh = false): Promise<(StartResult | BatonError)[]> {
     const versions = new Map<string, number | null>();
     for (const c of calls) {
       const key = workflowKey(c);
-      if (!versions.has(key)) versions.set(key, await definitionLatestVersion(this.db, c.namespace, c.workflow));
+      if (!versions.has(key)) versions.set(key, await this.definitions.latestVersion(this.db, c.namespace, c.workflow, fresh));
     }
     const answers: (StartResult | BatonError | undefined)[] = calls.map(() => undefined);
     const firstOfRun = new Set<string>();
@@ -233,12 +235,34 @@ export class WorkflowCoordinator {
       const c = calls[p.index] as StartCall;
       answers[p.index] = { instanceId: p.instanceId, runId: c.runId, state: p.state, created: true };
     }
-    await this.answerExisting(calls, answers);
+    const missing = await this.answerExisting(calls, answers);
+    // Planned on a version another process has since superseded: plan them again on the newest.
+    const again =
+      missing.length > 0 && !fresh
+        ? await this.startRuns(
+            missing.map((i) => calls[i] as StartCall),
+            true,
+          )
+        : [];
+    for (const [j, i] of missing.entries()) {
+      const c = calls[i] as StartCall;
+      answers[i] =
+        again[j] ??
+        new BatonError("INTERNAL", `Run ${c.runId} was refused but cannot be read`, {
+          namespace: c.namespace,
+          workflowName: c.workflow,
+          runId: c.runId,
+        });
+    }
     return answers as (StartResult | BatonError)[];
   }
 
-  /** Answers the starts still unanswered from the instances their runIds already have. */
-  private async answerExisting(calls: StartCall[], answers: (StartResult | BatonError | undefined)[]): Promise<void> {
+  /**
+   * Answers the starts still unanswered from the instances their runIds already have; returns the
+   * indexes of those with none (refused for a newer version of their workflow).
+   */
+  private async answerExisting(calls: StartCall[], answers: (StartResult | BatonError | undefined)[]): Promise<number[]> {
+    const missing: number[] = [];
     const byWorkflow = new Map<string, number[]>();
     for (const [i, c] of calls.entries()) {
       if (answers[i] === undefined) byWorkflow.set(workflowKey(c), [...(byWorkflow.get(workflowKey(c)) ?? []), i]);
@@ -253,7 +277,7 @@ export class WorkflowCoordinator {
         const c = calls[i] as StartCall;
         const found = existing.get(c.runId);
         const key = { namespace, workflowName: workflow, runId: c.runId };
-        if (!found) answers[i] = new BatonError("INTERNAL", `Run ${c.runId} conflicted but cannot be read`, key);
+        if (!found) missing.push(i);
         else if (!jsonEqual(found.input, c.input)) {
           answers[i] = new BatonError("RUN_ID_CONFLICT", `Run '${c.runId}' of ${workflow} already exists with different input`, {
             ...key,
@@ -262,6 +286,7 @@ export class WorkflowCoordinator {
         } else answers[i] = { instanceId: found.instanceId, runId: found.runId, state: found.state, created: false };
       }
     }
+    return missing;
   }
 
   /**

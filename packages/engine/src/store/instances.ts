@@ -48,8 +48,9 @@ export type NewInstance = Pick<
 > & { /** The definition's `timeoutMs`: the run's deadline from now. */ timeoutMs?: number };
 
 /**
- * A CTE (`inst`) inserting new instances unless their (namespace, workflow, runId) exists; it
- * returns the `instance_id`s it inserted, so the rest of the statement writes only theirs.
+ * A CTE (`inst`) inserting new instances unless their (namespace, workflow, runId) exists or their
+ * workflow has a newer version than the one they were planned on; it returns the `instance_id`s it
+ * inserted, so the rest of the statement writes only theirs.
  */
 export function instanceInsertCte(instances: NewInstance[]) {
   return sql`
@@ -75,6 +76,9 @@ export function instanceInsertCte(instances: NewInstance[]) {
         })),
         "instance_id uuid, namespace text, workflow_name text, workflow_version int, run_id text, state text, input jsonb, output jsonb, error jsonb, sequence_number bigint, timeout_ms bigint",
       )}
+      -- Planned on the version the process thought latest: only while none is newer.
+      WHERE NOT EXISTS (SELECT 1 FROM workflow_definitions d
+                        WHERE d.namespace = v.namespace AND d.name = v.workflow_name AND d.version > v.workflow_version)
       ON CONFLICT (namespace, workflow_name, run_id) DO NOTHING
       RETURNING instance_id
     )`;
