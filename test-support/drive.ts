@@ -1,4 +1,5 @@
-import { type AcquiredTask, foldEvents, type InstanceState, type InstanceView, isTerminalInstanceState } from "@baton/engine";
+import { type AcquiredTask, type InstanceState, type InstanceView, isTerminalInstanceState } from "@baton/engine";
+import { foldEvents } from "@baton/engine/internal";
 import { expect } from "vitest";
 import type { TestEngine } from "./engine.ts";
 

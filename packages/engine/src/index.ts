@@ -25,34 +25,6 @@ export {
 export type { Database, DatabaseConfig } from "./db/database.ts";
 export type { DatabaseProbeFailure } from "./db/database-probe.ts";
 export { migrateDatabase } from "./db/migrate.ts";
-export {
-  ACTIONS,
-  type Action,
-  allNamespaces,
-  type Caller,
-  can,
-  inNamespace,
-  leaseHolderOf,
-  OPEN_CALLER,
-  queueAllowed,
-  ROLES,
-  type Role,
-} from "./domain/access.ts";
-export {
-  DEFAULT_LEASE_MS,
-  DEFAULT_RETRY,
-  isLegacyRegistration,
-  parseDefinition,
-  type StepDefinition,
-  type WorkflowDefinition,
-  WorkflowDefinitionSchema,
-} from "./domain/definition.ts";
-export { type FoldedInstance, foldEvents } from "./domain/event-fold.ts";
-export { elementTaskId, taskIdParts } from "./domain/fan-out.ts";
-export type { HttpCall, HttpStepConfig } from "./domain/http-step.ts";
-export { renderHeaders, renderUrl, SECRET_ENV_PREFIX, urlTemplateOrigin } from "./domain/http-template.ts";
-export { REDACTED, redactSecrets, SECRET_SAFE_LOGGING } from "./domain/secrets.ts";
-export { isTerminalInstanceState } from "./domain/states.ts";
 // What the coordinators answer with; the store's functions stay inside (see internal.ts).
 export type { DefinitionRow } from "./store/definitions.ts";
 export type { RelayEventRow } from "./store/events-relay.ts";

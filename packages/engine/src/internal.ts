@@ -1,11 +1,13 @@
 /**
- * The engine's insides, for its own tests and tools only (test-support, bench, scripts): the
- * database handle and the store functions they use to set up or look at rows directly. Servers and
- * clients go through the coordinators of "@baton/engine"; nothing here is a stable interface.
+ * The engine's insides, for its own tests and tools only (test-support, bench, scripts, and the
+ * baton-check verifier): the database handle and the store functions they use to set up or look at
+ * rows directly, and the event fold that checks a history. Servers and clients go through the
+ * coordinators of "@baton/engine"; nothing here is a stable interface.
  */
 export { EVENTS_RELAY_LEASE } from "./coordinators/events-relay.ts";
 export { openDatabase } from "./db/database.ts";
 export { migrate } from "./db/migrate.ts";
+export { foldEvents } from "./domain/event-fold.ts";
 export { readCursor } from "./domain/relay-cursor.ts";
 export { instanceCountByState } from "./store/instances.ts";
 export { leaseAcquireOrRenew, leaseGet, leaseWriteCursorIfHeld } from "./store/leases.ts";

@@ -1,13 +1,14 @@
 import { cp, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BatonError, createEngine, type Database, foldEvents, parseDefinition } from "@baton/engine";
+import { BatonError, createEngine, type Database, parseDefinition } from "@baton/engine";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { onPglite } from "../../../test-support/database.ts";
 import { adminQuery, TEST_POSTGRES_URL, withDatabase } from "../../../test-support/postgres.ts";
 import { openDatabase } from "../src/db/database.ts";
 import { MIGRATIONS_DIR, migrate, migrationsPending } from "../src/db/migrate.ts";
+import { foldEvents } from "../src/domain/event-fold.ts";
 
 let dir: string;
 let all: string[];

@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { INSTANCE_STATES, type InstanceState, TASK_STATES, type TaskKind, type TaskState } from "@baton/contract";
+import { INSTANCE_STATES, type InstanceState, parseDefinition, TASK_STATES, type TaskKind, type TaskState } from "@baton/contract";
 import { describe, expect, it } from "vitest";
-import { parseDefinition } from "../src/domain/definition.ts";
 import { type FoldableEvent, foldEvents } from "../src/domain/event-fold.ts";
 import type { EventPayloads, EventType } from "../src/domain/history-events.ts";
 import { type InstanceError, type InstanceSnapshot, reconcile, type TaskSnapshot } from "../src/domain/reconcile.ts";

@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
-import { foldEvents, type InstanceState, isTerminalInstanceState, taskIdParts, type WorkflowDefinition } from "@baton/engine";
+import { type InstanceState, isTerminalInstanceState, taskIdParts, type WorkflowDefinition } from "@baton/contract";
+import { foldEvents } from "@baton/engine/internal";
 import { type AttemptRecord, definitionKey, type InstanceRecord, type Snapshot } from "./snapshot.ts";
 
 /*

@@ -13,7 +13,7 @@ import { ROUTE_REQUESTS } from "./route-requests.ts";
  * The hostile-input fuzz (http-fuzz.test.ts) with authentication on, sent with a key of each role in
  * the world's namespace and in another one, and with none. Besides what every fuzz checks (no 5xx,
  * refusals write nothing, the server stays up), each group of requests, all sent with one key, must
- * get no more than that key's role is granted (`can`, from the GRANTS of domain/access.ts):
+ * get no more than that key's role is granted (`can`, from the GRANTS of the contract's access.ts):
  * - a role without any action the route names is never answered 2xx, and no key is always a 401;
  * - a key of another namespace leaves the world's namespace unchanged, accepted or not, and no answer
  *   it gets names the world's instances, attempts or workflow;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { BatonError } from "@baton/contract";
+import { BatonError, type Caller, type Role } from "@baton/contract";
 import type { Db } from "../db/database.ts";
-import { type Caller, hashSecret, newKeyId, newToken, parseToken, type Role, secretMatches } from "../domain/access.ts";
+import { hashSecret, newKeyId, newToken, parseToken, secretMatches } from "../domain/api-key-tokens.ts";
 import { type ApiKeyRow, apiKeyActiveCount, apiKeyGet, apiKeyInsert, apiKeyList, apiKeyRevoke } from "../store/api-keys.ts";
 import { executionNamespaces } from "../store/execution-namespaces.ts";
 import { queueOwners } from "../store/queue-owners.ts";

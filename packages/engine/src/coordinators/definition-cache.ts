@@ -1,6 +1,5 @@
-import { BatonError } from "@baton/contract";
+import { BatonError, type WorkflowDefinition } from "@baton/contract";
 import type { DbOrTrx } from "../db/database.ts";
-import type { WorkflowDefinition } from "../domain/definition.ts";
 import { definitionGet, definitionLatestVersion } from "../store/definitions.ts";
 
 /**

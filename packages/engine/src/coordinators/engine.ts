@@ -1,9 +1,8 @@
-import { BatonError } from "@baton/contract";
+import { BatonError, SECRET_SAFE_LOGGING } from "@baton/contract";
 import pino, { type Logger } from "pino";
 import { type Database, type DatabaseConfig, openDatabase } from "../db/database.ts";
 import { type DatabaseProbeFailure, probeDatabase } from "../db/database-probe.ts";
 import { migrate, migrationsPending } from "../db/migrate.ts";
-import { SECRET_SAFE_LOGGING } from "../domain/secrets.ts";
 import { AccessCoordinator } from "./access-coordinator.ts";
 import { DefinitionCache } from "./definition-cache.ts";
 import { type EventsPublisher, EventsRelay, type EventsRelayOptions, type RelayLogger } from "./events-relay.ts";

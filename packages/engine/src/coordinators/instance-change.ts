@@ -1,8 +1,7 @@
-import { BatonError, type InstanceState, type TaskKind } from "@baton/contract";
+import { ACTIVE_INSTANCE_STATES, BatonError, type InstanceState, type TaskKind, type WorkflowDefinition } from "@baton/contract";
 import type { Transaction } from "kysely";
 import type { Db, DbOrTrx } from "../db/database.ts";
 import type { Schema } from "../db/schema.ts";
-import type { WorkflowDefinition } from "../domain/definition.ts";
 import type { EventPayloads, EventType, Requester } from "../domain/history-events.ts";
 import {
   type InstanceError,
@@ -12,7 +11,6 @@ import {
   type TaskSnapshot,
   type TaskToSchedule,
 } from "../domain/reconcile.ts";
-import { ACTIVE_INSTANCE_STATES } from "../domain/states.ts";
 import { timeOrderedId } from "../domain/time-ordered-id.ts";
 import { type EventOf, type InstanceTrigger, instanceMove, type TargetOf, taskEvent } from "../domain/transitions.ts";
 import { changeWrite } from "../store/change-writes.ts";

@@ -1,7 +1,6 @@
-import { BatonError, MAX_RUN_WAIT_MS } from "@baton/contract";
+import { BatonError, isTerminalInstanceState, MAX_RUN_WAIT_MS } from "@baton/contract";
 import type { Logger } from "pino";
 import type { Db } from "../db/database.ts";
-import { isTerminalInstanceState } from "../domain/states.ts";
 import { type InstanceStanding, instanceListStanding } from "../store/instances.ts";
 import type { TaskCoordinator } from "./task-coordinator.ts";
 

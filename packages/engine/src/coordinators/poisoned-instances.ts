@@ -1,7 +1,6 @@
-import { type InstanceState, PAGE_LIMITS } from "@baton/contract";
+import { type InstanceState, PAGE_LIMITS, redactSecrets } from "@baton/contract";
 import type { DbOrTrx } from "../db/database.ts";
 import { decodeIdCursor, encodeIdCursor } from "../domain/list-cursor.ts";
-import { redactSecrets } from "../domain/secrets.ts";
 import { instanceListByIds } from "../store/instances.ts";
 
 /** An instance whose expired leases the lease reaper could not time out (a poisoned row). */

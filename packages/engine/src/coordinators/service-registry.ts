@@ -7,10 +7,10 @@ import {
   type ServiceRegistrationView,
   type Serving,
   type WorkerRegistrationResult,
+  type WorkflowDefinition,
 } from "@baton/contract";
 import type { Logger } from "pino";
 import type { Db } from "../db/database.ts";
-import type { WorkflowDefinition } from "../domain/definition.ts";
 import { decodeRegistrationCursor, decodeSequenceCursor, encodeRegistrationCursor, encodeSequenceCursor } from "../domain/list-cursor.ts";
 import { definitionGet } from "../store/definitions.ts";
 import {

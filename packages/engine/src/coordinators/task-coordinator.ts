@@ -1,7 +1,14 @@
-import { type AcquiredTask, BatonError, checkJsonValue, jsonValueError, type TaskKind, type TaskOutcome } from "@baton/contract";
+import {
+  type AcquiredTask,
+  BatonError,
+  checkJsonValue,
+  holderKeyOf,
+  jsonValueError,
+  type TaskKind,
+  type TaskOutcome,
+} from "@baton/contract";
 import type { Logger } from "pino";
 import type { Db, DbOrTrx } from "../db/database.ts";
-import { holderKeyOf } from "../domain/access.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
 import { retryTarget } from "../domain/fan-out.ts";
 import { instanceMove, statesAllowing } from "../domain/transitions.ts";

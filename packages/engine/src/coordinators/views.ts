@@ -1,5 +1,4 @@
-import type { AcquiredTask, EventView, InstanceSummary, TaskView } from "@baton/contract";
-import { taskIdParts } from "../domain/fan-out.ts";
+import { type AcquiredTask, type EventView, type InstanceSummary, type TaskView, taskIdParts } from "@baton/contract";
 import type { EventRow } from "../store/events.ts";
 import type { InstanceRow } from "../store/instances.ts";
 import type { AcquiredRow } from "../store/task-leases.ts";

@@ -1,18 +1,20 @@
 import {
   BatonError,
+  definitionQueues,
   type EventPage,
   type InstancePage,
   type InstanceState,
   type InstanceSummary,
   type InstanceView,
+  parseDefinition,
   type RegisterResult,
   runInputError,
   type StartResult,
   type TaskPage,
+  type WorkflowDefinition,
 } from "@baton/contract";
 import type { Db } from "../db/database.ts";
 import { jsonEqual } from "../domain/canonical-json.ts";
-import { definitionQueues, parseDefinition, type WorkflowDefinition } from "../domain/definition.ts";
 import type { Requester } from "../domain/history-events.ts";
 import { timeOrderedId } from "../domain/time-ordered-id.ts";
 import { statesAllowing } from "../domain/transitions.ts";

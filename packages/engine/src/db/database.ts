@@ -1,7 +1,6 @@
-import { BatonError } from "@baton/contract";
+import { BatonError, redactSecrets } from "@baton/contract";
 import { type DatabaseConnection, type Dialect, type Driver, Kysely, PostgresDialect, sql, type Transaction } from "kysely";
 import pg from "pg";
-import { redactSecrets } from "../domain/secrets.ts";
 import { openPgliteInstance } from "./pglite.ts";
 import type { Schema } from "./schema.ts";
 import { batonTypes } from "./timestamps.ts";

@@ -1,7 +1,5 @@
-import { LIMITS, type TaskKind, type TaskState } from "@baton/contract";
+import { LIMITS, type StepDefinition, type TaskKind, type TaskState, taskIdParts } from "@baton/contract";
 import { backoffDelayMs } from "./backoff.ts";
-import type { StepDefinition } from "./definition.ts";
-import { taskIdParts } from "./fan-out.ts";
 
 /** What the planner needs to know of one attempt row. */
 export interface TaskSnapshot {

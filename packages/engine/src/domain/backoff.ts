@@ -1,4 +1,4 @@
-import type { RetryPolicy } from "./definition.ts";
+import type { RetryPolicy } from "@baton/contract";
 
 /**
  * Delay before the attempt after `failedAttempt` (1-based): exponential, capped by maxBackoffMs.

@@ -1,6 +1,13 @@
-import { BatonError, jsonBytes, LIMITS } from "@baton/contract";
-import { valueAt } from "./condition.ts";
-import type { StepDefinition, WorkflowDefinition } from "./definition.ts";
+import {
+  BatonError,
+  elementTaskId,
+  jsonBytes,
+  LIMITS,
+  type StepDefinition,
+  taskIdParts,
+  valueAt,
+  type WorkflowDefinition,
+} from "@baton/contract";
 
 /**
  * Fan-out over a list (`forEach` on a step): each element of the list at the step's `forEach` path
@@ -8,23 +15,6 @@ import type { StepDefinition, WorkflowDefinition } from "./definition.ts";
  * element has its own attempt chain, retry budget and UNDO under the same unique (instance, task,
  * kind, attempt) index as any step, and a worker finds its handler by the step's queue.
  */
-
-/** Most elements of one fan-out step running (or waiting out a retry) at once, unless it says. */
-export const DEFAULT_MAX_CONCURRENCY = 10;
-
-const SEPARATOR = "#";
-
-/** The task id of one element of a fan-out step. */
-export function elementTaskId(step: string, elementIndex: number): string {
-  return `${step}${SEPARATOR}${elementIndex}`;
-}
-
-/** The step a task id belongs to and, for an element of a fan-out, its index (else null). */
-export function taskIdParts(taskId: string): { step: string; elementIndex: number | null } {
-  const at = taskId.lastIndexOf(SEPARATOR);
-  if (at < 0) return { step: taskId, elementIndex: null };
-  return { step: taskId.slice(0, at), elementIndex: Number(taskId.slice(at + 1)) };
-}
 
 /** Why a step's list cannot be fanned out: the error its single FAILED attempt records. */
 export interface ForEachError {
@@ -54,9 +44,6 @@ export function forEachList(path: string, input: Record<string, unknown>): { lis
   }
   return { list: value };
 }
-
-/** The keys an element adds to the step's input (see elementInput). */
-export const ELEMENT_INPUT_KEYS: readonly string[] = ["element", "elementIndex"];
 
 /**
  * An element's input: the step's input without the list (it would be copied into every element),

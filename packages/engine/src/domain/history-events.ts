@@ -1,5 +1,4 @@
-import type { InstanceState, TaskKind } from "@baton/contract";
-import type { Caller } from "./access.ts";
+import type { Caller, InstanceState, TaskKind } from "@baton/contract";
 import type { InstanceError } from "./reconcile.ts";
 
 /*

@@ -1,7 +1,13 @@
-import type { InstanceState } from "@baton/contract";
+import {
+  ancestorsOf,
+  DEFAULT_MAX_CONCURRENCY,
+  elementTaskId,
+  type InstanceState,
+  type StepDefinition,
+  type WorkflowDefinition,
+} from "@baton/contract";
 import { Attempts, firstAttempt, followUp, isExhausted, type SettledAttempt, type TaskSnapshot, type TaskToSchedule } from "./attempts.ts";
-import { ancestorsOf, type StepDefinition, type WorkflowDefinition } from "./definition.ts";
-import { DEFAULT_MAX_CONCURRENCY, elementInput, elementTaskId } from "./fan-out.ts";
+import { elementInput } from "./fan-out.ts";
 import { type FanOutStep, StepOutcomes } from "./step-outcomes.ts";
 
 export type { SettledAttempt, TaskSnapshot, TaskToSchedule } from "./attempts.ts";

@@ -1,6 +1,5 @@
+import { conditionHolds, type StepDefinition, type WorkflowDefinition } from "@baton/contract";
 import { type Attempts, isExhausted, type SettledAttempt, type TaskSnapshot } from "./attempts.ts";
-import { conditionHolds } from "./condition.ts";
-import type { StepDefinition, WorkflowDefinition } from "./definition.ts";
 import { type ForEachError, forEachList } from "./fan-out.ts";
 
 /**

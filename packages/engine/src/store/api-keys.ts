@@ -1,6 +1,6 @@
+import type { Role } from "@baton/contract";
 import { sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
-import type { Role } from "../domain/access.ts";
 
 export interface ApiKeyRow {
   keyId: string;

@@ -1,6 +1,6 @@
+import type { WorkflowDefinition } from "@baton/contract";
 import { sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
-import type { WorkflowDefinition } from "../domain/definition.ts";
 import type { DefinitionListPosition } from "../domain/list-cursor.ts";
 
 export interface DefinitionRow {

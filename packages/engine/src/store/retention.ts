@@ -1,6 +1,6 @@
+import { TERMINAL_INSTANCE_STATES } from "@baton/contract";
 import { sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
-import { TERMINAL_INSTANCE_STATES } from "../domain/states.ts";
 
 /**
  * Deletes up to `batch` instances that finished (terminal state) more than `olderThanMs` ago, with

@@ -1,6 +1,6 @@
+import { holderWorkerOf } from "@baton/contract";
 import { sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
-import { holderWorkerOf } from "../domain/access.ts";
 
 /**
  * Records that a worker polled these queues now, and that a registered service of that name (the

@@ -1,6 +1,6 @@
+import type { WorkflowDefinition } from "@baton/contract";
 import { sql } from "kysely";
 import type { Db } from "../../src/db/database.ts";
-import type { WorkflowDefinition } from "../../src/domain/definition.ts";
 import { startWrite } from "../../src/store/change-writes.ts";
 import { definitionInsert } from "../../src/store/definitions.ts";
 import type { HistoryAppend } from "../../src/store/events.ts";

@@ -1,18 +1,12 @@
-import {
-  BatonError,
-  DEFAULTS_HINTS,
-  DEFINITION_HINTS,
-  type IssueLike,
-  issuesError,
-  LIMITS,
-  RETRY_POLICY_HINTS,
-  STEP_HINTS,
-  strictFields,
-} from "@baton/contract";
 import { z } from "zod";
 import { type Condition, ConditionSchema, conditionSizeError, InputPathSchema } from "./condition.ts";
+import { BatonError } from "./errors.ts";
 import { DEFAULT_MAX_CONCURRENCY, ELEMENT_INPUT_KEYS } from "./fan-out.ts";
+import { DEFAULTS_HINTS, DEFINITION_HINTS, RETRY_POLICY_HINTS, STEP_HINTS } from "./field-hints.ts";
+import { type IssueLike, issuesError } from "./field-issues.ts";
 import { HTTP_CALL_FIELDS, HTTP_STEP_FIELDS, type HttpStepConfig, httpStepOf } from "./http-step.ts";
+import { LIMITS } from "./limits.ts";
+import { strictFields } from "./strict-fields.ts";
 
 /** Retry policy of a step: attempts in all (1 = no retry) and exponential backoff between them. */
 export const RetryPolicySchema = strictFields(

@@ -1,5 +1,3 @@
-import type { LoggerOptions } from "pino";
-
 /** What stands in for a secret wherever one would have been shown. */
 export const REDACTED = "***";
 
@@ -24,9 +22,13 @@ export function redactSecrets(text: string): string {
 /**
  * pino options every Baton logger uses: known secret fields censored by path, and every line
  * passed through `redactSecrets` before it is written (an error's message or stack may quote a
- * connection string).
+ * connection string). Typed by its shape, so the contract needs no pino.
+ * @example pino({ level: "info", ...SECRET_SAFE_LOGGING })
  */
-export const SECRET_SAFE_LOGGING: Pick<LoggerOptions, "redact" | "hooks"> = {
+export const SECRET_SAFE_LOGGING: {
+  redact: { paths: string[]; censor: string };
+  hooks: { streamWrite: (line: string) => string };
+} = {
   redact: {
     paths: ["databaseUrl", "*.databaseUrl", "password", "*.password", "sasl.password", "*.sasl.password", "adminKey", "*.adminKey"],
     censor: REDACTED,

@@ -1,6 +1,7 @@
-import { HTTP_METHODS, type HttpMethod, LIMITS } from "@baton/contract";
 import { z } from "zod";
+import { HTTP_METHODS, type HttpMethod } from "./http-step-views.ts";
 import { headerIssue, urlTemplateIssue } from "./http-template.ts";
+import { LIMITS } from "./limits.ts";
 
 /*
  * HTTP-call steps (`transport: http`): Baton itself calls the service, as the step's fenced
