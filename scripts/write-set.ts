@@ -6,7 +6,7 @@
  *   WRITE_SET_RUNS (5000)  DATABASE_URL
  */
 import { createEngine, type Database, type Engine } from "@baton/engine";
-import { openDatabase } from "@baton/engine/internal";
+import { directDb, openDatabase } from "@baton/engine/internal";
 import { sql } from "kysely";
 import { PgServer } from "../bench/src/database.ts";
 
@@ -15,7 +15,7 @@ const server = new PgServer(process.env.DATABASE_URL ?? "postgres://postgres@127
 
 /** The WAL position now: what the hot path writes is read back from the WAL between two of these. */
 async function walPosition(database: Database): Promise<string> {
-  const r = await sql<{ lsn: string }>`SELECT pg_current_wal_lsn()::text AS lsn`.execute(database.db);
+  const r = await sql<{ lsn: string }>`SELECT pg_current_wal_lsn()::text AS lsn`.execute(directDb(database));
   return (r.rows[0] as { lsn: string }).lsn;
 }
 
@@ -51,7 +51,7 @@ async function writesBetween(
            sum(CASE WHEN recs.type = 'MULTI_INSERT' THEN substring(recs.description from '^(\\d+) tuples')::int ELSE 1 END)::text AS n,
            sum(recs.record_length)::text AS bytes
     FROM recs JOIN rels ON rels.node = recs.node
-    GROUP BY 1, 2, 3`.execute(database.db);
+    GROUP BY 1, 2, 3`.execute(directDb(database));
   const tables = new Map<string, TableWrites>();
   for (const r of rows.rows) {
     const t = tables.get(r.table_name) ?? { inserted: 0, updated: 0, hot: 0, deleted: 0, indexEntries: 0 };
@@ -64,7 +64,7 @@ async function writesBetween(
     else if (kind === "Btree/INSERT_LEAF" || kind === "Btree/INSERT_POST") t.indexEntries += n;
     tables.set(r.table_name, t);
   }
-  const wal = await sql<{ bytes: string }>`SELECT (${to}::pg_lsn - ${from}::pg_lsn)::text AS bytes`.execute(database.db);
+  const wal = await sql<{ bytes: string }>`SELECT (${to}::pg_lsn - ${from}::pg_lsn)::text AS bytes`.execute(directDb(database));
   return { tables, walBytes: Number(wal.rows[0]?.bytes) };
 }
 
@@ -97,7 +97,7 @@ await server.withFreshDatabase("write_set", async (url) => {
   const database = await openDatabase({ kind: "postgres", url, poolSize: 12 });
   const engine = await createEngine({ database, reapIntervalMs: 0 });
   try {
-    await sql`CREATE EXTENSION IF NOT EXISTS pg_walinspect`.execute(database.db);
+    await sql`CREATE EXTENSION IF NOT EXISTS pg_walinspect`.execute(directDb(database));
     await engine.workflows.registerWorkflow({ name: "one", steps: [{ name: "a", queue: "one" }] });
     await engine.workflows.registerWorkflow({
       name: "saga",

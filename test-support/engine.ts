@@ -1,4 +1,5 @@
 import { createEngine, type Database, type Engine, type EngineOptions } from "@baton/engine";
+import { directDb } from "@baton/engine/internal";
 import { sql } from "kysely";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 
@@ -31,7 +32,7 @@ export async function createTestEngine(
     ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
     ...(options.housekeepingIntervalMs !== undefined ? { housekeepingIntervalMs: options.housekeepingIntervalMs } : {}),
   });
-  const db = testDb.database.db;
+  const db = directDb(testDb.database);
   return {
     ...engine,
     database: testDb.database,

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BatonError, createEngine, type Engine } from "@baton/engine";
-import { instanceCountByState, openDatabase } from "@baton/engine/internal";
+import { directDb, instanceCountByState, openDatabase } from "@baton/engine/internal";
 import { Countdown, Tally, untilCounted } from "../bookkeeping.ts";
 import type { PgServer } from "../database.ts";
 import { LostWorkError } from "../figure.ts";
@@ -139,7 +139,7 @@ export async function expectInstanceStates(target: Engine | string, expected: Re
 async function instanceStatesAt(url: string): Promise<Record<string, number>> {
   const database = await openDatabase({ kind: "postgres", url, poolSize: 1 });
   try {
-    return await instanceCountByState(database.db);
+    return await instanceCountByState(directDb(database));
   } finally {
     await database.close();
   }

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CheckResult, LEASE_GRANT_AUDIT, type ReportLine, runCheck } from "@baton/api/check";
+import { directDb } from "@baton/engine/internal";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { onPglite } from "../../../test-support/database.ts";
@@ -51,7 +52,7 @@ describe.skipIf(onPglite)("baton-check", () => {
     engine = await createTestEngine();
     url = engine.testDb.url as string;
     dir = await mkdtemp(join(tmpdir(), "baton-check-"));
-    await sql.raw(LEASE_GRANT_AUDIT).execute(engine.database.db);
+    await sql.raw(LEASE_GRANT_AUDIT).execute(directDb(engine.database));
     await engine.workflows.registerWorkflow({ name: "chk", steps: [{ name: "a", undo: true }, { name: "b" }] });
     for (const runId of ["ok-1", "ok-2", "compensated"]) {
       await engine.workflows.startWorkflow({ workflow: "chk", runId, input: {} });
@@ -97,7 +98,7 @@ describe.skipIf(onPglite)("baton-check", () => {
   });
 
   it("names a completion no worker reported (I2), a second completion of a step (I1) and a broken history (I5)", async () => {
-    const db = engine.database.db;
+    const db = directDb(engine.database);
     const { rows } = await sql<{ execution_id: string; workflow_instance_id: string }>`
       SELECT t.execution_id, t.workflow_instance_id FROM task_executions t JOIN workflow_instances i ON i.instance_id = t.workflow_instance_id
       WHERE i.state = 'COMPLETED' AND t.task_id = 'a' AND t.kind = 'DO' LIMIT 1`.execute(db);

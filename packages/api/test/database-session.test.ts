@@ -1,5 +1,5 @@
 import { createApp } from "@baton/api";
-import { workerRecordPoll } from "@baton/engine/internal";
+import { directDb, workerRecordPoll } from "@baton/engine/internal";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { onPglite } from "../../../test-support/database.ts";
@@ -17,9 +17,9 @@ afterAll(() => engine.destroy());
 describe("caller-sized lists", () => {
   it("records a worker polling 40,000 queues in one statement, and the session still answers", async () => {
     const queues = Array.from({ length: 40_000 }, (_, i) => `many.q${i}`);
-    await workerRecordPoll(engine.database.db, "many-queues", queues);
+    await workerRecordPoll(directDb(engine.database), "many-queues", queues);
     const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM worker_heartbeats WHERE worker_id = 'many-queues'`.execute(
-      engine.database.db,
+      directDb(engine.database),
     );
     expect(rows.map((r) => Number(r.n))).toEqual([40_000]);
     const app = createApp(engine);
@@ -34,7 +34,7 @@ describe.skipIf(!onPglite)("a broken database session (PGlite only: a Postgres p
     expect((await app.request("/healthz")).status).toBe(200);
     // What the unchunked worker registration did: more bind parameters than PGlite's protocol counts.
     const rows = Array.from({ length: 32_768 }, (_, i) => sql`(${i})`);
-    await sql`SELECT count(*) FROM (VALUES ${sql.join(rows)}) AS v(x)`.execute(engine.database.db);
+    await sql`SELECT count(*) FROM (VALUES ${sql.join(rows)}) AS v(x)`.execute(directDb(engine.database));
     const health = await app.request("/healthz");
     const ready = await app.request("/readyz");
     expect([health.status, ready.status]).toEqual([503, 503]);

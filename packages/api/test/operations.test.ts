@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp, HostPolicy, loadConfig, startServer } from "@baton/api";
 import { MAX_ACQUIRE } from "@baton/engine";
+import { directDb } from "@baton/engine/internal";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createTestDatabase, onPglite } from "../../../test-support/database.ts";
@@ -30,7 +31,9 @@ describe("probes", () => {
   it("/readyz is 503 UNAVAILABLE with a pending migration, and when the database is gone", async () => {
     const engine = await createTestEngine();
     const app = createApp(engine);
-    await engine.database.db.deleteFrom("baton_migrations" as never).execute();
+    await directDb(engine.database)
+      .deleteFrom("baton_migrations" as never)
+      .execute();
     const pending = await app.request("/readyz");
     expect(pending.status).toBe(503);
     expect(await pending.json()).toMatchObject({ error: { code: "UNAVAILABLE", details: { pending: expect.any(Array) } } });
@@ -232,7 +235,7 @@ describe("startServer", () => {
       expect(Date.now() - closing).toBeLessThan(20_000);
     } finally {
       if (testDb) {
-        await sql`SELECT 1`.execute(testDb.database.db).catch(() => {});
+        await sql`SELECT 1`.execute(directDb(testDb.database)).catch(() => {});
         await testDb.drop();
       }
       if (dataDir) await rm(dataDir, { recursive: true, force: true });

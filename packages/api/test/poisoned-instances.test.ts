@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { directDb } from "@baton/engine/internal";
 import { sql } from "kysely";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -16,7 +17,7 @@ let h: Harness;
 beforeAll(async () => {
   // The reaper logs an error line per pass while the poison lasts: kept out of the test output.
   h = await startHarness({ reapIntervalMs: 25, logger: pino({ level: "silent" }) });
-  const db = h.engine.database.db;
+  const db = directDb(h.engine.database);
   await sql`CREATE TABLE poisoned_instances (instance_id uuid PRIMARY KEY)`.execute(db);
   await sql
     .raw(`CREATE FUNCTION refuse_poisoned() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -62,7 +63,7 @@ describe("a poisoned instance", () => {
     expect(await poisonedGauge()).toBe(0);
 
     const poisoned = await runWithExpiredLease();
-    await sql`INSERT INTO poisoned_instances VALUES (${poisoned})`.execute(h.engine.database.db);
+    await sql`INSERT INTO poisoned_instances VALUES (${poisoned})`.execute(directDb(h.engine.database));
     const healthy = await runWithExpiredLease();
 
     await vi.waitFor(async () => expect(await attemptState(healthy)).toBe("TIMED_OUT"), { timeout: 20_000 });
@@ -101,7 +102,7 @@ describe("a poisoned instance", () => {
     expect([bad.status, bad.body.error.details.fields[0].field]).toEqual([400, "cursor"]);
 
     // Once the row can be written, the next pass reaps it and the mark goes.
-    await sql`DELETE FROM poisoned_instances`.execute(h.engine.database.db);
+    await sql`DELETE FROM poisoned_instances`.execute(directDb(h.engine.database));
     await vi.waitFor(async () => expect(await attemptState(poisoned)).toBe("TIMED_OUT"), { timeout: 20_000 });
     await vi.waitFor(async () => expect(await poisonedGauge()).toBe(0), { timeout: 20_000 });
     expect((await h.call("GET", "/v1/reaper/poisoned")).body).toEqual({ items: [], nextCursor: null, replica });

@@ -1,6 +1,6 @@
 import { createApp } from "@baton/api";
 import { createEngine, type Engine } from "@baton/engine";
-import { workerRecordPoll } from "@baton/engine/internal";
+import { directDb, workerRecordPoll } from "@baton/engine/internal";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../../test-support/database.ts";
@@ -25,12 +25,14 @@ afterAll(async () => {
 });
 
 const count = async (where: ReturnType<typeof sql>) =>
-  Number((await sql<{ n: string }>`SELECT count(*) AS n FROM worker_heartbeats WHERE ${where}`.execute(testDb.database.db)).rows[0]?.n);
+  Number(
+    (await sql<{ n: string }>`SELECT count(*) AS n FROM worker_heartbeats WHERE ${where}`.execute(directDb(testDb.database))).rows[0]?.n,
+  );
 
 describe("GET /v1/workers", () => {
   it("answers a page at a time, by worker id; following nextCursor lists every worker once", async () => {
     const ids = ["page-a", "page-b", "page-c", "page-d", "page-e"];
-    for (const id of ids) await workerRecordPoll(testDb.database.db, id, [`${id}.q1`, `${id}.q2`]);
+    for (const id of ids) await workerRecordPoll(directDb(testDb.database), id, [`${id}.q1`, `${id}.q2`]);
     const app = createApp(engine);
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -54,10 +56,10 @@ describe("GET /v1/workers", () => {
 describe("worker_heartbeats pruning", () => {
   it("deletes poll records older than workerRetentionMs in the background, in batches, and keeps recent ones", async () => {
     const stale = Array.from({ length: 1200 }, (_, i) => `old.q${i}`);
-    await workerRecordPoll(testDb.database.db, "gone-worker", stale);
-    await workerRecordPoll(testDb.database.db, "live-worker", ["live.q"]);
+    await workerRecordPoll(directDb(testDb.database), "gone-worker", stale);
+    await workerRecordPoll(directDb(testDb.database), "live-worker", ["live.q"]);
     await sql`UPDATE worker_heartbeats SET last_seen_at = now() - interval '2 minutes' WHERE worker_id = 'gone-worker'`.execute(
-      testDb.database.db,
+      directDb(testDb.database),
     );
     await vi.waitFor(async () => expect(await count(sql`worker_id = 'gone-worker'`)).toBe(0), { timeout: 10_000, interval: 100 });
     expect(await count(sql`worker_id = 'live-worker'`)).toBe(1);

@@ -1,3 +1,4 @@
+import { directDb } from "@baton/engine/internal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
 import { BatonError, type HandlerContext, NonRetryableError, RetryLaterError, type Transport, WorkerStoppedError } from "../src/index.ts";
@@ -250,7 +251,7 @@ describe.each(TRANSPORT_MODES)("worker (%s)", (mode) => {
 
     // Whatever the first worker had leased but not started (an acquire cut short by stop over
     // HTTP) is left to its lease: expire and reap those, as the reaper would after leaseMs.
-    const leased = await engine.database.db
+    const leased = await directDb(engine.database)
       .selectFrom("task_leases")
       .select("execution_id")
       .where("queue", "like", `${workflow}.%`)

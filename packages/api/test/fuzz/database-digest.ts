@@ -1,4 +1,5 @@
 import type { Database } from "@baton/engine";
+import { directDb } from "@baton/engine/internal";
 import { sql } from "kysely";
 
 /**
@@ -18,7 +19,7 @@ import { sql } from "kysely";
  */
 export async function databaseDigest(database: Database): Promise<string> {
   const query = await digestQuery(database);
-  const { rows } = await query.execute(database.db);
+  const { rows } = await query.execute(directDb(database));
   return JSON.stringify(rows.map((r) => Object.values(r as object)));
 }
 
@@ -50,7 +51,7 @@ export async function namespaceDigest(database: Database, namespace: string): Pr
            ${of(sql`(SELECT xmin FROM workflow_instances WHERE namespace = ${namespace})`)} AS instances,
            ${of(instanceRows("task_executions"))} AS attempts,
            ${of(instanceRows("task_leases"))} AS leases,
-           ${of(instanceRows("events"))} AS events`.execute(database.db);
+           ${of(instanceRows("events"))} AS events`.execute(directDb(database));
   return JSON.stringify(rows[0]);
 }
 
@@ -61,7 +62,7 @@ async function digestQuery(database: Database) {
   if (known) return known;
   const { rows } = await sql<{ name: string; kind: string }>`
     SELECT c.relname AS name, c.relkind AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'S') ORDER BY c.relname`.execute(database.db);
+    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'S') ORDER BY c.relname`.execute(directDb(database));
   const parts = rows.map(({ name, kind }) =>
     kind === "S"
       ? sql`SELECT ${name}::text AS name, is_called::int::bigint AS rows, last_value::bigint AS newest FROM ${sql.table(name)}`

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CheckResult, type KafkaLine, LEASE_GRANT_AUDIT, runCheck } from "@baton/api/check";
+import { directDb } from "@baton/engine/internal";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { onPglite } from "../../../../test-support/database.ts";
@@ -109,7 +110,7 @@ describe.skipIf(onPglite)("baton-check, invariant I8", () => {
   beforeAll(async () => {
     engine = await createTestEngine({ pollIntervalMs: 100 });
     dir = await mkdtemp(join(tmpdir(), "baton-check-kafka-"));
-    await sql.raw(LEASE_GRANT_AUDIT).execute(engine.database.db);
+    await sql.raw(LEASE_GRANT_AUDIT).execute(directDb(engine.database));
     await k.connect();
     const bridge = await k.startBridge(engine, { onInbound: (_topic, outcome) => outcomes.push(outcome) });
     await engine.workflows.registerWorkflow({
@@ -134,7 +135,9 @@ describe.skipIf(onPglite)("baton-check, invariant I8", () => {
     await completed(one.instanceId);
     const [row] = (
       await sql<{ workflow_instance_id: string; sequence_number: string }>`
-        SELECT workflow_instance_id, sequence_number FROM report_keys WHERE idempotency_key = ${firstKey}`.execute(engine.database.db)
+        SELECT workflow_instance_id, sequence_number FROM report_keys WHERE idempotency_key = ${firstKey}`.execute(
+        directDb(engine.database),
+      )
     ).rows;
     applied = { key: firstKey, instanceId: row?.workflow_instance_id as string, sequenceNumber: Number(row?.sequence_number) };
 
@@ -201,7 +204,7 @@ describe.skipIf(onPglite)("baton-check, invariant I8", () => {
   });
 
   it("names two replies applied to one command", async () => {
-    const db = engine.database.db;
+    const db = directDb(engine.database);
     // As if the copy had been applied too: its message recorded against the same outcome.
     await sql`INSERT INTO report_keys (idempotency_key, workflow_instance_id, sequence_number)
               VALUES (${duplicateKey}, ${applied.instanceId}, ${applied.sequenceNumber})`.execute(db);

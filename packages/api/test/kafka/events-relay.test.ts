@@ -1,4 +1,4 @@
-import { EVENTS_RELAY_LEASE, leaseAcquireOrRenew, leaseGet, leaseWriteCursorIfHeld, readCursor } from "@baton/engine/internal";
+import { directDb, EVENTS_RELAY_LEASE, leaseAcquireOrRenew, leaseGet, leaseWriteCursorIfHeld, readCursor } from "@baton/engine/internal";
 import { sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -70,7 +70,7 @@ async function expectAllRelayed(messages: CollectedMessage[], instanceIds: strin
 describe("events relay", () => {
   it("fences the cursor: a deposed holder cannot move it", async () => {
     const key = `fence-test-${crypto.randomUUID()}`;
-    const db = engine.database.db;
+    const db = directDb(engine.database);
     const a = await leaseAcquireOrRenew(db, { leaseKey: key, holderId: "a", leaseMs: 60_000 });
     expect(a).not.toBeNull();
     expect(await leaseAcquireOrRenew(db, { leaseKey: key, holderId: "b", leaseMs: 60_000 })).toBeNull();
@@ -106,7 +106,7 @@ describe("events relay", () => {
     await engine.workflows.registerWorkflow({ name: workflow, steps: [{ name: "a" }, { name: "b" }] });
     const out = await eventTopic();
     // Start from a clean slate: the lease of an earlier test in this file may still be held.
-    await engine.database.db.deleteFrom("execution_leases").where("lease_key", "=", EVENTS_RELAY_LEASE).execute();
+    await directDb(engine.database).deleteFrom("execution_leases").where("lease_key", "=", EVENTS_RELAY_LEASE).execute();
     const first = relay(out.topic);
     const second = relay(out.topic);
     first.start();
@@ -136,7 +136,7 @@ describe("events relay", () => {
       await engine.workflows.registerWorkflow({ name: workflow, steps: [{ name: "a" }] });
       const early = await engine.workflows.startWorkflow({ workflow, input: { n: 1 } });
       const out = await eventTopic();
-      await engine.database.db.deleteFrom("execution_leases").where("lease_key", "=", EVENTS_RELAY_LEASE).execute();
+      await directDb(engine.database).deleteFrom("execution_leases").where("lease_key", "=", EVENTS_RELAY_LEASE).execute();
       const r = relay(out.topic);
       r.start();
       const client = new pg.Client({ connectionString: engine.testDb.url });
@@ -170,7 +170,7 @@ describe("events relay", () => {
 
 /** The gaps in the relay's stored cursor. */
 async function relayGaps(): Promise<unknown[]> {
-  const lease = await leaseGet(engine.database.db, EVENTS_RELAY_LEASE);
+  const lease = await leaseGet(directDb(engine.database), EVENTS_RELAY_LEASE);
   return readCursor(lease?.cursor ?? null).gaps;
 }
 

@@ -1,3 +1,4 @@
+import { directDb } from "@baton/engine/internal";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestEngine, type TestEngine } from "../../../../test-support/engine.ts";
@@ -24,7 +25,7 @@ beforeAll(async () => {
             BEGIN RAISE EXCEPTION 'the database refuses run %', NEW.run_id; END $$;
           CREATE TRIGGER refuse_poison BEFORE INSERT ON workflow_instances
             FOR EACH ROW WHEN (NEW.run_id = 'poison') EXECUTE FUNCTION refuse_poison();`)
-    .execute(engine.database.db);
+    .execute(directDb(engine.database));
   await k.connect();
   await k.startBridge(engine, { maxRedeliveries: 3, onInbound: (_topic, outcome) => outcomes.push(outcome) });
   deadLetters = await collect(kafka, [topics.deadLetter]);
@@ -37,8 +38,8 @@ afterAll(async () => {
 });
 
 const runExists = async (runId: string) =>
-  (await sql<{ n: string }>`SELECT count(*) AS n FROM workflow_instances WHERE run_id = ${runId}`.execute(engine.database.db)).rows[0]
-    ?.n === "1";
+  (await sql<{ n: string }>`SELECT count(*) AS n FROM workflow_instances WHERE run_id = ${runId}`.execute(directDb(engine.database)))
+    .rows[0]?.n === "1";
 
 describe("inbound messages that keep failing", () => {
   it("go to the dead-letter topic after maxRedeliveries failures, with the last error; the next message is then applied", async () => {

@@ -1,4 +1,5 @@
 import { BRIDGE_WORKER_ID, createApp } from "@baton/api";
+import { directDb } from "@baton/engine/internal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestEngine, type TestEngine } from "../../../../test-support/engine.ts";
 import { collect, ensureTopics, eventually, kafkaFixture } from "../../../../test-support/kafka.ts";
@@ -44,7 +45,7 @@ describe("registrations over Kafka", () => {
 
     // The bridge polls the step's queue, and still nobody serves it.
     await eventually(async () => {
-      const polls = await engine.database.db
+      const polls = await directDb(engine.database)
         .selectFrom("worker_heartbeats")
         .selectAll()
         .where("worker_id", "=", BRIDGE_WORKER_ID)
