@@ -6,8 +6,8 @@ const include = ["packages/*/test/**/*.test.ts"];
 // The Kafka suite is its own project (below), so the database projects leave it out.
 const kafkaTests = ["packages/api/test/kafka/**/*.test.ts"];
 const exclude = [...configDefaults.exclude, ...kafkaTests];
-// After each test, the database projects check that the test gave back every connection and left
-// no transaction open (test-support/leak-check-setup.ts).
+// After each test, every project checks that the test gave back every connection and left no
+// transaction open (test-support/leak-check-setup.ts).
 const setupFiles = ["test-support/leak-check-setup.ts"];
 
 // The same suite runs on real Postgres and on PGlite. Without a reachable Postgres the Postgres
@@ -83,6 +83,7 @@ export default defineConfig({
               test: {
                 name: "kafka",
                 include: kafkaTests,
+                setupFiles,
                 env: {
                   BATON_TEST_DB: postgres ? "postgres" : "pglite",
                   KAFKA_BROKERS: kafka.brokers,
