@@ -19,9 +19,9 @@ export type AcquiredRow = TaskRow & { workflowName: string; namespace: string };
  * each. Only a running or compensating instance has available tasks (pause parks them and every
  * other state cancels them, in the transaction that changes the state), so the instance row is
  * not read to choose them. `holders` has one entry per task wanted (a
- * worker asking for three appears three times); the n-th task leased goes to the n-th holder, and
- * comes back with its slot `n` (0-based), so coalesced callers can be told apart even when they
- * share a worker id.
+ * worker asking for three appears three times); the n-th oldest task leased (by available_at, then
+ * execution_id) goes to the n-th holder, and comes back with its slot `n` (0-based), so coalesced
+ * callers can be told apart even when they share a worker id.
  *
  * Across queues the oldest available tasks go first: each queue's head is read by walking the
  * partial pending index (queue, available_at, execution_id), locked with SKIP LOCKED, and the heads
@@ -38,22 +38,25 @@ export async function taskAcquire(
   // Joins to the rows a CTE returned are on the primary key alone: the planner then looks each one
   // up (nested loop). With an "= ANY(picked ids)" beside the equality it used the list as the index
   // condition and compared every returned row with every leased one: quadratic in the batch.
+  // Slots are numbered in the order the rows were picked in: the window reads the sorted, limited
+  // subquery, so it adds no sort of its own (a window over the CTE would sort again).
   const result = await sql<AttemptColumns & { workflow_name: string; namespace: string; slot: string }>`
     WITH picked AS (
-      SELECT head.execution_id
-      FROM unnest(${params.queues}::text[]) AS q(queue)
-      CROSS JOIN LATERAL (
-        SELECT l.execution_id, l.available_at
-        FROM task_leases l
-        WHERE l.state = 'PENDING' AND l.queue = q.queue AND l.available_at <= now() ${byId}
-        ORDER BY l.available_at, l.execution_id
+      SELECT execution_id, row_number() OVER (ORDER BY available_at, execution_id) AS slot
+      FROM (
+        SELECT head.execution_id, head.available_at
+        FROM unnest(${params.queues}::text[]) AS q(queue)
+        CROSS JOIN LATERAL (
+          SELECT l.execution_id, l.available_at
+          FROM task_leases l
+          WHERE l.state = 'PENDING' AND l.queue = q.queue AND l.available_at <= now() ${byId}
+          ORDER BY l.available_at, l.execution_id
+          LIMIT ${params.holders.length}
+          FOR UPDATE SKIP LOCKED
+        ) head
+        ORDER BY head.available_at, head.execution_id
         LIMIT ${params.holders.length}
-        FOR UPDATE SKIP LOCKED
-      ) head
-      ORDER BY head.available_at, head.execution_id
-      LIMIT ${params.holders.length}
-    ), slots AS (
-      SELECT execution_id, row_number() OVER () AS slot FROM picked
+      ) oldest
     ), leased AS (
       UPDATE task_leases l
       SET state = 'LEASED',
@@ -61,7 +64,7 @@ export async function taskAcquire(
           fence_token = nextval('fence_token_seq'),
           lease_expires_at = now() + l.lease_ms * interval '1 millisecond',
           started_at = now()
-      FROM slots s
+      FROM picked s
       WHERE l.execution_id = ANY(ARRAY(SELECT execution_id FROM picked)) AND l.execution_id = s.execution_id
       RETURNING l.*, s.slot
     )

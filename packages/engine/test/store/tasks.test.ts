@@ -112,7 +112,7 @@ describe("acquire", () => {
     await sql`UPDATE task_leases SET available_at = now() - interval '1 minute' WHERE execution_id = ${b[0]?.executionId}`.execute(db);
     const [firstOfA, secondOfA] = a.map((t) => t.executionId).sort();
     const leased = await taskAcquire(db, { queues: [qa, qb], holders: ["w1", "w2"] });
-    // Which of the chosen attempts goes to which holder is the plan's order, not the age order.
+    // Which of the chosen attempts goes to which holder: see the next test.
     expect(leased.map((t) => t.executionId).sort()).toEqual([b[0]?.executionId, firstOfA].sort());
     expect(leased.map((t) => [t.slot, t.leaseHolder]).sort()).toEqual([
       [0, "w1"],
@@ -126,6 +126,26 @@ describe("acquire", () => {
     const [last] = await taskAcquire(db, { queues: [qa, qb], holders: ["w3", "w3"] });
     expect(last?.executionId).toBe(secondOfA);
     expect(await taskAcquire(db, { queues: [qa, qb], holders: ["w4"] })).toEqual([]);
+  });
+
+  it("gives the n-th oldest attempt to the n-th holder, in slot n", async () => {
+    const [qa, qb] = [unique("q"), unique("q")];
+    const { tasks: a } = await seedRun(db, [qa, qa]);
+    const { tasks: b } = await seedRun(db, [qb]);
+    // Oldest first: a's second attempt, then b's, then a's first.
+    const age = (t: { executionId: string } | undefined, minutes: number) =>
+      sql`UPDATE task_leases SET available_at = now() - make_interval(mins => ${minutes}) WHERE execution_id = ${t?.executionId}`.execute(
+        db,
+      );
+    await age(a[1], 3);
+    await age(b[0], 2);
+    await age(a[0], 1);
+    const leased = await taskAcquire(db, { queues: [qa, qb], holders: ["w1", "w2", "w3"] });
+    expect(leased.map((t) => [t.slot, t.leaseHolder, t.executionId]).sort()).toEqual([
+      [0, "w1", a[1]?.executionId],
+      [1, "w2", b[0]?.executionId],
+      [2, "w3", a[0]?.executionId],
+    ]);
   });
 
   it("leases nothing for no holders or no queues, and only the named execution when one is named", async () => {
