@@ -1,4 +1,4 @@
-import type { KafkaLine } from "@baton/api/check";
+import { commandLine, type KafkaLine } from "@baton/api/check";
 import { NonRetryableError } from "@baton/worker-sdk";
 import { Kafka, logLevel, Partitioners } from "kafkajs";
 import { LineLog } from "./report-log.ts";
@@ -178,21 +178,7 @@ await consumer.run({
       console.error(`kafka service ${workerId}: not a command at ${topic}:${partition}:${message.offset}; skipped`);
       return;
     }
-    const h = command.headers;
-    write({
-      type: "command",
-      workerId,
-      topic,
-      partition,
-      offset: message.offset,
-      executionId: h.executionId,
-      fenceToken: h.fenceToken,
-      instanceId: h.flowId,
-      step: h.stepName,
-      kind: h.action,
-      attempt: h.attempt,
-      at: new Date().toISOString(),
-    });
+    write(commandLine(workerId, { topic, partition, offset: message.offset }, command.headers));
     while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
     const handling: Promise<void> = handle(command)
       .catch((error: unknown) => console.error(`kafka service ${workerId}: ${String(error)}`))

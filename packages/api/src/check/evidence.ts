@@ -1,5 +1,6 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { CommandHeaders } from "../kafka/messages.ts";
 
 /*
  * Evidence from outside the database, in the formats `baton-check` reads: what workers sent and were
@@ -77,6 +78,31 @@ export type KafkaLine =
   /** The broker took the reply: the message's topic, partition and offset, as Baton names it when applied. */
   | { type: "reply-sent"; seq: number; topic: string; partition: number; offset: string; at: string }
   | { type: "reply-failed"; seq: number; error: string; at: string };
+
+/**
+ * The line a Kafka service logs for a command it took off a command topic: where it read it and
+ * what its headers say.
+ */
+export function commandLine(
+  workerId: string,
+  read: { topic: string; partition: number; offset: string },
+  headers: Pick<CommandHeaders, "flowId" | "stepName" | "action" | "executionId" | "fenceToken" | "attempt">,
+): KafkaLine {
+  return {
+    type: "command",
+    workerId,
+    topic: read.topic,
+    partition: read.partition,
+    offset: read.offset,
+    executionId: headers.executionId,
+    fenceToken: headers.fenceToken,
+    instanceId: headers.flowId,
+    step: headers.stepName,
+    kind: headers.action,
+    attempt: headers.attempt,
+    at: new Date().toISOString(),
+  };
+}
 
 /** A run a driver asked for, and what Baton answered (invariant I6). */
 export interface StartLine {

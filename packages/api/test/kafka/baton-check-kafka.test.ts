@@ -1,27 +1,19 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type CheckResult, type KafkaLine, LEASE_GRANT_AUDIT, runCheck } from "@baton/api/check";
+import { type CheckResult, commandLine, type KafkaLine, LEASE_GRANT_AUDIT, runCheck } from "@baton/api/check";
 import { directDb } from "@baton/engine/internal";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { onPglite } from "../../../../test-support/database.ts";
 import { createTestEngine, type TestEngine } from "../../../../test-support/engine.ts";
 import { type CollectedMessage, collect, ensureTopics, eventually, kafkaFixture } from "../../../../test-support/kafka.ts";
-import type { InboundOutcome } from "../../src/kafka/index.ts";
+import type { CommandHeaders, InboundOutcome } from "../../src/kafka/index.ts";
 
 // I8 in baton-check: commands the database committed against what a Kafka service read, and the
 // replies it applied against what the service sent, over a real bridge and broker. baton-check reads
 // a Postgres database by URL, so this runs on Postgres only.
 
-interface CommandHeaders {
-  flowId: string;
-  stepName: string;
-  action: "DO" | "UNDO";
-  executionId: string;
-  fenceToken: number;
-  attempt: number;
-}
 const headersOf = (command: CollectedMessage) => (command.value as { headers: CommandHeaders }).headers;
 
 describe.skipIf(onPglite)("baton-check, invariant I8", () => {
@@ -36,21 +28,7 @@ describe.skipIf(onPglite)("baton-check, invariant I8", () => {
   let seq = 0;
 
   const read = (command: CollectedMessage): KafkaLine => {
-    const h = headersOf(command);
-    const line: KafkaLine = {
-      type: "command",
-      workerId: "svc",
-      topic: command.topic,
-      partition: command.partition,
-      offset: command.offset,
-      executionId: h.executionId,
-      fenceToken: h.fenceToken,
-      instanceId: h.flowId,
-      step: h.stepName,
-      kind: h.action,
-      attempt: h.attempt,
-      at: new Date().toISOString(),
-    };
+    const line = commandLine("svc", command, headersOf(command));
     log.push(line);
     return line;
   };
