@@ -1,13 +1,8 @@
 import type { WaitingStep } from "./registration-views.ts";
 import type { InstanceState, TaskKind, TaskState } from "./states.ts";
 
-/** A task handed to a worker. Times are ISO-8601 strings, fence tokens are numbers. */
-export interface AcquiredTask {
-  executionId: string;
-  instanceId: string;
-  workflowName: string;
-  /** The namespace of the instance (and so of the queue): where the task's data belongs. */
-  namespace: string;
+/** Which attempt of which task: what a task handed to a worker and a task's view both begin with. */
+export interface TaskAttempt {
   /** The step's name, or `<step>#<index>` for an element of a fan-out step (`forEach`). */
   taskId: string;
   /** The step the task runs (the task id without an element's `#<index>`). */
@@ -17,6 +12,15 @@ export interface AcquiredTask {
   kind: TaskKind;
   queue: string;
   attempt: number;
+}
+
+/** A task handed to a worker. Times are ISO-8601 strings, fence tokens are numbers. */
+export interface AcquiredTask extends TaskAttempt {
+  executionId: string;
+  instanceId: string;
+  workflowName: string;
+  /** The namespace of the instance (and so of the queue): where the task's data belongs. */
+  namespace: string;
   fenceToken: number;
   leaseExpiresAt: string;
   input: unknown;
@@ -36,14 +40,8 @@ export interface RegisterResult {
   created: boolean;
 }
 
-export interface TaskView {
+export interface TaskView extends TaskAttempt {
   executionId: string;
-  taskId: string;
-  step: string;
-  elementIndex: number | null;
-  kind: TaskKind;
-  queue: string;
-  attempt: number;
   maxAttempts: number;
   state: TaskState;
   fenceToken: number | null;

@@ -5,6 +5,7 @@ import { hashSecret, newKeyId, newToken, parseToken, secretMatches } from "../do
 import { type ApiKeyRow, apiKeyActiveCount, apiKeyGet, apiKeyInsert, apiKeyList, apiKeyRevoke } from "../store/api-keys.ts";
 import { executionNamespaces } from "../store/execution-namespaces.ts";
 import { queueOwners } from "../store/queue-owners.ts";
+import { isoTimes } from "./views.ts";
 
 export interface NewApiKey {
   name: string;
@@ -145,13 +146,6 @@ export class AccessCoordinator {
 }
 
 function keyView(row: ApiKeyRow): ApiKeyView {
-  return {
-    keyId: row.keyId,
-    name: row.name,
-    role: row.role,
-    namespaces: row.namespaces,
-    queues: row.queues,
-    createdAt: row.createdAt.toISOString(),
-    revokedAt: row.revokedAt?.toISOString() ?? null,
-  };
+  const { secretHash: _, ...shown } = row;
+  return isoTimes(shown);
 }

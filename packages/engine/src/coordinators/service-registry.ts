@@ -25,6 +25,7 @@ import {
   registrationUpdate,
 } from "../store/service-registrations.ts";
 import { workerListRecentByQueues } from "../store/workers.ts";
+import { isoTimes } from "./views.ts";
 
 /** Who registered a service: an API key, or a channel without one (`kafka:<topic>`, `in-process`). */
 export interface Registrant {
@@ -244,15 +245,5 @@ function serviceContact(r: RegistrationRow): ServiceContact {
 }
 
 function registrationView(r: RegistrationRow): ServiceRegistrationView {
-  return {
-    namespace: r.namespace,
-    workflow: r.workflow,
-    service: r.service,
-    steps: r.steps,
-    queues: r.queues,
-    transport: r.transport,
-    firstRegisteredAt: r.firstRegisteredAt.toISOString(),
-    lastRegisteredAt: r.lastRegisteredAt.toISOString(),
-    lastContactAt: r.lastContactAt.toISOString(),
-  };
+  return isoTimes(r);
 }

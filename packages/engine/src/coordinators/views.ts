@@ -1,4 +1,4 @@
-import { type AcquiredTask, type EventView, type InstanceSummary, type TaskView, taskIdParts } from "@baton/contract";
+import { type AcquiredTask, type EventView, type InstanceSummary, type TaskAttempt, type TaskView, taskIdParts } from "@baton/contract";
 import type { EventRow } from "../store/events.ts";
 import type { InstanceRow } from "../store/instances.ts";
 import type { AcquiredRow } from "../store/task-leases.ts";
@@ -6,17 +6,27 @@ import type { TaskRow } from "../store/tasks.ts";
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
+/** A row as the API shows it: the same fields, each time (a Date) an ISO-8601 string. */
+export type WithIsoTimes<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K] };
+
+/** The row with its times written as the API writes them (ISO-8601); every other field as it is. */
+export function isoTimes<T extends object>(row: T): WithIsoTimes<T> {
+  return Object.fromEntries(
+    Object.entries(row).map(([key, value]) => [key, value instanceof Date ? value.toISOString() : value]),
+  ) as WithIsoTimes<T>;
+}
+
+function attemptOf(row: TaskRow): TaskAttempt {
+  return { taskId: row.taskId, ...taskIdParts(row.taskId), kind: row.kind, queue: row.queue, attempt: row.attempt };
+}
+
 export function acquiredView(row: AcquiredRow): AcquiredTask {
   return {
     executionId: row.executionId,
     instanceId: row.instanceId,
     workflowName: row.workflowName,
     namespace: row.namespace,
-    taskId: row.taskId,
-    ...taskIdParts(row.taskId),
-    kind: row.kind,
-    queue: row.queue,
-    attempt: row.attempt,
+    ...attemptOf(row),
     fenceToken: row.fenceToken as number,
     leaseExpiresAt: (row.leaseExpiresAt as Date).toISOString(),
     input: row.input,
@@ -26,11 +36,7 @@ export function acquiredView(row: AcquiredRow): AcquiredTask {
 export function taskView(row: TaskRow): TaskView {
   return {
     executionId: row.executionId,
-    taskId: row.taskId,
-    ...taskIdParts(row.taskId),
-    kind: row.kind,
-    queue: row.queue,
-    attempt: row.attempt,
+    ...attemptOf(row),
     maxAttempts: row.maxAttempts,
     state: row.state,
     fenceToken: row.fenceToken,

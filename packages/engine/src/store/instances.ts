@@ -1,4 +1,4 @@
-import type { InstanceState } from "@baton/contract";
+import type { InstanceState, InstanceSummary } from "@baton/contract";
 import { type Selectable, sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
 import type { WorkflowInstancesTable } from "../db/schema.ts";
@@ -7,13 +7,9 @@ import type { InstanceError } from "../domain/reconcile.ts";
 import { idList } from "./id-list.ts";
 import { jsonRows } from "./json-rows.ts";
 
-export interface InstanceRow {
-  instanceId: string;
-  namespace: string;
-  workflowName: string;
-  workflowVersion: number;
-  runId: string;
-  state: InstanceState;
+/** An instance as stored; the fields it shares with the API's InstanceSummary take their types from it. */
+export interface InstanceRow
+  extends Pick<InstanceSummary, "instanceId" | "namespace" | "workflowName" | "workflowVersion" | "runId" | "state"> {
   input: Record<string, unknown>;
   output: unknown;
   error: InstanceError | null;
