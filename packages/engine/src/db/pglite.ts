@@ -40,7 +40,7 @@ export async function openPgliteInstance(dataDir: string | undefined): Promise<P
   const { PGlite } = await import("@electric-sql/pglite");
   const startParams = [...PGlite.defaultStartParams, ...MEMORY_SETTINGS.flatMap((s) => ["-c", s])];
   if (!inMemory(dataDir) && !existsSync(join(dataDir, "PG_VERSION"))) {
-    if (existsSync(PGLITE_SEED)) unpackSeedArchive(fileURLToPath(PGLITE_SEED), dataDir);
+    if (existsSync(PGLITE_SEED)) await unpackSeedArchive(fileURLToPath(PGLITE_SEED), dataDir);
     else await initialiseInChild(dataDir, startParams);
   }
   return PGlite.create(dataDir, { startParams });

@@ -42,7 +42,7 @@ describe("unpacking the build's seed database", () => {
       ),
     );
     const dataDir = join(dir, "data");
-    unpackSeedArchive(archive, dataDir);
+    await unpackSeedArchive(archive, dataDir);
     expect(await readFile(join(dataDir, "PG_VERSION"), "utf8")).toBe("15\n");
     expect((await readFile(join(dataDir, "base/1/2619"))).equals(Buffer.alloc(8192 + 3, 7))).toBe(true);
     expect(await readFile(join(dataDir, deepName), "utf8")).toBe("deep\n");
@@ -51,11 +51,20 @@ describe("unpacking the build's seed database", () => {
   test("refuses an entry that would land outside the data directory, and one that is not a file or directory", async () => {
     const escaping = join(dir, "escaping.tar.gz");
     await writeFile(escaping, archiveOf(tarEntry("../outside", "0", Buffer.from("x"))));
-    expect(() => unpackSeedArchive(escaping, join(dir, "data"))).toThrow(/outside the data directory: \.\.\/outside/);
+    await expect(unpackSeedArchive(escaping, join(dir, "data"))).rejects.toThrow(/outside the data directory: \.\.\/outside/);
     expect(existsSync(join(dir, "outside"))).toBe(false);
 
     const linking = join(dir, "linking.tar.gz");
     await writeFile(linking, archiveOf(tarEntry("/pg_wal", "2")));
-    expect(() => unpackSeedArchive(linking, join(dir, "data2"))).toThrow(/type '2' \(\/pg_wal\)/);
+    await expect(unpackSeedArchive(linking, join(dir, "data2"))).rejects.toThrow(/type '2' \(\/pg_wal\)/);
+  });
+
+  test("an archive cut short leaves no PG_VERSION, so the next start unpacks again", async () => {
+    const whole = Buffer.concat([tarEntry("/PG_VERSION", "0", Buffer.from("15\n")), tarEntry("/base/1/2619", "0", Buffer.alloc(4096, 1))]);
+    const cut = join(dir, "cut.tar.gz");
+    await writeFile(cut, gzipSync(whole.subarray(0, 512 + 512 + 512 + 1000)));
+    const dataDir = join(dir, "data");
+    await expect(unpackSeedArchive(cut, dataDir)).rejects.toThrow(/ends before its last entry/);
+    expect(existsSync(join(dataDir, "PG_VERSION"))).toBe(false);
   });
 });
