@@ -92,7 +92,7 @@ export class TaskCoordinator {
 
   constructor(
     private readonly db: Db,
-    private readonly definitions: DefinitionCache,
+    definitions: DefinitionCache,
     private readonly logger: Pick<Logger, "error">,
     wakes: LocalWakes,
   ) {
