@@ -33,6 +33,24 @@ describe("requests in flight", () => {
     expect((await h.call("GET", "/v1/workflows")).status).toBe(200);
   });
 
+  it("lets as many long-polls wait as it has places, without Node warning of a listener leak", async () => {
+    const roomy = await startHarness({ app: { maxRequestsInFlight: 40 } });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on("warning", onWarning);
+    try {
+      const polls = Array.from({ length: 30 }, (_, i) =>
+        roomy.call("POST", "/v1/tasks/acquire", { workerId: `w${i}`, queues: [`idle.${i}`], waitMs: 1000 }),
+      );
+      for (const answer of await Promise.all(polls)) expect(answer.status).toBe(200);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning")).toEqual([]);
+    } finally {
+      process.off("warning", onWarning);
+      await roomy.close();
+    }
+  });
+
   it("gives a place back when a request fails", async () => {
     for (let i = 0; i < LIMIT + 2; i++) expect((await h.call("POST", "/v1/tasks/acquire", { queues: 7 })).status).toBe(400);
     expect((await h.call("GET", "/v1/workflows")).status).toBe(200);

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { BatonError, type Engine } from "@baton/engine";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
@@ -76,12 +77,16 @@ export function createApp(engine: Engine, options: AppOptions = {}): OpenAPIHono
     ...(options.httpSteps ? { httpSteps: options.httpSteps } : {}),
   };
   const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  const maxInFlight = options.maxRequestsInFlight ?? DEFAULT_MAX_REQUESTS_IN_FLIGHT;
+  // Every request in flight may listen for the shutdown (a waiting long-poll does): that many
+  // listeners are expected, not a leak for Node to warn about.
+  setMaxListeners(maxInFlight + 16, deps.shutdown);
 
   const app = createRouter();
   app.use(requestId({ headerName: "X-Request-Id" }));
   app.use(requestLog(logger, metrics));
   const probes = new Set(["/healthz", "/readyz", "/metrics", ...COMPAT_HEALTH_PATHS]);
-  app.use(requestsInFlight(options.maxRequestsInFlight ?? DEFAULT_MAX_REQUESTS_IN_FLIGHT, probes, metrics));
+  app.use(requestsInFlight(maxInFlight, probes, metrics));
   const publicPaths = new Set([
     "/healthz",
     "/readyz",
