@@ -19,8 +19,9 @@ const MEMORY_SETTINGS = ["shared_buffers=16MB", "max_connections=10"];
 
 /**
  * A migrated database that `pnpm build` made once (scripts/pglite-seed.ts), beside the compiled module
- * (and beside the bundled server). A first start unpacks it instead of running initdb: ~1 s instead
- * of 4-8 s. From source there is none, and initdb runs.
+ * (and beside the bundled server), without the template databases an embedded Baton never uses. A
+ * first start unpacks it instead of running initdb: well under a second instead of 4-8 s. From
+ * source there is none, and initdb runs.
  */
 export const PGLITE_SEED = new URL("./pglite-seed.tar.gz", import.meta.url);
 
