@@ -62,7 +62,6 @@ export class InstanceChange {
 
   /** Runs `body` on the locked instance and commits the change, in one transaction. */
   static async run<T>(ctx: ChangeContext, target: Target, body: (change: InstanceChange) => Promise<T>): Promise<T> {
-    const { definitions } = ctx;
     const [result, wakes] = await ctx.db.transaction().execute(async (trx) => {
       const instance =
         "instanceId" in target
@@ -75,7 +74,7 @@ export class InstanceChange {
       const change = new InstanceChange(
         trx,
         instance,
-        await definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion),
+        await ctx.definitions.get(trx, instance.namespace, instance.workflowName, instance.workflowVersion),
       );
       const result = await body(change);
       return [result, await commitChanges(trx, [change], ctx.wakes.id)] as const;
@@ -375,8 +374,10 @@ export function lockedChange(changes: Map<string, InstanceChange>, instanceId: s
 /** Re-plans after cancellations that missed (see commitChanges) before the transaction gives up. */
 const REPLAN_ROUNDS = 5;
 
-/** Plans every active instance, then writes all changes in one statement. */
-/** Commits the changes' writes; answers the wakes their new work needs, tagged in the NOTIFY with `sender`. */
+/**
+ * Plans every active instance, then writes all changes in one statement, its NOTIFY tagged with
+ * `sender`; answers the wakes the new work needs, for the caller to announce once committed.
+ */
 async function commitChanges(trx: Transaction<Schema>, changes: InstanceChange[], sender: string): Promise<QueueWake[]> {
   const active = changes.filter((c) => c.active);
   if (active.length > 0) {
