@@ -6,7 +6,7 @@
  *
  *   pnpm bench:profile [tasks] [loops] [batch]
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
 import { analyze, PgServer } from "./database.ts";
 import { drainWithLoops, ONE_STEP, openBaton, startRuns } from "./systems/baton.ts";
@@ -28,18 +28,23 @@ await server.withFreshDatabase("profile", async (url) => {
     const inspector = new Session();
     inspector.connect();
     await inspector.post("Profiler.enable");
+    // 200 µs between samples (the default is 1 ms): a drain of a few seconds then gives a usable profile.
+    await inspector.post("Profiler.setSamplingInterval", { interval: 200 });
     await inspector.post("Profiler.start");
     const ioBefore = await bytesMoved();
+    const postgresBefore = await postgresCpuMicros();
     const cpuBefore = process.cpuUsage();
     const rate = await drainWithLoops(engine, tasks, loops, batch);
     const cpu = process.cpuUsage(cpuBefore);
     const io = await bytesMoved();
+    const postgresCpu = (await postgresCpuMicros()) - postgresBefore;
     const { profile } = await inspector.post("Profiler.stop");
     await writeFile("drain.cpuprofile", JSON.stringify(profile));
     inspector.disconnect();
     console.log(
       `drain: ${Math.round(rate)} tasks/s; engine process: ${Math.round((cpu.user + cpu.system) / tasks)} µs CPU (${Math.round(cpu.system / tasks)} in the kernel), ` +
-        `${Math.round((io.written - ioBefore.written) / tasks)} bytes sent and ${Math.round((io.read - ioBefore.read) / tasks)} received per task`,
+        `${Math.round((io.written - ioBefore.written) / tasks)} bytes sent and ${Math.round((io.read - ioBefore.read) / tasks)} received per task` +
+        (postgresCpu > 0 ? `; Postgres processes on this machine: ${Math.round(postgresCpu / tasks)} µs CPU per task` : ""),
     );
     if (tracked) {
       const top = await server.query(
@@ -54,6 +59,25 @@ await server.withFreshDatabase("profile", async (url) => {
     await engine.close();
   }
 });
+
+/**
+ * CPU time (µs) used so far by the processes named `postgres` on this machine, from /proc: with a
+ * local server, the database's half of the drain's cost. 0 where /proc cannot tell (another host).
+ */
+async function postgresCpuMicros(): Promise<number> {
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  let ticks = 0;
+  for (const pid of await readdir("/proc").catch(() => [])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    // The command name sits in parentheses; utime and stime are the 12th and 13th fields after it.
+    const close = stat.lastIndexOf(")");
+    if (!stat.slice(stat.indexOf("(") + 1, close).startsWith("postgres")) continue;
+    const fields = stat.slice(close + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks * 1_000_000) / ticksPerSecond;
+}
 
 /** Bytes this process wrote and read through system calls (sockets included), from /proc. */
 async function bytesMoved(): Promise<{ written: number; read: number }> {

@@ -21,16 +21,16 @@ describe.skipIf(onPglite)("interleavings forced with a second connection (Postgr
     await engine.destroy();
   });
 
-  /** Resolves once some backend of the test database waits on a lock held by `other`. */
-  async function someoneBlocked(): Promise<void> {
+  /** Resolves once `count` backends of the test database wait on a lock (one held by `other`). */
+  async function someoneBlocked(count = 1): Promise<void> {
     for (let i = 0; i < 400; i++) {
       const rows = await sql<{ n: number }>`
         SELECT count(*)::int AS n FROM pg_stat_activity
         WHERE datname = current_database() AND wait_event_type = 'Lock'`.execute(engine.database.db);
-      if ((rows.rows[0]?.n ?? 0) > 0) return;
+      if ((rows.rows[0]?.n ?? 0) >= count) return;
       await new Promise((r) => setTimeout(r, 25));
     }
-    throw new Error("nothing blocked on the held lock");
+    throw new Error(`fewer than ${count} backend(s) blocked on the held lock`);
   }
 
   it("does not cancel a DO that an acquire leased while compensation was being planned; it waits and undoes it", async () => {
@@ -94,5 +94,38 @@ describe.skipIf(onPglite)("interleavings forced with a second connection (Postgr
     );
     await other.query("COMMIT");
     expect(await completing).toBe("LEASE_EXPIRED");
+  });
+
+  it("counts both of two parallel steps completed at the same moment, though both were planned on the same state", async () => {
+    const name = `both-${crypto.randomUUID().slice(0, 8)}`;
+    await engine.workflows.registerWorkflow({
+      name,
+      type: "parallel",
+      steps: [
+        { name: "a", queue: name },
+        { name: "b", queue: name },
+      ],
+    });
+    const { instanceId } = await engine.workflows.startWorkflow({ workflow: name });
+    const tasks = await engine.tasks.acquire({ queues: [name], workerId: "w", max: 2 });
+    expect(tasks).toHaveLength(2);
+    // Both completions read the instance at the same sequence number, then wait on its lock; the
+    // first to get it moves the instance, so the second must not write what it planned on the old state.
+    await other.query("BEGIN");
+    await other.query("SELECT 1 FROM workflow_instances WHERE instance_id = $1 FOR UPDATE", [instanceId]);
+    const completing = tasks.map((t) =>
+      engine.tasks.complete({ executionId: t.executionId, workerId: "w", fenceToken: t.fenceToken, output: t.taskId }),
+    );
+    await someoneBlocked(2);
+    await other.query("COMMIT");
+    const outcomes = await Promise.all(completing);
+    expect(outcomes.map((o) => [o.state, o.duplicate])).toEqual([
+      ["COMPLETED", false],
+      ["COMPLETED", false],
+    ]);
+    const view = await engine.workflows.getWorkflow(instanceId);
+    expect(view.state).toBe("COMPLETED");
+    expect(view.tasks.map((t) => t.output).sort()).toEqual(["a", "b"]);
+    expectHistoryConsistent(view);
   });
 });

@@ -14,7 +14,14 @@ import { retryTarget } from "../domain/fan-out.ts";
 import { instanceMove, statesAllowing } from "../domain/transitions.ts";
 import { reportKeysApplied } from "../store/events.ts";
 import { instanceLockWithExpiredLeases } from "../store/instances.ts";
-import { type ClosingReport, type FencedAnswer, taskAcquire, taskCloseIfLeased, taskHeartbeatMany } from "../store/task-leases.ts";
+import {
+  type ClosingReport,
+  type FencedAnswer,
+  reportRead,
+  taskAcquire,
+  taskCloseIfLeased,
+  taskHeartbeatMany,
+} from "../store/task-leases.ts";
 import {
   type TaskRow,
   taskGet,
@@ -249,12 +256,68 @@ export class TaskCoordinator {
     return answers.filter((a) => !(a instanceof BatonError)).length;
   }
 
+  /** Applies a batch of reports: on a read when nothing races them, else under the instances' locks. */
+  private async applyReports(items: Report[]): Promise<(TaskOutcome | BatonError)[]> {
+    return (await this.applyReportsOnRead(items)) ?? (await this.applyReportsLocked(items));
+  }
+
   /**
-   * Applies a batch of reports in one transaction: the instances are locked (in id order), one
+   * The reports' fast path: one unlocked read of the instances and their attempts, the outcomes
+   * and the plans made on it, one statement that writes them all only if nothing moved meanwhile
+   * (`InstanceChange.commitOnRead`). A refusal is answered from the read: a fence that is not the
+   * lease's now never will be. Null, having written nothing, when the locking path must decide:
+   * reports that name themselves (their keys are checked under the lock), a lease that looks
+   * expired (the locking path explains it), a plan that cancels, or a write that found the rows moved.
+   */
+  private async applyReportsOnRead(items: Report[]): Promise<(TaskOutcome | BatonError)[] | null> {
+    if (items.some((i) => i.idempotencyKey !== undefined)) return null;
+    const read = await reportRead(
+      this.db,
+      items.map((i) => i.executionId),
+    );
+    const current = new Map(read.tasks.map((t) => [t.executionId, t]));
+    const closes: ClosingReport[] = [];
+    const applying = new Map<number, TaskRow>();
+    const now = Date.now();
+    for (const [i, item] of items.entries()) {
+      const task = current.get(item.executionId);
+      if (!task || task.state !== "LEASED" || task.fenceToken !== item.fenceToken || task.leaseHolder !== item.workerId) continue;
+      const closing = closingReport(item);
+      if (closing.requireUnexpired && (task.leaseExpiresAt?.getTime() ?? 0) <= now) return null;
+      // The read's row becomes what the close will make of it (the read is this call's own): the
+      // planner sees the outcome, and later copies of this report are answered against it.
+      task.state = closing.state;
+      task.output = closing.output ?? null;
+      task.error = closing.error ?? null;
+      if (closing.exhaust) task.maxAttempts = task.attempt;
+      task.finishedAt = new Date(now);
+      closes.push(closing);
+      applying.set(i, task);
+    }
+    const committed = await InstanceChange.commitOnRead(this.changes, read, closes, (changes) => {
+      for (const [i, task] of applying) {
+        const change = lockedChange(changes, task.instanceId);
+        if ((items[i] as Report).type === "release") change.recordCancelled([task]);
+        else change.recordTaskOutcome(task);
+      }
+    });
+    if (committed === null) return null;
+    this.tellFinished([...applying.values()]);
+    return items.map((item, i): TaskOutcome | BatonError => {
+      const task = applying.get(i);
+      if (task) return { executionId: task.executionId, state: task.state, duplicate: false };
+      const row = current.get(item.executionId) ?? null;
+      if (isRepeat(item, row)) return { executionId: item.executionId, state: outcomeState(item), duplicate: true };
+      return this.rejection(item, row, item.type);
+    });
+  }
+
+  /**
+   * The reports' locking path, one transaction: the instances are locked (in id order), one
    * statement closes every attempt whose fence matches and explains the others, the planner takes
    * each instance forward, and one statement writes the rest.
    */
-  private async applyReports(items: Report[]): Promise<(TaskOutcome | BatonError)[]> {
+  private async applyReportsLocked(items: Report[]): Promise<(TaskOutcome | BatonError)[]> {
     const applied: TaskRow[] = [];
     const answers = await InstanceChange.runForExecutions(
       this.changes,
@@ -484,14 +547,22 @@ export interface RetriedTask {
 }
 
 function closingReport(item: Report): ClosingReport {
-  const lease = { executionId: item.executionId, workerId: item.workerId, fenceToken: item.fenceToken };
+  const { executionId, workerId, fenceToken } = item;
   switch (item.type) {
     case "complete":
-      return { ...lease, state: "COMPLETED", output: item.output ?? null, requireUnexpired: true };
+      return { executionId, workerId, fenceToken, state: "COMPLETED", output: item.output ?? null, requireUnexpired: true };
     case "fail":
-      return { ...lease, state: "FAILED", error: item.error ?? null, exhaust: item.retryable === false, requireUnexpired: true };
+      return {
+        executionId,
+        workerId,
+        fenceToken,
+        state: "FAILED",
+        error: item.error ?? null,
+        exhaust: item.retryable === false,
+        requireUnexpired: true,
+      };
     case "release":
-      return { ...lease, state: "CANCELLED", error: { message: "released unstarted" }, requireUnexpired: false };
+      return { executionId, workerId, fenceToken, state: "CANCELLED", error: { message: "released unstarted" }, requireUnexpired: false };
   }
 }
 

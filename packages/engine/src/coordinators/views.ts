@@ -17,16 +17,24 @@ export function isoTimes<T extends object>(row: T): WithIsoTimes<T> {
 }
 
 function attemptOf(row: TaskRow): TaskAttempt {
-  return { taskId: row.taskId, ...taskIdParts(row.taskId), kind: row.kind, queue: row.queue, attempt: row.attempt };
+  const { step, elementIndex } = taskIdParts(row.taskId);
+  return { taskId: row.taskId, step, elementIndex, kind: row.kind, queue: row.queue, attempt: row.attempt };
 }
 
 export function acquiredView(row: AcquiredRow): AcquiredTask {
+  // Written out rather than spread from attemptOf: one of these is made for every task handed out.
+  const { step, elementIndex } = taskIdParts(row.taskId);
   return {
     executionId: row.executionId,
     instanceId: row.instanceId,
     workflowName: row.workflowName,
     namespace: row.namespace,
-    ...attemptOf(row),
+    taskId: row.taskId,
+    step,
+    elementIndex,
+    kind: row.kind,
+    queue: row.queue,
+    attempt: row.attempt,
     fenceToken: row.fenceToken as number,
     leaseExpiresAt: (row.leaseExpiresAt as Date).toISOString(),
     input: row.input,

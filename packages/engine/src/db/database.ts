@@ -130,7 +130,18 @@ function preparedStatements(client: pg.PoolClient): void {
     }
     return name === undefined ? query(text, values, callback) : query({ name, text, values }, callback);
   };
-  Object.assign(client, { query: prepared });
+  // A query refused because the backend went away (terminated, server shutting down) can be
+  // answered before pg has seen the socket close, and the client would go back to the pool as if
+  // it were healthy: ending it now makes the pool discard it on release.
+  const discardingIfLost = (...args: unknown[]) => {
+    const result = prepared(...(args as [unknown, unknown, unknown]));
+    if (!(result instanceof Promise)) return result;
+    return result.catch((error: unknown) => {
+      if (connectionError(error)) client.end().catch(() => {});
+      throw error;
+    });
+  };
+  Object.assign(client, { query: discardingIfLost });
 }
 
 /** A LISTEN connection that comes back after it drops, with growing pauses between tries. */

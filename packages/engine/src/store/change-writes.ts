@@ -2,7 +2,9 @@ import { BatonError } from "@baton/contract";
 import { sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
 import { type HistoryAppend, historyInsertCtes } from "./events.ts";
+import { idList, uuidArray } from "./id-list.ts";
 import { type InstanceWrite, instanceInsertCte, instanceUpdateCte, type NewInstance } from "./instances.ts";
+import { type ClosingReport, leaseCloseCtes } from "./task-leases.ts";
 import { type NewTaskRow, type QueueWake, queueWakePayloads, TASK_CHANNEL, taskInsertCtes } from "./tasks.ts";
 
 /*
@@ -32,6 +34,43 @@ export async function changeWrite(
       instanceIds: writes.instances.map((w) => w.instanceId),
     });
   }
+}
+
+/**
+ * Writes reports planned on an unlocked read (`reportRead`), in one statement and no transaction,
+ * all or nothing: it locks the instances (in id order, like every instance lock), checks that
+ * none moved past the sequence number it was read at, then locks every reported lease that its
+ * fence still holds; only when all of them are there does it close those leases and write the
+ * attempts, history and instances, and NOTIFY. Answers false when it wrote nothing, for the caller
+ * to take the locking path.
+ */
+export async function reportWrite(
+  db: DbOrTrx,
+  writes: { closes: ClosingReport[]; tasks: NewTaskRow[]; history: HistoryAppend[]; instances: InstanceWrite[]; wakes: QueueWake[] },
+  sender?: string,
+): Promise<boolean> {
+  const ids = writes.instances.map((w) => w.instanceId);
+  const leases = leaseCloseCtes(writes.closes, "unmoved");
+  const result = await sql<{ ok: boolean }>`
+    WITH locked AS MATERIALIZED (
+      SELECT instance_id, sequence_number FROM workflow_instances
+      WHERE instance_id = ANY(${idList(ids)})
+      ORDER BY instance_id
+      FOR UPDATE
+    ), unmoved AS MATERIALIZED (
+      SELECT count(*) = ${ids.length} AS ok
+      FROM locked k
+      JOIN unnest(${uuidArray(ids)}::uuid[], ${writes.instances.map((w) => w.expectedSequence)}::bigint[]) AS e(instance_id, expected)
+        ON e.instance_id = k.instance_id AND e.expected = k.sequence_number
+    ), ${leases.hold},
+    passed AS MATERIALIZED (
+      SELECT instance_id FROM locked
+      WHERE (SELECT ok FROM unmoved) AND (SELECT count(*) FROM held) = ${writes.closes.length}
+    ), ${leases.close("passed")}, ${taskInsertCtes(writes.tasks, "passed")}, ${historyInsertCtes(writes.history, "passed")},
+    ${instanceUpdateCte(writes.instances, "passed")}
+    SELECT ok, CASE WHEN ok THEN ${notify(writes.wakes, sender)} END AS notified
+    FROM (SELECT (SELECT count(*) FROM passed) = ${ids.length} AS ok) AS outcome`.execute(db);
+  return result.rows[0]?.ok === true;
 }
 
 /**

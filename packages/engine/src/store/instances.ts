@@ -157,7 +157,8 @@ export interface InstanceWrite {
  * A CTE (`inst_write`) writing instances' new states, each guarded by the sequence it was read at;
  * it returns the ids it wrote, so the caller can tell that none moved meanwhile.
  */
-export function instanceUpdateCte(writes: InstanceWrite[]) {
+export function instanceUpdateCte(writes: InstanceWrite[], onlyFor?: string) {
+  const filter = onlyFor ? sql`AND i.instance_id IN (SELECT instance_id FROM ${sql.table(onlyFor)})` : sql``;
   const rows = writes.map((w) => ({
     instance_id: w.instanceId,
     expected: w.expectedSequence,
@@ -177,7 +178,7 @@ export function instanceUpdateCte(writes: InstanceWrite[]) {
           deadline_at = CASE WHEN v.state IN ('RUNNING', 'PAUSED') THEN i.deadline_at END
       FROM ${jsonRows(rows, "instance_id uuid, expected bigint, sequence_number bigint, state text, output jsonb, error jsonb, compensate_from text")}
       WHERE i.instance_id = ANY(${idList(writes.map((w) => w.instanceId))})
-        AND i.instance_id = v.instance_id AND i.sequence_number = v.expected
+        AND i.instance_id = v.instance_id AND i.sequence_number = v.expected ${filter}
       RETURNING i.instance_id
     )`;
 }

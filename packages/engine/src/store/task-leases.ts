@@ -1,5 +1,8 @@
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
+import type { InstanceError } from "../domain/reconcile.ts";
+import { idList } from "./id-list.ts";
+import type { InstanceRow } from "./instances.ts";
 import { jsonRows } from "./json-rows.ts";
 import { ATTEMPT_COLUMNS, type AttemptColumns, RECORD_COLUMNS, type TaskRow, toTaskRow } from "./tasks.ts";
 
@@ -73,7 +76,10 @@ export async function taskAcquire(
     JOIN task_executions t ON t.execution_id = l.execution_id
     JOIN workflow_instances i ON i.instance_id = l.workflow_instance_id
     ORDER BY l.fence_token`.execute(db);
-  return result.rows.map((r) => ({ ...toTaskRow(r), workflowName: r.workflow_name, namespace: r.namespace, slot: Number(r.slot) - 1 }));
+  // Properties added to the fresh row rather than spread into a copy: this runs for every task handed out.
+  return result.rows.map((r) =>
+    Object.assign(toTaskRow(r), { workflowName: r.workflow_name, namespace: r.namespace, slot: Number(r.slot) - 1 }),
+  );
 }
 
 export interface LeaseRef {
@@ -137,22 +143,9 @@ export interface ClosingReport extends LeaseRef {
  */
 export async function taskCloseIfLeased(db: DbOrTrx, reports: ClosingReport[]): Promise<FencedAnswer[]> {
   if (reports.length === 0) return [];
-  const rows = reports.map((r, i) => ({
-    execution_id: r.executionId,
-    worker_id: r.workerId,
-    fence_token: r.fenceToken,
-    state: r.state,
-    output: r.output ?? null,
-    error: r.error ?? null,
-    exhaust: r.exhaust === true,
-    require_unexpired: r.requireUnexpired,
-    ord: i + 1,
-  }));
-  const columns =
-    "execution_id uuid, worker_id text, fence_token bigint, state text, output jsonb, error jsonb, exhaust boolean, require_unexpired boolean, ord int";
   const result = await sql<AttemptColumns & { ord: string; applied: boolean }>`
     WITH v AS (
-      SELECT * FROM ${jsonRows(rows, columns)}
+      SELECT * FROM ${closingRows(reports)}
     ), closed AS (
       DELETE FROM task_leases l
       USING v
@@ -160,15 +153,7 @@ export async function taskCloseIfLeased(db: DbOrTrx, reports: ClosingReport[]): 
         AND l.fence_token = v.fence_token AND l.lease_holder = v.worker_id
         AND (NOT v.require_unexpired OR l.lease_expires_at > clock_timestamp())
       RETURNING l.*, v.ord, v.state AS new_state, v.output AS new_output, v.error AS new_error, v.exhaust
-    ), recorded AS (
-      UPDATE task_executions t
-      SET state = c.new_state, output = c.new_output, error = c.new_error, finished_at = now(),
-          lease_holder = c.lease_holder, lease_expires_at = c.lease_expires_at, fence_token = c.fence_token,
-          started_at = c.started_at, max_attempts = CASE WHEN c.exhaust THEN t.attempt_number ELSE t.max_attempts END
-      FROM closed c
-      WHERE t.execution_id = c.execution_id
-      RETURNING ${RECORD_COLUMNS}, c.ord
-    )
+    ), ${recordClosedCte(sql`${RECORD_COLUMNS}, c.ord`)}
     SELECT true AS applied, r.* FROM recorded r
     UNION ALL
     SELECT false AS applied, ${ATTEMPT_COLUMNS}, v.ord
@@ -181,4 +166,138 @@ export async function taskCloseIfLeased(db: DbOrTrx, reports: ClosingReport[]): 
     answers[Number(r.ord) - 1] = { applied: r.applied, task: r.execution_id === null ? null : toTaskRow(r) };
   }
   return answers;
+}
+
+/** Closing reports as the rows `v` of a statement, numbered by `ord` from 1 in their order. */
+function closingRows(reports: ClosingReport[]) {
+  const rows = reports.map((r, i) => ({
+    execution_id: r.executionId,
+    worker_id: r.workerId,
+    fence_token: r.fenceToken,
+    state: r.state,
+    output: r.output ?? null,
+    error: r.error ?? null,
+    exhaust: r.exhaust === true,
+    require_unexpired: r.requireUnexpired,
+    ord: i + 1,
+  }));
+  return jsonRows(
+    rows,
+    "execution_id uuid, worker_id text, fence_token bigint, state text, output jsonb, error jsonb, exhaust boolean, require_unexpired boolean, ord int",
+  );
+}
+
+/**
+ * The CTE `recorded`: each attempt whose lease row the CTE `closed` deleted (its columns, with
+ * new_state, new_output, new_error and exhaust) takes its outcome and the lease it had into its record.
+ */
+function recordClosedCte(returning: RawBuilder<unknown>) {
+  return sql`recorded AS (
+      UPDATE task_executions t
+      SET state = c.new_state, output = c.new_output, error = c.new_error, finished_at = now(),
+          lease_holder = c.lease_holder, lease_expires_at = c.lease_expires_at, fence_token = c.fence_token,
+          started_at = c.started_at, max_attempts = CASE WHEN c.exhaust THEN t.attempt_number ELSE t.max_attempts END
+      FROM closed c
+      WHERE t.execution_id = c.execution_id
+      RETURNING ${returning}
+    )`;
+}
+
+/**
+ * CTEs closing reported leases inside a larger write, all or none. `hold` (the CTE `held`) locks
+ * each lease still held with its fence (and unexpired where required), but only once the CTE
+ * `gate` (one boolean column `ok`) is true, so that callers lock their instance rows first.
+ * `close` (the CTEs `closed` and `recorded`) then closes exactly the rows `held` locked, and only
+ * when the CTE `go`, which the caller places between the two, has rows: the caller lets it have
+ * rows only when `held` has one row per report.
+ */
+export function leaseCloseCtes(reports: ClosingReport[], gate: string) {
+  const hold = sql`
+    held AS MATERIALIZED (
+      SELECT l.*, v.state AS new_state, v.output AS new_output, v.error AS new_error, v.exhaust
+      FROM ${closingRows(reports)}
+      JOIN LATERAL (SELECT * FROM task_leases WHERE task_leases.execution_id = v.execution_id LIMIT 1) l ON true
+      WHERE l.state = 'LEASED' AND l.fence_token = v.fence_token AND l.lease_holder = v.worker_id
+        AND (NOT v.require_unexpired OR l.lease_expires_at > clock_timestamp())
+        AND (SELECT ok FROM ${sql.table(gate)})
+      FOR UPDATE OF l
+    )`;
+  const close = (go: string) => sql`
+    closed AS (
+      DELETE FROM task_leases l
+      USING held h
+      WHERE l.execution_id = ANY(ARRAY(SELECT execution_id FROM held)) AND l.execution_id = h.execution_id
+        AND EXISTS (SELECT 1 FROM ${sql.table(go)})
+      RETURNING h.*
+    ), ${recordClosedCte(sql`t.execution_id`)}`;
+  return { hold, close };
+}
+
+/** The instances that own some executions, and every attempt of theirs: what a report is planned on. */
+export interface ReportRead {
+  instances: InstanceRow[];
+  tasks: TaskRow[];
+}
+
+type InstanceColumns = {
+  i_namespace: string;
+  i_workflow_name: string;
+  i_workflow_version: number;
+  i_run_id: string;
+  i_state: string;
+  i_sequence_number: string;
+  i_compensate_from: string | null;
+  i_created_at: Date;
+  i_updated_at: Date;
+  i_first: boolean;
+  i_input: unknown;
+  i_output: unknown;
+  i_error: unknown;
+};
+
+/**
+ * Reads, without locking, the instances owning `executionIds` and all their attempts (with their
+ * lease columns), in one statement: one row per attempt, in the order the planner reads them. The
+ * instance's small columns ride on every row; its input, output and error only on its first row,
+ * so an instance with many attempts is not sent many times.
+ */
+export async function reportRead(db: DbOrTrx, executionIds: string[]): Promise<ReportRead> {
+  if (executionIds.length === 0) return { instances: [], tasks: [] };
+  const result = await sql<AttemptColumns & InstanceColumns>`
+    SELECT ${ATTEMPT_COLUMNS},
+      i.namespace AS i_namespace, i.workflow_name AS i_workflow_name, i.workflow_version AS i_workflow_version,
+      i.run_id AS i_run_id, i.state AS i_state, i.sequence_number AS i_sequence_number, i.compensate_from AS i_compensate_from,
+      i.created_at AS i_created_at, i.updated_at AS i_updated_at, row_number() OVER w = 1 AS i_first,
+      CASE WHEN row_number() OVER w = 1 THEN i.input END AS i_input,
+      CASE WHEN row_number() OVER w = 1 THEN i.output END AS i_output,
+      CASE WHEN row_number() OVER w = 1 THEN i.error END AS i_error
+    FROM workflow_instances i
+    JOIN task_executions t ON t.workflow_instance_id = i.instance_id
+    LEFT JOIN LATERAL (SELECT * FROM task_leases WHERE task_leases.execution_id = t.execution_id LIMIT 1) l ON true
+    WHERE i.instance_id = ANY(ARRAY(SELECT workflow_instance_id FROM task_executions WHERE execution_id = ANY(${idList(executionIds)})))
+    WINDOW w AS (PARTITION BY i.instance_id ORDER BY t.created_at, t.attempt_number)
+    ORDER BY i.instance_id, t.created_at, t.attempt_number`.execute(db);
+  const instances: InstanceRow[] = [];
+  const tasks: TaskRow[] = [];
+  for (const r of result.rows) {
+    if (r.i_first) {
+      instances.push({
+        instanceId: r.workflow_instance_id,
+        namespace: r.i_namespace,
+        workflowName: r.i_workflow_name,
+        workflowVersion: r.i_workflow_version,
+        runId: r.i_run_id,
+        state: r.i_state as InstanceRow["state"],
+        input: r.i_input as Record<string, unknown>,
+        output: r.i_output ?? null,
+        error: (r.i_error as InstanceError | null) ?? null,
+        compensateFrom: r.i_compensate_from,
+        sequenceNumber: Number(r.i_sequence_number),
+        createdAt: r.i_created_at,
+        updatedAt: r.i_updated_at,
+      });
+    }
+    tasks.push(toTaskRow(r));
+  }
+  return { instances, tasks };
 }
