@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import { BatonError, BODY_LIMIT_HEADER } from "@baton/engine";
 import type { HttpBindings } from "@hono/node-server";
 import type { Context, MiddlewareHandler } from "hono";
@@ -25,13 +26,22 @@ export function bodyLimit(limitBytes: number): MiddlewareHandler<AppEnv> {
     const declared = c.req.header("content-length");
     if (declared !== undefined && c.req.header("transfer-encoding") === undefined) {
       const size = Number(declared);
-      if (!(size > limitBytes)) return next();
-      const drained = size <= limitBytes + DISCARD_MAX_BYTES && (await discardDeclared(c));
-      return refuse(c, limitBytes, drained, size);
+      if (size > limitBytes) {
+        const drained = size <= limitBytes + DISCARD_MAX_BYTES && (await discardIncoming(c));
+        return refuse(c, limitBytes, drained, size);
+      }
     }
+    const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+    if (incoming) {
+      if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+      const body = await readIncoming(incoming, limitBytes);
+      if (body === "too large") return refuse(c, limitBytes, await discardIncoming(c, DISCARD_MAX_BYTES));
+      keepBody(c, incoming, body);
+      return next();
+    }
+    // Not served by node:http (a test's app.request): read the web body, up to the limit.
     const body = c.req.raw.body;
-    if (!body) return next();
-    // No declared length: read up to the limit, then hand the route what was read.
+    if (!body || declared !== undefined) return next();
     const reader = body.getReader();
     const chunks: Uint8Array[] = [];
     let size = 0;
@@ -51,6 +61,52 @@ export function bodyLimit(limitBytes: number): MiddlewareHandler<AppEnv> {
   };
 }
 
+/**
+ * Reads a request body straight from Node's stream, at most `limitBytes` (else "too large", with
+ * the rest left for `discardIncoming`). Hono would read it through a web Request and stream built
+ * over the Node one: measured at about a tenth of the server's CPU on the hot routes.
+ */
+function readIncoming(incoming: IncomingMessage, limitBytes: number): Promise<Buffer | "too large"> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (outcome: Buffer | "too large" | Error) => {
+      incoming.off("data", data).off("end", end).off("error", failed).off("close", closed);
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
+    const data = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limitBytes) {
+        incoming.pause();
+        settle("too large");
+      } else chunks.push(chunk);
+    };
+    const end = () => settle(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    const failed = (error: Error) => settle(error);
+    // The client went away before the body ended: nobody is left to answer.
+    const closed = () => {
+      if (!incoming.readableEnded) settle(new Error("the client closed the connection before the request body ended"));
+    };
+    if (incoming.readableEnded) return resolve(Buffer.alloc(0));
+    incoming.on("data", data).on("end", end).on("error", failed).on("close", closed);
+  });
+}
+
+/**
+ * Hands the body read from Node to whatever reads it next: Hono's json(), text() and
+ * arrayBuffer() answer from its body cache, and a web Request made later (for its signal, say)
+ * takes the body as one chunk (`rawBody`, which @hono/node-server honours).
+ */
+function keepBody(c: Context<AppEnv>, incoming: IncomingMessage, body: Buffer): void {
+  Object.assign(incoming, { rawBody: body });
+  const bytes = body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer;
+  // As Response.text() would decode it: a leading byte order mark is not part of the text.
+  const text = body.toString("utf8");
+  c.req.bodyCache.arrayBuffer = Promise.resolve(bytes);
+  c.req.bodyCache.text = Promise.resolve(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+}
+
 function refuse(c: Context<AppEnv>, limitBytes: number, drained: boolean, sizeBytes?: number): Response {
   // A body not read to its end leaves the connection unusable for another request.
   if (!drained) c.header("Connection", "close");
@@ -65,24 +121,29 @@ function refuse(c: Context<AppEnv>, limitBytes: number, drained: boolean, sizeBy
 }
 
 /**
- * Reads and drops a body of a declared length (Node's parser stops at that length). Served by
- * @hono/node-server, the request's Node stream flows straight into the void, untouched by the web
- * stream over it, which would take several times longer.
+ * Reads and drops the rest of a refused body, up to `maxBytes` more within DISCARD_MAX_MS; true
+ * when it ended. Served by @hono/node-server, the request's Node stream flows straight into the
+ * void, untouched by the web stream over it, which would take several times longer.
  */
-async function discardDeclared(c: Context<AppEnv>): Promise<boolean> {
+async function discardIncoming(c: Context<AppEnv>, maxBytes = Number.POSITIVE_INFINITY): Promise<boolean> {
   const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
-  if (!incoming) return discard((c.req.raw.body as ReadableStream<Uint8Array>).getReader(), Number.POSITIVE_INFINITY);
+  if (!incoming) return discard((c.req.raw.body as ReadableStream<Uint8Array>).getReader(), maxBytes);
   if (incoming.readableEnded) return true;
   return new Promise<boolean>((resolve) => {
+    let read = 0;
     const settle = (drained: boolean) => {
       clearTimeout(timer);
-      incoming.off("end", ended).off("close", closed);
+      incoming.off("data", counted).off("end", ended).off("close", closed);
       resolve(drained);
+    };
+    const counted = (chunk: Buffer) => {
+      read += chunk.length;
+      if (read > maxBytes) settle(false);
     };
     const ended = () => settle(true);
     const closed = () => settle(incoming.readableEnded);
     const timer = setTimeout(() => settle(false), DISCARD_MAX_MS);
-    incoming.on("end", ended).on("close", closed);
+    incoming.on("data", counted).on("end", ended).on("close", closed);
     incoming.resume();
   });
 }

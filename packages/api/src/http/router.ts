@@ -71,10 +71,10 @@ export function jsonContent<T>(schema: T, description: string) {
  * `curl -H 'content-type: application/json' -X POST` does) reads as `{}` instead of malformed JSON.
  */
 export const optionalJsonBody: MiddlewareHandler = async function optionalJsonBody(c, next) {
-  // Read from a copy: the body stays unread for the validator after this middleware, which then
-  // reads "{}" from the request put in place of an empty one (as Hono's own body limit does).
-  if (c.req.header("content-type") && (await c.req.raw.clone().text()).trim() === "") {
-    c.req.raw = new Request(c.req.raw, { body: "{}" });
+  // text() keeps what it read in the request's body cache, where the validator after this
+  // middleware reads it again; an empty body is replaced there by "{}".
+  if (c.req.header("content-type") && (await c.req.text()).trim() === "") {
+    c.req.bodyCache = { text: Promise.resolve("{}") };
   }
   await next();
 };
