@@ -6,8 +6,9 @@
  *
  *   pnpm bench:profile [tasks] [loops] [batch]
  */
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
+import { postgresCpuMicros } from "./cpu.ts";
 import { analyze, PgServer } from "./database.ts";
 import { drainWithLoops, ONE_STEP, openBaton, startRuns } from "./systems/baton.ts";
 
@@ -32,12 +33,12 @@ await server.withFreshDatabase("profile", async (url) => {
     await inspector.post("Profiler.setSamplingInterval", { interval: 200 });
     await inspector.post("Profiler.start");
     const ioBefore = await bytesMoved();
-    const postgresBefore = await postgresCpuMicros();
+    const postgresBefore = postgresCpuMicros();
     const cpuBefore = process.cpuUsage();
     const rate = await drainWithLoops(engine, tasks, loops, batch);
     const cpu = process.cpuUsage(cpuBefore);
     const io = await bytesMoved();
-    const postgresCpu = (await postgresCpuMicros()) - postgresBefore;
+    const postgresCpu = postgresCpuMicros() - postgresBefore;
     const { profile } = await inspector.post("Profiler.stop");
     await writeFile("drain.cpuprofile", JSON.stringify(profile));
     inspector.disconnect();
@@ -59,25 +60,6 @@ await server.withFreshDatabase("profile", async (url) => {
     await engine.close();
   }
 });
-
-/**
- * CPU time (µs) used so far by the processes named `postgres` on this machine, from /proc: with a
- * local server, the database's half of the drain's cost. 0 where /proc cannot tell (another host).
- */
-async function postgresCpuMicros(): Promise<number> {
-  const ticksPerSecond = 100; // USER_HZ on Linux
-  let ticks = 0;
-  for (const pid of await readdir("/proc").catch(() => [])) {
-    if (!/^\d+$/.test(pid)) continue;
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-    // The command name sits in parentheses; utime and stime are the 12th and 13th fields after it.
-    const close = stat.lastIndexOf(")");
-    if (!stat.slice(stat.indexOf("(") + 1, close).startsWith("postgres")) continue;
-    const fields = stat.slice(close + 2).split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return (ticks * 1_000_000) / ticksPerSecond;
-}
 
 /** Bytes this process wrote and read through system calls (sockets included), from /proc. */
 async function bytesMoved(): Promise<{ written: number; read: number }> {

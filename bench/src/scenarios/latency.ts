@@ -1,6 +1,7 @@
 import { createClient, createWorker, silentLogger } from "@baton/worker-sdk";
 import { Countdown, sleep, Tally, untilCounted, untilNoneRemain } from "../bookkeeping.ts";
 import { type Context, count, poolFor, type Scenario } from "../context.ts";
+import { cpuMeter } from "../cpu.ts";
 import { type Figure, LostWorkError } from "../figure.ts";
 import { type Measured, measure } from "../measure.ts";
 import { offerAtRate } from "../offer.ts";
@@ -109,9 +110,10 @@ class Latencies {
   }
 }
 
-/** Says so beside the figure when the sender could not keep up the rate (a busy machine). */
-function offered(perSecond: number, rate: number, values: number[]): Measured {
-  return perSecond < rate * 0.95 ? { values, note: `sender kept up only ${count(Math.round(perSecond))}/s` } : values;
+/** The figure with what it cost, and a word when the sender could not keep up the rate (a busy machine). */
+function offered(perSecond: number, rate: number, values: number[], cpu: string): Measured {
+  const slow = perSecond < rate * 0.95 ? `sender kept up only ${count(Math.round(perSecond))}/s; ` : "";
+  return { values, note: `${slow}${cpu}` };
 }
 
 async function batonLatency(ctx: Context, rate: number, total: number, concurrency: number): Promise<Measured> {
@@ -136,12 +138,14 @@ async function batonLatency(ctx: Context, rate: number, total: number, concurren
       const client = createClient({ url: server.url });
       await client.register(ONE_STEP);
       await sleep(WARM_UP_MS);
+      const cpu = cpuMeter(server.pid);
       const { offeredPerSecond } = await offerAtRate(rate, total, (i) =>
         client.start(ONE_STEP.name, { runId: `l${i}`, input: { i, sentAt: performance.now() } }),
       );
       await untilCounted("Baton latency", completed);
+      const spent = cpu.perItem(total, "run");
       await expectInstanceStates(url, { COMPLETED: total }, "Baton latency");
-      return offered(offeredPerSecond, rate, latencies.summary("Baton latency"));
+      return offered(offeredPerSecond, rate, latencies.summary("Baton latency"), spent);
     } finally {
       await worker.stop({ deadlineMs: 5000 });
       await server.stop();
@@ -161,9 +165,10 @@ async function graphileLatency(ctx: Context, rate: number, total: number, concur
     });
     try {
       await sleep(WARM_UP_MS);
+      const cpu = cpuMeter();
       const { offeredPerSecond } = await offerAtRate(rate, total, (i) => utils.addJob(GRAPHILE_TASK, { i, sentAt: performance.now() }));
       await untilNoneRemain("graphile-worker latency", () => graphileJobsLeft(utils));
-      return offered(offeredPerSecond, rate, latencies.summary("graphile-worker latency"));
+      return offered(offeredPerSecond, rate, latencies.summary("graphile-worker latency"), cpu.perItem(total, "job"));
     } finally {
       await runner.stop();
       await utils.release();
@@ -178,13 +183,15 @@ async function pgBossLatency(ctx: Context, rate: number, total: number): Promise
     try {
       await pgBossWork(boss, PG_BOSS_WORKERS, PG_BOSS_BATCH, (data) => latencies.enter(data as Sample));
       await sleep(WARM_UP_MS);
+      const cpu = cpuMeter();
       const { offeredPerSecond } = await offerAtRate(rate, total, async (i) => {
         const id = await boss.send(PG_BOSS_QUEUE, { i, sentAt: performance.now() });
         if (!id) throw new LostWorkError(`send of job ${i} returned no id`);
       });
       await untilNoneRemain("pg-boss latency", () => pgBossJobsLeft(boss));
+      const spent = cpu.perItem(total, "job");
       await pgBossExpectCompleted(boss, total, errors);
-      return offered(offeredPerSecond, rate, latencies.summary("pg-boss latency"));
+      return offered(offeredPerSecond, rate, latencies.summary("pg-boss latency"), spent);
     } finally {
       await boss.stop({ graceful: true, timeout: 5000 });
     }

@@ -83,4 +83,26 @@ describe("a body over the limit", () => {
     expect(refused.status).toBe(400);
     expect(refused.headers.get(BODY_LIMIT_HEADER)).toBe(String(LIMIT));
   });
+
+  it("reads a body sent in chunks without a length, or starting with a byte order mark, like any other", async () => {
+    const name = `chunked-${crypto.randomUUID().slice(0, 8)}`;
+    const text = JSON.stringify({ name, steps: [{ name: "a" }] });
+    const chunks = [text.slice(0, 10), text.slice(10)].map((part) => new TextEncoder().encode(part));
+    const chunked = await fetch(`${h.url}/v1/workflows`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new ReadableStream({
+        start(controller) {
+          for (const chunk of chunks) controller.enqueue(chunk);
+          controller.close();
+        },
+      }),
+      duplex: "half",
+    } as RequestInit);
+    expect(chunked.status).toBe(201);
+    expect(await chunked.json()).toMatchObject({ name, version: 1 });
+    const marked = await h.call("POST", `/v1/workflows/${name}/runs`, `\uFEFF${JSON.stringify({ runId: "bom", input: { ok: true } })}`);
+    expect(marked.status).toBe(201);
+    expect(marked.body).toMatchObject({ runId: "bom", created: true });
+  });
 });

@@ -103,8 +103,18 @@ function keepBody(c: Context<AppEnv>, incoming: IncomingMessage, body: Buffer): 
   const bytes = body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer;
   // As Response.text() would decode it: a leading byte order mark is not part of the text.
   const text = body.toString("utf8");
-  c.req.bodyCache.arrayBuffer = Promise.resolve(bytes);
-  c.req.bodyCache.text = Promise.resolve(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  setBodyCache(c, { arrayBuffer: bytes, text: text.charCodeAt(0) === 0xfeff ? text.slice(1) : text });
+}
+
+/**
+ * Replaces what Hono's json(), text() and arrayBuffer() answer for this request (each derives
+ * from another when it is missing). Hono keeps promises in its body cache, whatever the type of
+ * the field says in some of its versions.
+ */
+export function setBodyCache(c: Context, body: { text: string; arrayBuffer?: ArrayBuffer }): void {
+  const cache: Record<string, Promise<unknown>> = { text: Promise.resolve(body.text) };
+  if (body.arrayBuffer) cache.arrayBuffer = Promise.resolve(body.arrayBuffer);
+  (c.req as { bodyCache: unknown }).bodyCache = cache;
 }
 
 function refuse(c: Context<AppEnv>, limitBytes: number, drained: boolean, sizeBytes?: number): Response {

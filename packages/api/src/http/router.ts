@@ -1,6 +1,7 @@
 import { BatonError, ErrorBodySchema, jsonTypeOf, strictQuery } from "@baton/engine";
 import { OpenAPIHono, type RouteConfig, type z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
+import { setBodyCache } from "./body-limit.ts";
 import type { AppEnv } from "./env.ts";
 import { validationError, validationHook } from "./errors.ts";
 
@@ -74,7 +75,7 @@ export const optionalJsonBody: MiddlewareHandler = async function optionalJsonBo
   // text() keeps what it read in the request's body cache, where the validator after this
   // middleware reads it again; an empty body is replaced there by "{}".
   if (c.req.header("content-type") && (await c.req.text()).trim() === "") {
-    c.req.bodyCache = { text: Promise.resolve("{}") };
+    setBodyCache(c, { text: "{}" });
   }
   await next();
 };

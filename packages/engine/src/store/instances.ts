@@ -155,7 +155,8 @@ export interface InstanceWrite {
 
 /**
  * A CTE (`inst_write`) writing instances' new states, each guarded by the sequence it was read at;
- * it returns the ids it wrote, so the caller can tell that none moved meanwhile.
+ * it returns the ids it wrote, so the caller can tell that none moved meanwhile. `onlyFor`, when
+ * given, names a CTE (with an `instance_id` column) of the instances that may be written.
  */
 export function instanceUpdateCte(writes: InstanceWrite[], onlyFor?: string) {
   const filter = onlyFor ? sql`AND i.instance_id IN (SELECT instance_id FROM ${sql.table(onlyFor)})` : sql``;
