@@ -50,14 +50,16 @@ export async function reportWrite(
   sender?: string,
 ): Promise<boolean> {
   const ids = writes.instances.map((w) => w.instanceId);
-  // The lock finds each instance with one index probe, whatever the statistics say: a plan cached
-  // while the table was small scanned all of it.
+  // The lock finds each instance with one index probe and the update by the row id it locked,
+  // whatever the statistics say: a plan cached while the table was small scanned all of it.
   const leases = leaseCloseCtes(writes.closes, "unmoved");
   const result = await sql<{ ok: boolean }>`
     WITH locked AS MATERIALIZED (
-      SELECT i.instance_id, i.sequence_number
+      SELECT i.instance_id, i.sequence_number, i.row_id
       FROM unnest(${uuidArray(ids)}::uuid[]) AS e(instance_id)
-      CROSS JOIN LATERAL (SELECT instance_id, sequence_number FROM workflow_instances WHERE instance_id = e.instance_id LIMIT 1) i
+      CROSS JOIN LATERAL (
+        SELECT instance_id, sequence_number, ctid AS row_id FROM workflow_instances WHERE instance_id = e.instance_id LIMIT 1
+      ) i
       ORDER BY i.instance_id
       FOR UPDATE OF i
     ), unmoved AS MATERIALIZED (
@@ -67,7 +69,7 @@ export async function reportWrite(
         ON e.instance_id = k.instance_id AND e.expected = k.sequence_number
     ), ${leases.hold},
     passed AS MATERIALIZED (
-      SELECT instance_id FROM locked
+      SELECT instance_id, row_id FROM locked
       WHERE (SELECT ok FROM unmoved) AND (SELECT count(*) FROM held) = ${writes.closes.length}
     ), ${leases.close("passed")}, ${taskInsertCtes(writes.tasks, "passed")}, ${historyInsertCtes(writes.history, "passed")},
     ${instanceUpdateCte(writes.instances, "passed")}

@@ -155,11 +155,11 @@ export interface InstanceWrite {
 
 /**
  * A CTE (`inst_write`) writing instances' new states, each guarded by the sequence it was read at;
- * it returns the ids it wrote, so the caller can tell that none moved meanwhile. `onlyFor`, when
- * given, names a CTE (with an `instance_id` column) of the instances that may be written.
+ * it returns the ids it wrote, so the caller can tell that none moved meanwhile. `lockedRows`, when
+ * given, names a CTE of the rows this statement locked (`instance_id`, and `row_id`: the ctid it
+ * locked): only those are written.
  */
-export function instanceUpdateCte(writes: InstanceWrite[], onlyFor?: string) {
-  const filter = onlyFor ? sql`AND i.instance_id IN (SELECT instance_id FROM ${sql.table(onlyFor)})` : sql``;
+export function instanceUpdateCte(writes: InstanceWrite[], lockedRows?: string) {
   const rows = writes.map((w) => ({
     instance_id: w.instanceId,
     expected: w.expectedSequence,
@@ -169,6 +169,11 @@ export function instanceUpdateCte(writes: InstanceWrite[], onlyFor?: string) {
     error: w.error,
     compensate_from: w.compensateFrom,
   }));
+  // Rows the same statement locked are written by their row id (a TID lookup per row, whatever a
+  // plan cached while the table was small would do); the others by their id list.
+  const target = lockedRows
+    ? sql`JOIN ${sql.table(lockedRows)} k ON k.instance_id = v.instance_id WHERE i.ctid = k.row_id AND`
+    : sql`WHERE i.instance_id = ANY(${idList(writes.map((w) => w.instanceId))}) AND`;
   return sql`
     inst_write AS (
       UPDATE workflow_instances i
@@ -178,8 +183,7 @@ export function instanceUpdateCte(writes: InstanceWrite[], onlyFor?: string) {
           -- deadline index (and an update that clears nothing stays HOT).
           deadline_at = CASE WHEN v.state IN ('RUNNING', 'PAUSED') THEN i.deadline_at END
       FROM ${jsonRows(rows, "instance_id uuid, expected bigint, sequence_number bigint, state text, output jsonb, error jsonb, compensate_from text")}
-      WHERE i.instance_id = ANY(${idList(writes.map((w) => w.instanceId))})
-        AND i.instance_id = v.instance_id AND i.sequence_number = v.expected ${filter}
+      ${target} i.instance_id = v.instance_id AND i.sequence_number = v.expected
       RETURNING i.instance_id
     )`;
 }
