@@ -157,4 +157,30 @@ describe("GroupCommit bounds", () => {
     // The three that waited went in one flush.
     expect(flushes).toEqual([[1], [2, 3, 4]]);
   });
+
+  it("splits a burst larger than a batch into as many flushes at once as it allows, the rest after", async () => {
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const flushes: number[][] = [];
+    const group = new GroupCommit<number, number>(
+      async (items) => {
+        flushes.push(items);
+        await gate;
+        return items.map((i) => i + 100);
+      },
+      { maxBatch: 2, maxFlushes: 2 },
+    );
+    const answers = group.submitMany([1, 2, 3, 4, 5]);
+    await Promise.resolve();
+    // Two flushes run before either ends; the fifth call waits for one of them.
+    expect(flushes).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    open();
+    expect(await answers).toEqual([101, 102, 103, 104, 105]);
+    expect(flushes).toEqual([[1, 2], [3, 4], [5]]);
+  });
 });

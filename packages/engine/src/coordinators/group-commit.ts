@@ -80,8 +80,12 @@ export class GroupCommit<In, Out> {
     });
   }
 
+  /** Starts flushes while fewer than maxFlushes run and calls wait (a burst past maxBatch fills several). */
   private next(): void {
-    if (this.flushing >= this.maxFlushes || this.queue.length === 0) return;
+    while (this.flushing < this.maxFlushes && this.queue.length > 0) this.flushOnce();
+  }
+
+  private flushOnce(): void {
     this.flushing++;
     const batch = this.queue.splice(0, this.maxBatch);
     this.flushIsolating(batch.map((w) => w.item))

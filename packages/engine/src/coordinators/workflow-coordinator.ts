@@ -80,7 +80,9 @@ interface StartCall {
  * attempts and events.
  */
 export class WorkflowCoordinator {
-  private readonly starts = new GroupCommit<StartCall, StartResult>((calls) => this.startRuns(calls));
+  // Starts are planned in memory, then written by one statement: two flushes of at most 250 runs
+  // overlap, so one is planned while the other is in Postgres (a startMany of 1,000 is four).
+  private readonly starts = new GroupCommit<StartCall, StartResult>((calls) => this.startRuns(calls), { maxFlushes: 2, maxBatch: 250 });
   private readonly changes: ChangeContext;
 
   constructor(
