@@ -4,7 +4,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { onPglite } from "../../../test-support/database.ts";
 import { createTestEngine, type TestEngine } from "../../../test-support/engine.ts";
-import { GroupCommit } from "../src/coordinators/group-commit.ts";
+import { GroupCommit, type GroupCommitOptions } from "../src/coordinators/group-commit.ts";
 
 // Concurrent calls are coalesced into one transaction per batch (GroupCommit); these tests check
 // what each caller sees: its own answer, its own refusal, or the error of a flush that failed.
@@ -130,21 +130,24 @@ describe("group commit", () => {
   );
 });
 
+/** A GroupCommit whose flushes answer each item times ten, and wait until `open` is called; `flushes` records what each took. */
+function gatedGroup(options: GroupCommitOptions) {
+  let open: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const flushes: number[][] = [];
+  const group = new GroupCommit<number, number>(async (items) => {
+    flushes.push(items);
+    await gate;
+    return items.map((i) => i * 10);
+  }, options);
+  return { group, flushes, open };
+}
+
 describe("GroupCommit bounds", () => {
   it("refuses calls past its waiting bound with UNAVAILABLE, and answers the waiting ones once the flush ends", async () => {
-    let open: () => void = () => {};
-    const gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
-    const flushes: number[][] = [];
-    const group = new GroupCommit<number, number>(
-      async (items) => {
-        flushes.push(items);
-        await gate;
-        return items.map((i) => i * 10);
-      },
-      { maxWaiting: 3 },
-    );
+    const { group, flushes, open } = gatedGroup({ maxWaiting: 3 });
     const first = group.submit(1); // flushed at once, held at the gate
     const waiting = [group.submit(2), group.submit(3), group.submit(4)];
     const refused = await group.submit(5).catch((error: BatonError) => error.code);
@@ -159,19 +162,7 @@ describe("GroupCommit bounds", () => {
   });
 
   it("splits a burst larger than a batch into as many flushes at once as it allows, the rest after", async () => {
-    let open: () => void = () => {};
-    const gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
-    const flushes: number[][] = [];
-    const group = new GroupCommit<number, number>(
-      async (items) => {
-        flushes.push(items);
-        await gate;
-        return items.map((i) => i + 100);
-      },
-      { maxBatch: 2, maxFlushes: 2 },
-    );
+    const { group, flushes, open } = gatedGroup({ maxBatch: 2, maxFlushes: 2 });
     const answers = group.submitMany([1, 2, 3, 4, 5]);
     await Promise.resolve();
     // Two flushes run before either ends; the fifth call waits for one of them.
@@ -180,7 +171,7 @@ describe("GroupCommit bounds", () => {
       [3, 4],
     ]);
     open();
-    expect(await answers).toEqual([101, 102, 103, 104, 105]);
+    expect(await answers).toEqual([10, 20, 30, 40, 50]);
     expect(flushes).toEqual([[1, 2], [3, 4], [5]]);
   });
 });
