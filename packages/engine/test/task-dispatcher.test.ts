@@ -89,6 +89,47 @@ describe("TaskDispatcher (long-poll acquire)", () => {
     }
   });
 
+  it("parks a poll without a look when the last look drained its queue; a start elsewhere still wakes it", async () => {
+    const other = await otherProcess();
+    const looks = vi.spyOn(engine.tasks, "acquire");
+    try {
+      const name = await register();
+      await engine.workflows.startWorkflow({ workflow: name });
+      // Fewer handed out than asked for: this look drained the queue.
+      expect(await engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 5, waitMs: 30_000 })).toHaveLength(1);
+      looks.mockClear();
+      const waiting = engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 5, waitMs: 30_000 });
+      await waitUntil(async () => engine.dispatcher.waiting > 0, "the poll to park");
+      expect(looks).not.toHaveBeenCalled();
+      // A poll that may not wait is always looked up.
+      expect(await engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 5, waitMs: 0 })).toEqual([]);
+      expect(looks).toHaveBeenCalledTimes(1);
+      const { instanceId } = await other.workflows.startWorkflow({ workflow: name });
+      expect((await waiting).map((t) => t.instanceId)).toEqual([instanceId]);
+    } finally {
+      looks.mockRestore();
+      await other.close();
+    }
+  });
+
+  it("trusts a drained queue for one poll interval: a task that turns up without a wake is found by the next look", async () => {
+    const polling = await createEngine({ database: engine.database, migrate: false, pollIntervalMs: 200, reapIntervalMs: 0 });
+    try {
+      const name = await register();
+      const { instanceId } = await engine.workflows.startWorkflow({ workflow: name });
+      // Hidden for an hour, then made available by hand: no commit of Baton's, so no wake-up.
+      await sql`UPDATE task_leases SET available_at = now() + interval '1 hour' WHERE queue = ${name}`.execute(engine.database.db);
+      expect(await polling.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 10 })).toEqual([]);
+      const waiting = polling.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 30_000 });
+      await sql`UPDATE task_leases SET available_at = now() WHERE queue = ${name}`.execute(engine.database.db);
+      const started = Date.now();
+      expect((await waiting).map((t) => t.instanceId)).toEqual([instanceId]);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await polling.close();
+    }
+  });
+
   it("answers empty when the wait runs out, and nothing when the caller aborts", async () => {
     const name = await register();
     expect(await engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 50 })).toEqual([]);

@@ -4,7 +4,7 @@ import type { Database } from "../db/database.ts";
 import { parseQueueWake, type QueueWake, TASK_CHANNEL } from "../store/tasks.ts";
 import type { LocalWakes } from "./local-wakes.ts";
 import type { PollRecorder } from "./poll-recorder.ts";
-import type { TaskCoordinator } from "./task-coordinator.ts";
+import { MAX_ACQUIRE, type TaskCoordinator } from "./task-coordinator.ts";
 
 export interface WaitingAcquire {
   queues: string[];
@@ -26,11 +26,25 @@ interface Waiter {
  * database connection held) until a NOTIFY names one of its queues, the safety-net poll comes
  * round, or the wait ends. One LISTEN connection serves every waiter of the process. Every poll
  * is recorded (throttled) for step readiness, whichever transport it came through.
+ *
+ * A worker that was just handed fewer tasks than it asked for polls again at once. The queue was
+ * drained by that look and nothing has woken it since, so the new poll parks without a query
+ * (see `drained`): on a steady trickle that is one statement per task instead of two.
  */
 export class TaskDispatcher {
   private readonly waiters = new Set<Waiter>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private unlisten: (() => Promise<void>) | undefined;
+  /**
+   * Queues the last look found drained (it handed out fewer tasks than asked for), with when, and
+   * no wake for them since. Trusted for a poll interval at most, and only while LISTEN is up:
+   * anything that becomes available without a wake is found by the same safety-net look that
+   * finds it for parked waiters.
+   */
+  private readonly drained = new Map<string, number>();
+  /** Counts wakes, so a look that a wake overtook does not mark its queues drained. */
+  private wakeCount = 0;
+  private listening = false;
 
   constructor(
     private readonly database: Database,
@@ -48,15 +62,23 @@ export class TaskDispatcher {
   async start(): Promise<void> {
     // After the LISTEN connection comes back, wake everyone: notifications sent meanwhile are lost.
     this.unlisten = await this.database.listen(TASK_CHANNEL, (payload) => this.onNotify(payload), {
-      onReconnect: () => this.wake(null),
-      onLost: (error) =>
-        this.logger.warn({ err: error }, "task dispatcher: the LISTEN connection is down; reconnecting, waiting acquirers poll meanwhile"),
+      onReconnect: () => {
+        this.listening = true;
+        this.wake(null);
+      },
+      onLost: (error) => {
+        this.listening = false;
+        this.drained.clear();
+        this.logger.warn({ err: error }, "task dispatcher: the LISTEN connection is down; reconnecting, waiting acquirers poll meanwhile");
+      },
     });
+    this.listening = true;
   }
 
   async stop(): Promise<void> {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    this.listening = false;
     for (const w of this.waiters) w.wake();
     await this.unlisten?.();
     this.unlisten = undefined;
@@ -79,20 +101,42 @@ export class TaskDispatcher {
 
   private async acquireWaiting(params: WaitingAcquire): Promise<AcquiredTask[]> {
     const deadline = Date.now() + params.waitMs;
+    // Only a poll that may wait skips its first look: an immediate answer is always looked up.
+    let skip = params.waitMs > 0 && this.knownDrained(params.queues);
     for (;;) {
       if (params.signal?.aborted) return [];
       // Register before looking, so a NOTIFY that lands while the query runs is not missed.
       const woken = this.park(params.queues, params.signal);
       try {
-        const tasks = await this.tasks.acquire(params);
+        const tasks = skip ? [] : await this.lookFor(params);
         if (tasks.length > 0 || params.signal?.aborted) return tasks;
         const left = deadline - Date.now();
-        if (left <= 0) return [];
-        await woken.wait(Math.min(left, this.pollIntervalMs));
+        // A skipped look is made after the wait, also when the wait runs out.
+        if (left <= 0 && !skip) return [];
+        skip = false;
+        await woken.wait(Math.min(Math.max(left, 0), this.pollIntervalMs));
       } finally {
         woken.cancel();
       }
     }
+  }
+
+  /** One acquire statement; when it hands out fewer than asked and no wake overtook it, its queues are drained. */
+  private async lookFor(params: WaitingAcquire): Promise<AcquiredTask[]> {
+    const wakesBefore = this.wakeCount;
+    const tasks = await this.tasks.acquire(params);
+    if (this.listening && tasks.length < Math.min(params.max, MAX_ACQUIRE) && this.wakeCount === wakesBefore) {
+      const now = Date.now();
+      for (const queue of params.queues) this.drained.set(queue, now);
+    }
+    return tasks;
+  }
+
+  /** Every queue was found drained less than a poll interval ago, and none was woken since. */
+  private knownDrained(queues: string[]): boolean {
+    if (!this.listening) return false;
+    const since = Date.now() - this.pollIntervalMs;
+    return queues.every((queue) => (this.drained.get(queue) ?? -Infinity) > since);
   }
 
   private onNotify(payload: string): void {
@@ -116,6 +160,9 @@ export class TaskDispatcher {
   }
 
   private wake(queue: string | null): void {
+    this.wakeCount++;
+    if (queue === null) this.drained.clear();
+    else this.drained.delete(queue);
     for (const w of this.waiters) if (queue === null || w.queues.has(queue)) w.wake();
   }
 
