@@ -27,6 +27,7 @@ export interface Options {
   chunk: number;
   rates: number[];
   latencySeconds: number;
+  latencyWarmupSeconds: number;
   latencyConcurrency: number;
   sagas: number;
   scale: number[];
@@ -41,6 +42,8 @@ interface Setting {
   full: number | number[];
   quick: number | number[];
   help: string;
+  /** The smallest value accepted (default 1). */
+  min?: number;
 }
 
 const SETTINGS: Setting[] = [
@@ -100,6 +103,16 @@ const SETTINGS: Setting[] = [
     full: 10,
     quick: 1,
     help: "latency: seconds of offered load per rate",
+  },
+  {
+    key: "latencyWarmupSeconds",
+    flag: "--latency-warmup",
+    env: "BENCH_LATENCY_WARMUP",
+    kind: "int",
+    full: 5,
+    quick: 0,
+    min: 0,
+    help: "latency: seconds offered at the same rate before the measured ones (not measured; 0: measure from the first start)",
   },
   {
     key: "latencyConcurrency",
@@ -189,17 +202,18 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
   for (const s of SETTINGS) {
     const raw = flags.get(s.flag) ?? env[s.env];
     const source = flags.has(s.flag) ? s.flag : s.env;
-    const value = raw === undefined || raw.trim() === "" ? (quick ? s.quick : s.full) : parseNumbers(source, raw, s.kind);
+    const value = raw === undefined || raw.trim() === "" ? (quick ? s.quick : s.full) : parseNumbers(source, raw, s.kind, s.min ?? 1);
     (options as Record<string, unknown>)[s.key] = value;
   }
   return options as Options;
 }
 
-function parseNumbers(source: string, raw: string, kind: "int" | "ints"): number | number[] {
+function parseNumbers(source: string, raw: string, kind: "int" | "ints", min: number): number | number[] {
   const parts = raw.split(",").map((p) => p.trim().replaceAll("_", ""));
   const numbers = parts.map((p) => Number(p));
-  if (numbers.some((n) => !Number.isInteger(n) || n < 1) || (kind === "int" && numbers.length !== 1)) {
-    throw new UsageError(`${source}: expected ${kind === "int" ? "a positive integer" : "positive integers, comma-separated"}, got ${raw}`);
+  if (numbers.some((n) => !Number.isInteger(n) || n < min) || (kind === "int" && numbers.length !== 1)) {
+    const what = min === 1 ? "positive integer" : `integer of at least ${min}`;
+    throw new UsageError(`${source}: expected ${kind === "int" ? `a ${what}` : `${what}s, comma-separated`}, got ${raw}`);
   }
   return kind === "int" ? (numbers[0] as number) : numbers;
 }

@@ -47,9 +47,11 @@ export const latency: Scenario = {
   async run(ctx) {
     const figures: Figure[] = [];
     const c = ctx.options.latencyConcurrency;
+    const warmUp = ctx.options.latencyWarmupSeconds;
     for (const rate of ctx.options.rates) {
-      const total = rate * ctx.options.latencySeconds;
-      const scenario = `latency start → handler, ${count(rate)}/s for ${ctx.options.latencySeconds} s`;
+      const load: Load = { rate, warm: rate * warmUp, measured: rate * ctx.options.latencySeconds };
+      const after = warmUp > 0 ? ` after ${warmUp} s at the same rate` : "";
+      const scenario = `latency start → handler, ${count(rate)}/s for ${ctx.options.latencySeconds} s${after}`;
       const key = `latency-${rate}`;
       const row = (system: string, note?: string) => ({
         scenario,
@@ -62,15 +64,13 @@ export const latency: Scenario = {
       if (ctx.has("baton")) {
         figures.push(
           await measure(ctx, { ...row(`Baton HTTP: client.start → createWorker({ url }), concurrency ${c}`), key }, () =>
-            batonLatency(ctx, rate, total, c),
+            batonLatency(ctx, load, c),
           ),
         );
       }
       if (ctx.has("graphile-worker")) {
         for (const mode of Object.keys(GRAPHILE_MODES) as GraphileMode[]) {
-          figures.push(
-            await measure(ctx, row(graphileLabel(mode), `addJob; concurrency ${c}`), () => graphileLatency(ctx, rate, total, c, mode)),
-          );
+          figures.push(await measure(ctx, row(graphileLabel(mode), `addJob; concurrency ${c}`), () => graphileLatency(ctx, load, c, mode)));
         }
       }
       if (ctx.has("pg-boss")) {
@@ -78,7 +78,7 @@ export const latency: Scenario = {
           await measure(
             ctx,
             row(pgBossLabel(PG_BOSS_BATCH), `send; ${PG_BOSS_WORKERS} work() workers, polling ${PG_BOSS_POLLING_SECONDS} s`),
-            () => pgBossLatency(ctx, rate, total),
+            () => pgBossLatency(ctx, load),
           ),
         );
       }
@@ -87,14 +87,42 @@ export const latency: Scenario = {
   },
 };
 
-/** Records handler entry minus send time for each job, by the index it carries. */
+/**
+ * One steady offer of `warm + measured` starts at `rate`: the first `warm` of them are not
+ * measured (every system's first seconds include its JIT warming up and its pools filling).
+ */
+interface Load {
+  rate: number;
+  warm: number;
+  measured: number;
+}
+
+/**
+ * Offers the load; `cpuMeter` is read from the first measured start on, and its CPU per measured
+ * start is returned with the rate actually offered.
+ */
+async function offerLoad(
+  load: Load,
+  meter: () => { perItem(items: number, noun: string): string },
+  noun: string,
+  send: (i: number) => Promise<unknown>,
+): Promise<{ offeredPerSecond: number; cpu: () => string }> {
+  let cpu: ReturnType<typeof meter> | undefined = load.warm === 0 ? meter() : undefined;
+  const { offeredPerSecond } = await offerAtRate(load.rate, load.warm + load.measured, (i) => {
+    if (i === load.warm && cpu === undefined) cpu = meter();
+    return send(i);
+  });
+  return { offeredPerSecond, cpu: () => (cpu as ReturnType<typeof meter>).perItem(load.measured, noun) };
+}
+
+/** Records handler entry minus send time for each job, by the index it carries; the warm-up is left out. */
 class Latencies {
   readonly tally: Tally;
   private readonly ms: Float64Array;
 
-  constructor(total: number) {
-    this.tally = new Tally(total);
-    this.ms = new Float64Array(total);
+  constructor(private readonly load: Load) {
+    this.tally = new Tally(load.warm + load.measured);
+    this.ms = new Float64Array(load.warm + load.measured);
   }
 
   enter(payload: Sample): void {
@@ -106,7 +134,7 @@ class Latencies {
 
   summary(what: string): number[] {
     this.tally.verify(what);
-    return latencySummary(Array.from(this.ms));
+    return latencySummary(Array.from(this.ms.subarray(this.load.warm)));
   }
 }
 
@@ -116,10 +144,11 @@ function offered(perSecond: number, rate: number, values: number[], cpu: string)
   return { values, note: `${slow}${cpu}` };
 }
 
-async function batonLatency(ctx: Context, rate: number, total: number, concurrency: number): Promise<Measured> {
+async function batonLatency(ctx: Context, load: Load, concurrency: number): Promise<Measured> {
+  const total = load.warm + load.measured;
   return ctx.server.withFreshDatabase("baton_http", async (url) => {
     const server = await startBatonServer(url);
-    const latencies = new Latencies(total);
+    const latencies = new Latencies(load);
     const completed = new Countdown(total);
     const worker = createWorker({
       url: server.url,
@@ -138,14 +167,16 @@ async function batonLatency(ctx: Context, rate: number, total: number, concurren
       const client = createClient({ url: server.url });
       await client.register(ONE_STEP);
       await sleep(WARM_UP_MS);
-      const cpu = cpuMeter(server.pid);
-      const { offeredPerSecond } = await offerAtRate(rate, total, (i) =>
-        client.start(ONE_STEP.name, { runId: `l${i}`, input: { i, sentAt: performance.now() } }),
+      const { offeredPerSecond, cpu } = await offerLoad(
+        load,
+        () => cpuMeter(server.pid),
+        "run",
+        (i) => client.start(ONE_STEP.name, { runId: `l${i}`, input: { i, sentAt: performance.now() } }),
       );
       await untilCounted("Baton latency", completed);
-      const spent = cpu.perItem(total, "run");
+      const spent = cpu();
       await expectInstanceStates(url, { COMPLETED: total }, "Baton latency");
-      return offered(offeredPerSecond, rate, latencies.summary("Baton latency"), spent);
+      return offered(offeredPerSecond, load.rate, latencies.summary("Baton latency"), spent);
     } finally {
       await worker.stop({ deadlineMs: 5000 });
       await server.stop();
@@ -153,10 +184,10 @@ async function batonLatency(ctx: Context, rate: number, total: number, concurren
   });
 }
 
-async function graphileLatency(ctx: Context, rate: number, total: number, concurrency: number, mode: GraphileMode): Promise<Measured> {
+async function graphileLatency(ctx: Context, load: Load, concurrency: number, mode: GraphileMode): Promise<Measured> {
   return ctx.server.withFreshDatabase("graphile", async (url) => {
     const utils = await graphileUtils(url, poolFor(ctx, concurrency));
-    const latencies = new Latencies(total);
+    const latencies = new Latencies(load);
     const runner = await graphileRun(url, {
       concurrency,
       pool: poolFor(ctx, concurrency),
@@ -165,10 +196,14 @@ async function graphileLatency(ctx: Context, rate: number, total: number, concur
     });
     try {
       await sleep(WARM_UP_MS);
-      const cpu = cpuMeter();
-      const { offeredPerSecond } = await offerAtRate(rate, total, (i) => utils.addJob(GRAPHILE_TASK, { i, sentAt: performance.now() }));
+      const { offeredPerSecond, cpu } = await offerLoad(
+        load,
+        () => cpuMeter(),
+        "job",
+        (i) => utils.addJob(GRAPHILE_TASK, { i, sentAt: performance.now() }),
+      );
       await untilNoneRemain("graphile-worker latency", () => graphileJobsLeft(utils));
-      return offered(offeredPerSecond, rate, latencies.summary("graphile-worker latency"), cpu.perItem(total, "job"));
+      return offered(offeredPerSecond, load.rate, latencies.summary("graphile-worker latency"), cpu());
     } finally {
       await runner.stop();
       await utils.release();
@@ -176,22 +211,26 @@ async function graphileLatency(ctx: Context, rate: number, total: number, concur
   });
 }
 
-async function pgBossLatency(ctx: Context, rate: number, total: number): Promise<Measured> {
+async function pgBossLatency(ctx: Context, load: Load): Promise<Measured> {
   return ctx.server.withFreshDatabase("pgboss", async (url) => {
     const { boss, errors } = await startPgBoss(url, poolFor(ctx, PG_BOSS_WORKERS));
-    const latencies = new Latencies(total);
+    const latencies = new Latencies(load);
     try {
       await pgBossWork(boss, PG_BOSS_WORKERS, PG_BOSS_BATCH, (data) => latencies.enter(data as Sample));
       await sleep(WARM_UP_MS);
-      const cpu = cpuMeter();
-      const { offeredPerSecond } = await offerAtRate(rate, total, async (i) => {
-        const id = await boss.send(PG_BOSS_QUEUE, { i, sentAt: performance.now() });
-        if (!id) throw new LostWorkError(`send of job ${i} returned no id`);
-      });
+      const { offeredPerSecond, cpu } = await offerLoad(
+        load,
+        () => cpuMeter(),
+        "job",
+        async (i) => {
+          const id = await boss.send(PG_BOSS_QUEUE, { i, sentAt: performance.now() });
+          if (!id) throw new LostWorkError(`send of job ${i} returned no id`);
+        },
+      );
       await untilNoneRemain("pg-boss latency", () => pgBossJobsLeft(boss));
-      const spent = cpu.perItem(total, "job");
-      await pgBossExpectCompleted(boss, total, errors);
-      return offered(offeredPerSecond, rate, latencies.summary("pg-boss latency"), spent);
+      const spent = cpu();
+      await pgBossExpectCompleted(boss, load.warm + load.measured, errors);
+      return offered(offeredPerSecond, load.rate, latencies.summary("pg-boss latency"), spent);
     } finally {
       await boss.stop({ graceful: true, timeout: 5000 });
     }
