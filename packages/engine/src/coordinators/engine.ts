@@ -8,6 +8,7 @@ import { DefinitionCache } from "./definition-cache.ts";
 import { type EventsPublisher, EventsRelay, type EventsRelayOptions, type RelayLogger } from "./events-relay.ts";
 import { startHousekeeping } from "./housekeeping.ts";
 import { InstanceEndWaiter } from "./instance-end-waiter.ts";
+import { startLeaseTableVacuum } from "./lease-table-vacuum.ts";
 import { LocalWakes } from "./local-wakes.ts";
 import { startPeriodicPass } from "./periodic-pass.ts";
 import { PollRecorder } from "./poll-recorder.ts";
@@ -109,6 +110,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     await workflows.expireDeadlines();
   };
   const reaper = reapIntervalMs > 0 ? startPeriodicPass("lease reaper", reapIntervalMs, reap, logger) : null;
+  const leaseVacuum = database.kind === "postgres" ? startLeaseTableVacuum(database.db, () => tasks.leasesHandedOut, logger) : null;
   const housekeeping = startHousekeeping(
     database.db,
     {
@@ -134,6 +136,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     async close() {
       instanceEnds.stop();
       await reaper?.stop();
+      await leaseVacuum?.stop();
       await housekeeping?.stop();
       await dispatcher.stop();
       await polls.settled();

@@ -97,6 +97,9 @@ export class TaskCoordinator {
 
   private readonly changes: ChangeContext;
 
+  /** Leases handed out by this process so far (the lease table vacuum counts its churn by them). */
+  leasesHandedOut = 0;
+
   constructor(
     private readonly db: Db,
     definitions: DefinitionCache,
@@ -152,6 +155,7 @@ export class TaskCoordinator {
     const most = Math.max(...calls.map((c) => c.max));
     for (let round = 0; round < most; round++) for (const [i, c] of calls.entries()) if (c.max > round) owners.push(i);
     const rows = await taskAcquire(this.db, { queues, holders: owners.map((i) => (calls[i] as { workerId: string }).workerId) });
+    this.leasesHandedOut += rows.length;
     const answers: AcquiredTask[][] = calls.map(() => []);
     for (const row of rows) answers[owners[row.slot] as number]?.push(acquiredView(row));
     return answers;
