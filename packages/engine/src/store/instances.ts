@@ -267,14 +267,22 @@ export async function instanceListStanding(db: DbOrTrx, instanceIds: string[]): 
 /**
  * Locks up to `limit` runs past their deadline that are still RUNNING or PAUSED, skipping those
  * another transaction holds (a replica's pass takes others), in instance id order like every
- * instance lock.
+ * instance lock. The runs due are read from the deadline index in deadline order, then locked by
+ * key: ordered by instance id, the reaper's cached plan walked the primary key and filtered every
+ * instance (220 ms a pass at 550,000 instances, none of them with a deadline).
  */
 export async function instanceLockPastDeadline(db: DbOrTrx, limit: number): Promise<InstanceRow[]> {
   const rows = await sql<Selectable<WorkflowInstancesTable>>`
-    SELECT i.* FROM workflow_instances i
-    WHERE i.deadline_at <= now() AND i.deadline_at IS NOT NULL AND i.state IN ('RUNNING', 'PAUSED')
+    SELECT i.*
+    FROM (
+      SELECT instance_id FROM workflow_instances
+      WHERE deadline_at <= now() AND deadline_at IS NOT NULL
+      ORDER BY deadline_at
+      LIMIT ${sql.lit(Math.trunc(limit))}
+    ) due
+    JOIN workflow_instances i ON i.instance_id = due.instance_id
+    WHERE i.deadline_at <= now() AND i.state IN ('RUNNING', 'PAUSED')
     ORDER BY i.instance_id
-    LIMIT ${limit}
-    FOR UPDATE SKIP LOCKED`.execute(db);
+    FOR UPDATE OF i SKIP LOCKED`.execute(db);
   return rows.rows.map(toInstanceRow);
 }
