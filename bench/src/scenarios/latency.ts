@@ -107,9 +107,9 @@ async function offerLoad(
   noun: string,
   send: (i: number) => Promise<unknown>,
 ): Promise<{ offeredPerSecond: number; cpu: () => string }> {
-  let cpu: ReturnType<typeof meter> | undefined = load.warm === 0 ? meter() : undefined;
+  let cpu: ReturnType<typeof meter> | undefined;
   const { offeredPerSecond } = await offerAtRate(load.rate, load.warm + load.measured, (i) => {
-    if (i === load.warm && cpu === undefined) cpu = meter();
+    if (i === load.warm) cpu = meter();
     return send(i);
   });
   return { offeredPerSecond, cpu: () => (cpu as ReturnType<typeof meter>).perItem(load.measured, noun) };

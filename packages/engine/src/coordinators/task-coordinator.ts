@@ -97,8 +97,7 @@ export class TaskCoordinator {
 
   private readonly changes: ChangeContext;
 
-  /** Leases handed out by this process so far (the lease table vacuum counts its churn by them). */
-  leasesHandedOut = 0;
+  private handedOut = 0;
 
   constructor(
     private readonly db: Db,
@@ -107,6 +106,11 @@ export class TaskCoordinator {
     wakes: LocalWakes,
   ) {
     this.changes = { db, definitions, wakes };
+  }
+
+  /** Leases handed out by this process so far (the lease table vacuum counts its churn by them). */
+  get leasesHandedOut(): number {
+    return this.handedOut;
   }
 
   /**
@@ -155,7 +159,7 @@ export class TaskCoordinator {
     const most = Math.max(...calls.map((c) => c.max));
     for (let round = 0; round < most; round++) for (const [i, c] of calls.entries()) if (c.max > round) owners.push(i);
     const rows = await taskAcquire(this.db, { queues, holders: owners.map((i) => (calls[i] as { workerId: string }).workerId) });
-    this.leasesHandedOut += rows.length;
+    this.handedOut += rows.length;
     const answers: AcquiredTask[][] = calls.map(() => []);
     for (const row of rows) answers[owners[row.slot] as number]?.push(acquiredView(row));
     return answers;

@@ -68,7 +68,6 @@ export class TaskDispatcher {
       },
       onLost: (error) => {
         this.listening = false;
-        this.drained.clear();
         this.logger.warn({ err: error }, "task dispatcher: the LISTEN connection is down; reconnecting, waiting acquirers poll meanwhile");
       },
     });
