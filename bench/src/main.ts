@@ -15,7 +15,7 @@ import { saga } from "./scenarios/saga.ts";
 import { scale, serverRssFigure } from "./scenarios/scale.ts";
 import { serverPeaksMb } from "./systems/baton-server.ts";
 import { renderTable } from "./table.ts";
-import { killChildren } from "./typescript-process.ts";
+import { killChildren } from "./child-process.ts";
 
 const RUN_ORDER: Scenario[] = [drain, enqueue, latency, saga, scale, pglite];
 

@@ -3,7 +3,7 @@ import type { RelationSize } from "../database.ts";
 import { type Figure, LostWorkError } from "../figure.ts";
 import { measure } from "../measure.ts";
 import { SCALE_CHILD, type ScaleParams, type ScaleResult } from "../scale-child.ts";
-import { spawnTypeScript } from "../typescript-process.ts";
+import { spawnTypeScript } from "../child-process.ts";
 
 const LOOPS = 10;
 /** A backlog this large is loaded and drained once, whatever --reps says: it takes long. */
@@ -101,7 +101,7 @@ async function runChild(params: ScaleParams): Promise<ScaleResult> {
 export function serverRssFigure(peaksMb: number[]): Figure {
   return {
     scenario: SCALE_SCENARIO,
-    system: "Baton peak RSS, HTTP server process",
+    system: "Baton peak RSS, HTTP server process (production bundle)",
     values: peaksMb.length > 0 ? [Math.max(...peaksMb)] : null,
     unit: "MB",
     note: peaksMb.length > 0 ? `largest of ${peaksMb.length} server processes in this run` : "no scenario started a server",

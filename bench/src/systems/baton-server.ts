@@ -2,11 +2,17 @@ import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import { peakRssMb } from "../rss.ts";
-import { spawnTypeScript } from "../typescript-process.ts";
+import { bundleServer } from "../../../scripts/server-bundle.ts";
+import { spawnNode } from "../child-process.ts";
 
-const API_MAIN = "packages/api/src/main.ts";
+/** The production server bundle, built once per bench run (beside packages/api's dependencies, for PGlite). */
+let bundled: Promise<string> | undefined;
+const serverBundle = () => {
+  bundled ??= bundleServer(".bench-server/");
+  return bundled;
+};
 
-/** The `pnpm start` process, run as a separate process on one database: what HTTP workers talk to. */
+/** The server as the image and `baton serve` run it, a separate process on one database: what HTTP workers talk to. */
 export interface BatonServer {
   readonly url: string;
   readonly pid: number;
@@ -18,15 +24,16 @@ export interface BatonServer {
 export const serverPeaksMb: number[] = [];
 
 /**
- * Spawns `node --import tsx packages/api/src/main.ts` (what `pnpm start` runs) with DATABASE_URL
- * and a free PORT, and waits for /healthz. LOG_LEVEL=warn: one log line per request would be
- * measured as well otherwise.
+ * Spawns `node main.js` of the production bundle (what `pnpm build` makes for the image; this
+ * checkout's source, bundled afresh) with DATABASE_URL and a free PORT, and waits for /healthz.
+ * Not `pnpm start`: its tsx loader compiles TypeScript in a thread of its own, which costs memory
+ * and CPU that no deployment carries (and that the peers, plain JavaScript, do not pay).
+ * LOG_LEVEL=warn: one log line per request would be measured as well otherwise.
  */
 export async function startBatonServer(databaseUrl: string): Promise<BatonServer> {
-  const port = await freePort();
-  const child = spawnTypeScript(
-    API_MAIN,
-    [],
+  const [port, main] = await Promise.all([freePort(), serverBundle()]);
+  const child = spawnNode(
+    [main],
     { DATABASE_URL: databaseUrl, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", KAFKA_BROKERS: "" },
     ["ignore", "pipe", "pipe"],
   );

@@ -15,8 +15,12 @@ const CHILD_NODE_ARGS = (process.env.BENCH_CHILD_NODE_ARGS ?? "").split(" ").fil
  * @param script a path relative to the repository root
  */
 export function spawnTypeScript(script: string, args: string[], env: Record<string, string>, stdio: StdioOptions): ChildProcess {
-  const argv = [...CHILD_NODE_ARGS, "--import", "tsx", script, ...args];
-  const child = spawn(process.execPath, argv, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio });
+  return spawnNode(["--import", "tsx", script, ...args], env, stdio);
+}
+
+/** Starts `node <args>` from the repository root, e.g. a bundled JavaScript file. */
+export function spawnNode(args: string[], env: Record<string, string>, stdio: StdioOptions): ChildProcess {
+  const child = spawn(process.execPath, [...CHILD_NODE_ARGS, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio });
   running.add(child);
   child.once("exit", () => running.delete(child));
   return child;
