@@ -2,6 +2,8 @@
  * pnpm bench — Baton side by side with graphile-worker and pg-boss on one Postgres server; prints
  * the machine, the server and one Markdown table (docs/benchmarks.md explains every row).
  */
+
+import { killChildren } from "./child-process.ts";
 import type { Context, Scenario } from "./context.ts";
 import { PgServer } from "./database.ts";
 import type { Figure } from "./figure.ts";
@@ -15,7 +17,6 @@ import { saga } from "./scenarios/saga.ts";
 import { scale, serverRssFigure } from "./scenarios/scale.ts";
 import { serverPeaksMb } from "./systems/baton-server.ts";
 import { renderTable } from "./table.ts";
-import { killChildren } from "./child-process.ts";
 
 const RUN_ORDER: Scenario[] = [drain, enqueue, latency, saga, scale, pglite];
 

@@ -1,9 +1,9 @@
+import { spawnTypeScript } from "../child-process.ts";
 import { count, poolFor, type Scenario } from "../context.ts";
 import type { RelationSize } from "../database.ts";
 import { type Figure, LostWorkError } from "../figure.ts";
 import { measure } from "../measure.ts";
 import { SCALE_CHILD, type ScaleParams, type ScaleResult } from "../scale-child.ts";
-import { spawnTypeScript } from "../child-process.ts";
 
 const LOOPS = 10;
 /** A backlog this large is loaded and drained once, whatever --reps says: it takes long. */

@@ -1,9 +1,9 @@
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
-import { peakRssMb } from "../rss.ts";
 import { bundleServer } from "../../../scripts/server-bundle.ts";
 import { spawnNode } from "../child-process.ts";
+import { peakRssMb } from "../rss.ts";
 
 /** The production server bundle, built once per bench run (beside packages/api's dependencies, for PGlite). */
 let bundled: Promise<string> | undefined;

@@ -1,7 +1,7 @@
 import { type RawBuilder, sql } from "kysely";
 import type { DbOrTrx } from "../db/database.ts";
 import type { InstanceError } from "../domain/reconcile.ts";
-import { idList, uuidArray } from "./id-list.ts";
+import { uuidArray } from "./id-list.ts";
 import type { InstanceRow } from "./instances.ts";
 import { jsonRows } from "./json-rows.ts";
 import { ATTEMPT_COLUMNS, type AttemptColumns, RECORD_COLUMNS, type TaskRow, toTaskRow } from "./tasks.ts";
