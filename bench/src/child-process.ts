@@ -11,11 +11,12 @@ const CHILD_NODE_ARGS = (process.env.BENCH_CHILD_NODE_ARGS ?? "").split(" ").fil
 
 /**
  * Starts `node --import tsx <script>` from the repository root (where tsx is installed), the way
- * `pnpm start` runs TypeScript: a separate process whose memory is its own.
+ * `pnpm start` runs TypeScript: a separate process whose memory is its own. Workspace packages
+ * resolve to their source, as in the bench itself, never to a dist/ an earlier build left behind.
  * @param script a path relative to the repository root
  */
 export function spawnTypeScript(script: string, args: string[], env: Record<string, string>, stdio: StdioOptions): ChildProcess {
-  return spawnNode(["--import", "tsx", script, ...args], env, stdio);
+  return spawnNode(["--conditions=@baton/source", "--import", "tsx", script, ...args], env, stdio);
 }
 
 /** Starts `node <args>` from the repository root, e.g. a bundled JavaScript file. */
