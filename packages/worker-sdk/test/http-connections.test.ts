@@ -55,6 +55,42 @@ describe("the HTTP transport's connections", () => {
     expect(slow.mostOpen()).toBe(64);
   });
 
+  it("gives up on a server that does not answer within requestTimeoutMs: UNAVAILABLE, naming the limit", async () => {
+    const slow = await slowServer(5_000);
+    server = slow.server;
+    const transport = createHttpTransport({ url: slow.url, requestTimeoutMs: 200 });
+    const began = performance.now();
+    const failure = await transport.start("w", { runId: "r", input: {} }).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: "UNAVAILABLE", message: expect.stringMatching(/no answer within 200 ms/) });
+    expect(performance.now() - began).toBeLessThan(2_000);
+  });
+
+  it("gives up on an answer whose body stops coming", async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { "content-type": "application/json", "content-length": "100" });
+      res.write('{"tasks": [');
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as AddressInfo;
+    const transport = createHttpTransport({ url: `http://127.0.0.1:${port}`, requestTimeoutMs: 200 });
+    const failure = await transport.get("00000000-0000-4000-8000-000000000000").catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: "UNAVAILABLE", message: expect.stringMatching(/no answer within 200 ms/) });
+  });
+
+  it("ends a long poll at once when the caller aborts it, answering no tasks", async () => {
+    const slow = await slowServer(5_000);
+    server = slow.server;
+    const transport = createHttpTransport({ url: slow.url });
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 100);
+    const began = performance.now();
+    const tasks = await transport.acquire({ signal: stop.signal, workerId: "w1", queues: ["q"], max: 1, waitMs: 4_000 });
+    expect(tasks).toEqual([]);
+    expect(performance.now() - began).toBeLessThan(2_000);
+  });
+
   it("refuses a maxConnections that is not a positive integer", () => {
     for (const maxConnections of [0, -1, 1.5, 20_000, Number.NaN]) {
       expect(() => createHttpTransport({ url: "http://127.0.0.1:1", maxConnections })).toThrow(

@@ -8,7 +8,7 @@ import {
   isBatonError,
   MAX_BATCH_ITEMS,
 } from "@baton/contract";
-import { fetchExchange, type HttpAnswer, nodeExchange } from "./http-exchange.ts";
+import { ExchangeTimeout, fetchExchange, type HttpAnswer, nodeExchange } from "./http-exchange.ts";
 import type { InstanceState, ItemAnswer, RetryResult, StartWaitResult, Transport } from "./transport.ts";
 
 export interface HttpTransportOptions {
@@ -69,8 +69,6 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
       if (size > bodyLimitBytes) throw tooLarge(`${method} ${path}: the request body`, size, bodyLimitBytes);
     }
     const timeoutMs = opts.timeoutMs ?? requestTimeoutMs;
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     let response: HttpAnswer;
     try {
       response = await exchange({
@@ -83,12 +81,13 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
           ...options.headers,
         },
         ...(json === undefined ? {} : { body: json }),
-        signal,
+        timeoutMs,
+        ...(opts.signal ? { signal: opts.signal } : {}),
       });
     } catch (error) {
       // The caller's own abort is not a failure of the server: let the caller see it as such.
       if (opts.signal?.aborted) throw opts.signal.reason ?? error;
-      const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : describeNetworkError(error);
+      const why = error instanceof ExchangeTimeout ? error.message : describeNetworkError(error);
       throw new BatonError("UNAVAILABLE", `${method} ${path}: ${why}`, { url: `${base}${path}` }, { cause: error });
     }
     const { status, text } = response;
