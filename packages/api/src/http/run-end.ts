@@ -1,9 +1,8 @@
 import { isTerminalInstanceState, type RunRefusal, type StartResult, type StartWaitResultSchema } from "@baton/engine";
 import type { Context } from "hono";
 import type { z } from "zod";
-import { clientGoneSignal } from "./client-gone.ts";
 import type { ApiDeps, AppEnv } from "./env.ts";
-import { linkedSignal } from "./linked-signal.ts";
+import { requestWait } from "./request-wait.ts";
 
 export type StartWaitResult = z.infer<typeof StartWaitResultSchema>;
 
@@ -22,11 +21,10 @@ export async function waitForRunEnd(
   waitMs: number,
 ): Promise<{ status: 200 | 202; body: StartWaitResult }> {
   const begun = performance.now();
-  const gone = clientGoneSignal(c);
-  const wait = linkedSignal([gone, shutdown]);
+  const wait = requestWait(c, shutdown);
   const run = await engine.workflows.waitForEnd(started.instanceId, { waitMs, signal: wait.signal }).finally(wait.dispose);
   const ended = isTerminalInstanceState(run.state);
-  const outcome = gone.aborted ? "aborted" : ended ? "ended" : "deadline";
+  const outcome = wait.clientGone ? "aborted" : ended ? "ended" : "deadline";
   metrics.runWait.observe({ outcome }, (performance.now() - begun) / 1000);
   return { status: ended ? 200 : 202, body: { ...started, state: run.state, output: run.output, error: run.error } };
 }
@@ -46,8 +44,7 @@ export async function waitForRunsEnd(
 ): Promise<(StartWaitResult | RunRefusal)[]> {
   const begun = performance.now();
   const started = results.filter((r): r is StartResult => "instanceId" in r);
-  const gone = clientGoneSignal(c);
-  const wait = linkedSignal([gone, shutdown]);
+  const wait = requestWait(c, shutdown);
   const standings = await engine.workflows
     .waitForEndMany(
       started.map((r) => r.instanceId),
@@ -60,7 +57,7 @@ export async function waitForRunsEnd(
     if (!("instanceId" in result)) return result;
     const run = byInstance.get(result.instanceId);
     const ended = run !== undefined && isTerminalInstanceState(run.state);
-    metrics.runWait.observe({ outcome: gone.aborted ? "aborted" : ended ? "ended" : "deadline" }, seconds);
+    metrics.runWait.observe({ outcome: wait.clientGone ? "aborted" : ended ? "ended" : "deadline" }, seconds);
     return { ...result, state: run?.state ?? result.state, output: run?.output ?? null, error: run?.error ?? null };
   });
 }

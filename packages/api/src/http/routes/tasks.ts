@@ -26,9 +26,8 @@ import {
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { redactFor, requireAccess } from "../auth.ts";
-import { clientGoneSignal } from "../client-gone.ts";
 import type { ApiDeps, AppEnv } from "../env.ts";
-import { linkedSignal } from "../linked-signal.ts";
+import { requestWait } from "../request-wait.ts";
 import { createRouter, errorResponses, jsonContent } from "../router.ts";
 
 const ExecutionParams = z.object({
@@ -230,13 +229,12 @@ export function taskRoutes({ engine, metrics, shutdown }: ApiDeps) {
     const workerId = await workerOf(c, engine, body.workerId, queues);
     const started = performance.now();
     // Ends the wait when the client disconnects or the server shuts down.
-    const gone = clientGoneSignal(c);
-    const wait = linkedSignal([gone, shutdown]);
+    const wait = requestWait(c, shutdown);
     const tasks = await engine.dispatcher.acquire({ workerId, queues, max, waitMs, signal: wait.signal }).finally(wait.dispose);
-    const outcome = gone.aborted ? "aborted" : tasks.length > 0 ? "tasks" : "empty";
+    const outcome = wait.clientGone ? "aborted" : tasks.length > 0 ? "tasks" : "empty";
     metrics.acquireWait.observe({ outcome }, (performance.now() - started) / 1000);
     metrics.countAcquired(tasks);
-    if (gone.aborted && tasks.length > 0) {
+    if (wait.clientGone && tasks.length > 0) {
       // The client left while the lease query ran: nobody will run these. Hand them back at once;
       // each step is scheduled again without spending an attempt.
       metrics.acquireAbandoned.inc(tasks.length);

@@ -2,9 +2,8 @@ import { type InstanceView, isBatonError, LIMITS, MAX_RUN_WAIT_MS, strictFields 
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { requireAccess, requireVisible } from "../../auth.ts";
-import { clientGoneSignal } from "../../client-gone.ts";
 import type { ApiDeps, AppEnv } from "../../env.ts";
-import { linkedSignal } from "../../linked-signal.ts";
+import { requestWait } from "../../request-wait.ts";
 import { createRouter, errorResponses, jsonContent } from "../../router.ts";
 import { COMPAT_NAMESPACE, COMPAT_TAG, startLegacyRun } from "./compat-common.ts";
 import { DirectAnswerSchema, directAnswer, TaskResponseSchema, taskResponse } from "./fastapi-task-view.ts";
@@ -137,7 +136,7 @@ export function fastapiRoutes(deps: ApiDeps) {
   router.openapi(direct, async (c) => {
     const { instanceId } = await start(c, c.req.valid("json"));
     // Ended, out of time, or cut short (the client left, the server is stopping): the answer says which.
-    const wait = linkedSignal([clientGoneSignal(c), deps.shutdown]);
+    const wait = requestWait(c, deps.shutdown);
     await engine.workflows.waitForEnd(instanceId, { waitMs: MAX_RUN_WAIT_MS, signal: wait.signal }).finally(wait.dispose);
     const view = await engine.workflows.getWorkflow(instanceId);
     const answer = directAnswer(view, await servicesOf(view));
