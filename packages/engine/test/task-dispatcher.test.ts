@@ -50,6 +50,56 @@ describe("TaskDispatcher (long-poll acquire)", () => {
     expect(task?.instanceId).toBe(instanceId);
   });
 
+  it("hands a start's task straight to a parked poll of this process: leased by the start's statement, completed with its fence", async () => {
+    const name = await register();
+    const looks = vi.spyOn(engine.tasks, "acquire");
+    try {
+      const waiting = engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 30_000 });
+      await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park");
+      const handedBefore = engine.dispatcher.handedOff;
+      const { instanceId } = await engine.workflows.startWorkflow({ workflow: name, input: { order: 7 } });
+      const [task] = await waiting;
+      expect(task).toMatchObject({ instanceId, workflowName: name, namespace: "default", step: "a", kind: "DO", attempt: 1 });
+      expect(task?.input).toEqual({ order: 7 });
+      expect(new Date(task?.leaseExpiresAt as string).getTime()).toBeGreaterThan(Date.now());
+      // One look, the one that parked the poll: the start leased the task, no acquire statement did.
+      expect(looks).toHaveBeenCalledTimes(1);
+      expect(engine.dispatcher.handedOff).toBe(handedBefore + 1);
+      const [view] = (await engine.workflows.getWorkflow(instanceId)).tasks;
+      expect(view).toMatchObject({ state: "LEASED", leaseHolder: "w", fenceToken: task?.fenceToken });
+      await engine.tasks.complete({ executionId: task?.executionId as string, workerId: "w", fenceToken: task?.fenceToken as number });
+      expect((await engine.workflows.getWorkflow(instanceId)).state).toBe("COMPLETED");
+    } finally {
+      looks.mockRestore();
+    }
+  });
+
+  it("hands a parked poll at most its max; the rest of a batch start stays pending for the next acquire", async () => {
+    const name = await register();
+    const waiting = engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 2, waitMs: 30_000 });
+    await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park");
+    const started = await engine.workflows.startMany({ workflow: name, runs: [0, 1, 2, 3, 4].map((i) => ({ runId: `r${i}` })) });
+    expect(await waiting).toHaveLength(2);
+    const rest = await engine.tasks.acquire({ queues: [name], workerId: "other", max: 10 });
+    expect(rest).toHaveLength(3);
+    expect(started).toHaveLength(5);
+  });
+
+  it("hands nothing for a start that found its run already there; the poll keeps waiting for new work", async () => {
+    const name = await register();
+    const first = await engine.workflows.startWorkflow({ workflow: name, runId: "once" });
+    expect(await engine.tasks.acquire({ queues: [name], workerId: "w", max: 1 })).toHaveLength(1);
+    const waiting = engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 30_000 });
+    await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park");
+    expect(await engine.workflows.startWorkflow({ workflow: name, runId: "once" })).toMatchObject({
+      instanceId: first.instanceId,
+      created: false,
+    });
+    await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park again");
+    const { instanceId } = await engine.workflows.startWorkflow({ workflow: name, runId: "twice" });
+    expect((await waiting).map((t) => t.instanceId)).toEqual([instanceId]);
+  });
+
   it("wakes another process's waiting acquirer through the NOTIFY, and skips the NOTIFY of its own starts", async () => {
     const other = await otherProcess();
     try {

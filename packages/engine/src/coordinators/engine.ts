@@ -9,6 +9,7 @@ import { type EventsPublisher, EventsRelay, type EventsRelayOptions, type RelayL
 import { startHousekeeping } from "./housekeeping.ts";
 import { InstanceEndWaiter } from "./instance-end-waiter.ts";
 import { startLeaseTableVacuum } from "./lease-table-vacuum.ts";
+import { LocalHandoffs } from "./local-handoffs.ts";
 import { LocalWakes } from "./local-wakes.ts";
 import { startPeriodicPass } from "./periodic-pass.ts";
 import { PollRecorder } from "./poll-recorder.ts";
@@ -99,9 +100,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const tasks = new TaskCoordinator(database.db, definitions, logger, wakes);
   const polls = new PollRecorder(database.db, options.pollRecordIntervalMs ?? 5000, logger);
   const registrations = new ServiceRegistry(database.db, options.pollRecordIntervalMs ?? 5000, logger);
-  const dispatcher = new TaskDispatcher(database, tasks, polls, options.pollIntervalMs ?? 1000, logger, wakes);
+  const handoffs = new LocalHandoffs();
+  const dispatcher = new TaskDispatcher(database, tasks, polls, options.pollIntervalMs ?? 1000, logger, wakes, handoffs);
   const instanceEnds = new InstanceEndWaiter(database.db, tasks, options.pollIntervalMs ?? 1000, logger);
-  const workflows = new WorkflowCoordinator(database.db, definitions, instanceEnds, wakes);
+  const workflows = new WorkflowCoordinator(database.db, definitions, instanceEnds, wakes, handoffs);
   await dispatcher.start();
   const reapIntervalMs = options.reapIntervalMs ?? 1000;
   // One pass for what runs out with time: expired leases, then runs past their deadline.

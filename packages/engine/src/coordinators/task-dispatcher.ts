@@ -2,6 +2,7 @@ import type { AcquiredTask } from "@baton/contract";
 import type { Logger } from "pino";
 import type { Database } from "../db/database.ts";
 import { parseQueueWake, type QueueWake, TASK_CHANNEL } from "../store/tasks.ts";
+import type { LocalHandoffs, ParkedPoll } from "./local-handoffs.ts";
 import type { LocalWakes } from "./local-wakes.ts";
 import type { PollRecorder } from "./poll-recorder.ts";
 import { MAX_ACQUIRE, type TaskCoordinator } from "./task-coordinator.ts";
@@ -53,6 +54,7 @@ export class TaskDispatcher {
     private readonly pollIntervalMs: number,
     private readonly logger: Pick<Logger, "warn">,
     private readonly localWakes: LocalWakes,
+    private readonly handoffs: LocalHandoffs,
   ) {
     localWakes.listen((wakes) => {
       for (const wake of wakes) this.wakeWhenDue(wake);
@@ -88,6 +90,11 @@ export class TaskDispatcher {
     return this.waiters.size;
   }
 
+  /** Tasks a start of this process handed straight to a parked poll, so far (LocalHandoffs). */
+  get handedOff(): number {
+    return this.handoffs.handedOff;
+  }
+
   async acquire(params: WaitingAcquire): Promise<AcquiredTask[]> {
     this.polls.record(params.workerId, params.queues);
     try {
@@ -105,7 +112,7 @@ export class TaskDispatcher {
     for (;;) {
       if (params.signal?.aborted) return [];
       // Register before looking, so a NOTIFY that lands while the query runs is not missed.
-      const woken = this.park(params.queues, params.signal);
+      const woken = this.park(params);
       try {
         const tasks = skip ? [] : await this.lookFor(params);
         if (tasks.length > 0 || params.signal?.aborted) return tasks;
@@ -113,7 +120,10 @@ export class TaskDispatcher {
         // A skipped look is made after the wait, also when the wait runs out.
         if (left <= 0 && !skip) return [];
         skip = false;
-        await woken.wait(Math.min(Math.max(left, 0), this.pollIntervalMs));
+        // A start that handed this poll tasks while it waited answers it (also past an abort: the
+        // caller releases what it cannot take, as for a look that was running). None: look again.
+        const handed = await woken.wait(Math.min(Math.max(left, 0), this.pollIntervalMs));
+        if (handed.length > 0) return handed;
       } finally {
         woken.cancel();
       }
@@ -165,7 +175,11 @@ export class TaskDispatcher {
     for (const w of this.waiters) if (queue === null || w.queues.has(queue)) w.wake();
   }
 
-  private park(queues: string[], signal: AbortSignal | undefined) {
+  /**
+   * Registers a waiter for wakes of its queues. While it waits, it is also a parked poll that a
+   * start may hand tasks to: `wait` then resolves with them once that start's statement is done.
+   */
+  private park({ queues, workerId, max, signal }: WaitingAcquire) {
     let notified = false;
     let resolve: (() => void) | undefined;
     const waiter: Waiter = {
@@ -179,15 +193,39 @@ export class TaskDispatcher {
     const onAbort = () => waiter.wake();
     signal?.addEventListener("abort", onAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
+    let unpark: (() => void) | undefined;
+    let handed: Promise<AcquiredTask[]> | undefined;
+    const poll: ParkedPoll = {
+      queues: waiter.queues,
+      workerId,
+      max: Math.min(max, MAX_ACQUIRE),
+      claim: () => {
+        let deliver: (tasks: AcquiredTask[]) => void = () => {};
+        handed = new Promise((r) => {
+          deliver = r;
+        });
+        waiter.wake();
+        return deliver;
+      },
+    };
+    const stopWaiting = () => {
+      clearTimeout(timer);
+      unpark?.();
+    };
     return {
-      wait: (ms: number) =>
-        new Promise<void>((r) => {
-          if (notified) return r();
-          resolve = r;
-          timer = setTimeout(r, ms);
-        }),
+      wait: async (ms: number): Promise<AcquiredTask[]> => {
+        if (!notified) {
+          await new Promise<void>((r) => {
+            resolve = r;
+            timer = setTimeout(r, ms);
+            unpark = this.handoffs.park(poll);
+          });
+          stopWaiting();
+        }
+        return handed ? await handed : [];
+      },
       cancel: () => {
-        clearTimeout(timer);
+        stopWaiting();
         this.waiters.delete(waiter);
         signal?.removeEventListener("abort", onAbort);
       },

@@ -21,7 +21,15 @@ function attemptOf(row: TaskRow): TaskAttempt {
   return { taskId: row.taskId, step, elementIndex, kind: row.kind, queue: row.queue, attempt: row.attempt };
 }
 
-export function acquiredView(row: AcquiredRow): AcquiredTask {
+export function acquiredView(
+  row: Pick<
+    AcquiredRow,
+    "executionId" | "instanceId" | "workflowName" | "namespace" | "taskId" | "kind" | "queue" | "attempt" | "input"
+  > & {
+    fenceToken: number | null;
+    leaseExpiresAt: Date | null;
+  },
+): AcquiredTask {
   // Written out rather than spread from attemptOf: one of these is made for every task handed out.
   const { step, elementIndex } = taskIdParts(row.taskId);
   return {

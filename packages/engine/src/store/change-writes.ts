@@ -78,19 +78,46 @@ export async function reportWrite(
   return result.rows[0]?.ok === true;
 }
 
+/** A lease a start's statement inserted for a task handed to a parked poll. */
+export interface HandedLease {
+  fenceToken: number;
+  leaseExpiresAt: Date;
+}
+
 /**
  * Inserts new instances, already planned, with their first attempts and events, in one statement
  * (no transaction needed). An instance whose (namespace, workflow, runId) exists is skipped with
- * all its rows. Returns the ids of the instances it inserted. `sender` tags the wake-ups of the
+ * all its rows. Returns the ids of the instances it inserted and, for the attempts `handoff` named
+ * (execution id to worker id) that it inserted, their leases. `sender` tags the wake-ups of the
  * dispatcher that will wake its own waiters once this returns.
  */
 export async function startWrite(
   db: DbOrTrx,
   writes: { instances: NewInstance[]; tasks: NewTaskRow[]; history: HistoryAppend[]; wakes: QueueWake[] },
   sender?: string,
-): Promise<Set<string>> {
-  const result = await sql<{ instance_id: string }>`
-    WITH ${instanceInsertCte(writes.instances)}, ${taskInsertCtes(writes.tasks, "inst")}, ${historyInsertCtes(writes.history, "inst")}
-    SELECT instance_id, ${notify(writes.wakes, sender)} AS notified FROM inst`.execute(db);
-  return new Set(result.rows.map((r) => r.instance_id));
+  handoff?: ReadonlyMap<string, string>,
+): Promise<{ inserted: Set<string>; leased: Map<string, HandedLease> }> {
+  const ctes = sql`${instanceInsertCte(writes.instances)}, ${taskInsertCtes(writes.tasks, "inst", handoff)},
+    ${historyInsertCtes(writes.history, "inst")}`;
+  const leased = new Map<string, HandedLease>();
+  if (!handoff || handoff.size === 0) {
+    const result = await sql<{ instance_id: string }>`
+      WITH ${ctes}
+      SELECT instance_id, ${notify(writes.wakes, sender)} AS notified FROM inst`.execute(db);
+    return { inserted: new Set(result.rows.map((r) => r.instance_id)), leased };
+  }
+  // One row per inserted instance, then one per handed lease (execution_id set).
+  const result = await sql<{ instance_id: string | null; execution_id: string | null; fence_token: string; lease_expires_at: Date }>`
+    WITH ${ctes}
+    SELECT instance_id, NULL::uuid AS execution_id, NULL::bigint AS fence_token, NULL::timestamptz AS lease_expires_at,
+           ${notify(writes.wakes, sender)} AS notified
+    FROM inst
+    UNION ALL
+    SELECT NULL, execution_id, fence_token, lease_expires_at, NULL FROM attempt_lease WHERE fence_token IS NOT NULL`.execute(db);
+  const inserted = new Set<string>();
+  for (const r of result.rows) {
+    if (r.execution_id === null) inserted.add(r.instance_id as string);
+    else leased.set(r.execution_id, { fenceToken: Number(r.fence_token), leaseExpiresAt: r.lease_expires_at });
+  }
+  return { inserted, leased };
 }

@@ -6,7 +6,7 @@ import type { TaskSnapshot } from "../domain/attempts.ts";
 import type { CreatedPosition } from "../domain/list-cursor.ts";
 import type { TaskToSchedule } from "../domain/reconcile.ts";
 import { exactTime } from "./exact-time.ts";
-import { idList } from "./id-list.ts";
+import { idList, uuidArray } from "./id-list.ts";
 import { jsonRows } from "./json-rows.ts";
 
 /**
@@ -153,9 +153,12 @@ export type NewTaskRow = TaskToSchedule & { executionId: string; instanceId: str
 /**
  * Two CTEs (`attempt`, `attempt_lease`) that insert new PENDING attempts into both tables, for the
  * statement that commits a change. `onlyFor`, when given, is a CTE with an `instance_id` column:
- * attempts of other instances are left out (a start whose instance already existed).
+ * attempts of other instances are left out (a start whose instance already existed). `handoff`
+ * names attempts handed to a parked poll (execution id to worker id): their lease row is inserted
+ * LEASED to that worker, with a fresh fence, as an acquire would lease it, and `attempt_lease`
+ * returns their `execution_id`, `fence_token` and `lease_expires_at`.
  */
-export function taskInsertCtes(tasks: NewTaskRow[], onlyFor?: string) {
+export function taskInsertCtes(tasks: NewTaskRow[], onlyFor?: string, handoff?: ReadonlyMap<string, string>) {
   const filter = onlyFor ? sql`WHERE v.instance_id IN (SELECT instance_id FROM ${sql.table(onlyFor)})` : sql``;
   return sql`
     attempt AS (
@@ -183,9 +186,27 @@ export function taskInsertCtes(tasks: NewTaskRow[], onlyFor?: string) {
       )}
       ${filter}
       RETURNING execution_id, workflow_instance_id, queue, available_at, lease_ms, state
-    ), attempt_lease AS (
+    ), ${handoff && handoff.size > 0 ? leaseInsertHandingOff(handoff) : leaseInsert}`;
+}
+
+const leaseInsert = sql`attempt_lease AS (
       INSERT INTO task_leases (execution_id, workflow_instance_id, queue, state, available_at, lease_ms)
       SELECT execution_id, workflow_instance_id, queue, 'PENDING', available_at, lease_ms FROM attempt WHERE state = 'PENDING'
+    )`;
+
+function leaseInsertHandingOff(handoff: ReadonlyMap<string, string>) {
+  return sql`attempt_lease AS (
+      INSERT INTO task_leases (execution_id, workflow_instance_id, queue, state, available_at, lease_ms, lease_holder,
+                               fence_token, lease_expires_at, started_at)
+      SELECT a.execution_id, a.workflow_instance_id, a.queue, CASE WHEN h.worker_id IS NULL THEN 'PENDING' ELSE 'LEASED' END,
+             a.available_at, a.lease_ms, h.worker_id, CASE WHEN h.worker_id IS NOT NULL THEN nextval('fence_token_seq') END,
+             CASE WHEN h.worker_id IS NOT NULL THEN now() + a.lease_ms * interval '1 millisecond' END,
+             CASE WHEN h.worker_id IS NOT NULL THEN now() END
+      FROM attempt a
+      LEFT JOIN unnest(${uuidArray([...handoff.keys()])}::uuid[], ${[...handoff.values()]}::text[]) AS h(execution_id, worker_id)
+        ON h.execution_id = a.execution_id
+      WHERE a.state = 'PENDING'
+      RETURNING execution_id, fence_token, lease_expires_at
     )`;
 }
 

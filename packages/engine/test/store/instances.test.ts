@@ -114,7 +114,8 @@ describe("starts and changes", () => {
       history: [startedEvent(first)],
       wakes: [{ queue, delayMs: 0 }],
     });
-    expect([...started]).toEqual([first.instanceId]);
+    expect([...started.inserted]).toEqual([first.instanceId]);
+    expect(started.leased.size).toBe(0);
 
     const stored = await instanceGet(db, first.instanceId);
     expect(stored).toMatchObject({
@@ -137,7 +138,7 @@ describe("starts and changes", () => {
       history: [startedEvent(again), startedEvent(other)],
       wakes: [],
     });
-    expect([...second]).toEqual([other.instanceId]);
+    expect([...second.inserted]).toEqual([other.instanceId]);
     expect(await instanceGet(db, again.instanceId)).toBeNull();
     expect(await taskListByInstances(db, [again.instanceId])).toEqual([]);
     expect(await eventPageByInstance(db, { instanceId: again.instanceId, after: 0, limit: 10 })).toEqual([]);
@@ -148,7 +149,47 @@ describe("starts and changes", () => {
   });
 
   it("starts nothing from an empty batch", async () => {
-    expect((await startWrite(db, { instances: [], tasks: [], history: [], wakes: [] })).size).toBe(0);
+    expect((await startWrite(db, { instances: [], tasks: [], history: [], wakes: [] })).inserted.size).toBe(0);
+  });
+
+  it("inserts a handed-off attempt already leased to its worker, with a fresh fence, and nothing for a run that existed", async () => {
+    const definition = await seedDefinition(db);
+    const queue = unique("q");
+    const first = newInstance(definition);
+    const handed = newTask(first.instanceId, queue, { taskId: "a" });
+    const pending = newTask(first.instanceId, queue, { taskId: "b" });
+    const started = await startWrite(
+      db,
+      { instances: [first], tasks: [handed, pending], history: [startedEvent(first)], wakes: [] },
+      undefined,
+      new Map([[handed.executionId, "worker-1"]]),
+    );
+    expect([...started.inserted]).toEqual([first.instanceId]);
+    const lease = started.leased.get(handed.executionId);
+    expect(lease?.fenceToken).toBeGreaterThan(0);
+    expect(lease?.leaseExpiresAt.getTime()).toBeGreaterThan(Date.now() + 25_000);
+    expect([...started.leased.keys()]).toEqual([handed.executionId]);
+    const attempts = await taskListByInstances(db, [first.instanceId]);
+    expect(attempts.find((t) => t.taskId === "a")).toMatchObject({
+      state: "LEASED",
+      leaseHolder: "worker-1",
+      fenceToken: lease?.fenceToken,
+    });
+    expect(attempts.find((t) => t.taskId === "b")).toMatchObject({ state: "PENDING", leaseHolder: null, fenceToken: null });
+    // An acquire finds only the attempt that was not handed off.
+    const acquired = await taskAcquire(db, { queues: [queue], holders: ["worker-2", "worker-2"] });
+    expect(acquired.map((t) => t.taskId)).toEqual(["b"]);
+
+    const again = newInstance(definition, { runId: first.runId });
+    const repeat = newTask(again.instanceId, queue);
+    const second = await startWrite(
+      db,
+      { instances: [again], tasks: [repeat], history: [startedEvent(again)], wakes: [] },
+      undefined,
+      new Map([[repeat.executionId, "worker-1"]]),
+    );
+    expect(second.inserted.size).toBe(0);
+    expect(second.leased.size).toBe(0);
   });
 
   it("wakes the queues of new work over NOTIFY, the soonest per queue", async () => {
