@@ -55,7 +55,7 @@ describe("TaskDispatcher (long-poll acquire)", () => {
     const looks = vi.spyOn(engine.tasks, "acquire");
     try {
       const waiting = engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 30_000 });
-      await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park");
+      await waitUntil(async () => engine.dispatcher.parkedPolls > 0, "the poll to park");
       const handedBefore = engine.dispatcher.handedOff;
       const { instanceId } = await engine.workflows.startWorkflow({ workflow: name, input: { order: 7 } });
       const [task] = await waiting;
@@ -74,10 +74,38 @@ describe("TaskDispatcher (long-poll acquire)", () => {
     }
   });
 
+  it("hands the next step a completion schedules straight to a poll parked on its queue", async () => {
+    const name = `next-${crypto.randomUUID().slice(0, 8)}`;
+    await engine.workflows.registerWorkflow({
+      name,
+      steps: [
+        { name: "a", queue: `${name}.a` },
+        { name: "b", queue: `${name}.b` },
+      ],
+    });
+    const { instanceId } = await engine.workflows.startWorkflow({ workflow: name, input: { n: 1 } });
+    const [first] = await engine.tasks.acquire({ queues: [`${name}.a`], workerId: "w", max: 1 });
+    const looks = vi.spyOn(engine.tasks, "acquire");
+    try {
+      const waiting = engine.dispatcher.acquire({ queues: [`${name}.b`], workerId: "w2", max: 5, waitMs: 30_000 });
+      await waitUntil(async () => engine.dispatcher.parkedPolls > 0, "the poll to park");
+      const handedBefore = engine.dispatcher.handedOff;
+      await engine.tasks.complete({ executionId: first?.executionId as string, workerId: "w", fenceToken: first?.fenceToken as number });
+      const [next] = await waiting;
+      expect(next).toMatchObject({ instanceId, step: "b", kind: "DO", attempt: 1, input: { n: 1 } });
+      expect(looks).toHaveBeenCalledTimes(1);
+      expect(engine.dispatcher.handedOff).toBe(handedBefore + 1);
+      await engine.tasks.complete({ executionId: next?.executionId as string, workerId: "w2", fenceToken: next?.fenceToken as number });
+      expect((await engine.workflows.getWorkflow(instanceId)).state).toBe("COMPLETED");
+    } finally {
+      looks.mockRestore();
+    }
+  });
+
   it("hands a parked poll at most its max; the rest of a batch start stays pending for the next acquire", async () => {
     const name = await register();
     const waiting = engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 2, waitMs: 30_000 });
-    await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park");
+    await waitUntil(async () => engine.dispatcher.parkedPolls > 0, "the poll to park");
     const started = await engine.workflows.startMany({ workflow: name, runs: [0, 1, 2, 3, 4].map((i) => ({ runId: `r${i}` })) });
     expect(await waiting).toHaveLength(2);
     const rest = await engine.tasks.acquire({ queues: [name], workerId: "other", max: 10 });
@@ -90,12 +118,12 @@ describe("TaskDispatcher (long-poll acquire)", () => {
     const first = await engine.workflows.startWorkflow({ workflow: name, runId: "once" });
     expect(await engine.tasks.acquire({ queues: [name], workerId: "w", max: 1 })).toHaveLength(1);
     const waiting = engine.dispatcher.acquire({ queues: [name], workerId: "w", max: 1, waitMs: 30_000 });
-    await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park");
+    await waitUntil(async () => engine.dispatcher.parkedPolls > 0, "the poll to park");
     expect(await engine.workflows.startWorkflow({ workflow: name, runId: "once" })).toMatchObject({
       instanceId: first.instanceId,
       created: false,
     });
-    await waitUntil(async () => engine.dispatcher.waiting > 0, "the acquirer to park again");
+    await waitUntil(async () => engine.dispatcher.parkedPolls > 0, "the poll to park again");
     const { instanceId } = await engine.workflows.startWorkflow({ workflow: name, runId: "twice" });
     expect((await waiting).map((t) => t.instanceId)).toEqual([instanceId]);
   });

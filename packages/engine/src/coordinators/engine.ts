@@ -97,10 +97,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   if (options.migrate !== false) await migrate(database);
   const definitions = new DefinitionCache();
   const wakes = new LocalWakes();
-  const tasks = new TaskCoordinator(database.db, definitions, logger, wakes);
+  const handoffs = new LocalHandoffs();
+  const tasks = new TaskCoordinator(database.db, definitions, logger, wakes, handoffs);
   const polls = new PollRecorder(database.db, options.pollRecordIntervalMs ?? 5000, logger);
   const registrations = new ServiceRegistry(database.db, options.pollRecordIntervalMs ?? 5000, logger);
-  const handoffs = new LocalHandoffs();
   const dispatcher = new TaskDispatcher(database, tasks, polls, options.pollIntervalMs ?? 1000, logger, wakes, handoffs);
   const instanceEnds = new InstanceEndWaiter(database.db, tasks, options.pollIntervalMs ?? 1000, logger);
   const workflows = new WorkflowCoordinator(database.db, definitions, instanceEnds, wakes, handoffs);

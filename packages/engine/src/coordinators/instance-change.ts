@@ -19,6 +19,7 @@ import { type InstanceRow, type InstanceWrite, instanceLock, instanceLockByExecu
 import type { ClosingReport, ReportRead } from "../store/task-leases.ts";
 import { type NewTaskRow, type QueueWake, type TaskRow, taskCancelMany, taskCancelPending, taskListByInstances } from "../store/tasks.ts";
 import type { DefinitionCache } from "./definition-cache.ts";
+import type { LocalHandoffs } from "./local-handoffs.ts";
 import type { LocalWakes } from "./local-wakes.ts";
 
 /** What a change needs besides its body: the database, the definitions, and where its new work is announced. */
@@ -26,6 +27,8 @@ export interface ChangeContext {
   db: Db;
   definitions: DefinitionCache;
   wakes: LocalWakes;
+  /** Where new tasks of an unlocked report write may be handed to parked polls. */
+  handoffs: LocalHandoffs;
 }
 
 type Target = { instanceId: string } | { executionId: string };
@@ -152,9 +155,20 @@ export class InstanceChange {
     if (plans.some((p) => p.cancel.length > 0)) return null;
     for (const [i, c] of active.entries()) c.applyPlan(plans[i] as Plan, []);
     const writes = pendingWrites([...changes.values()]);
-    if (writes && !(await reportWrite(ctx.db, { ...writes, closes }, ctx.wakes.id))) return null;
-    ctx.wakes.announce(writes?.wakes ?? []);
-    return result;
+    if (!writes) return result;
+    // The steps this write schedules may go straight to polls parked in this process (LocalHandoffs).
+    const forward = new Map([...changes.values()].filter((c) => c.active).map((c) => [c.instance.instanceId, c.instance]));
+    const written = await ctx.handoffs.writeHandingOff(
+      writes.tasks,
+      writes.wakes,
+      (id) => forward.get(id),
+      async (holders, wakes) => {
+        const { ok, leased } = await reportWrite(ctx.db, { ...writes, wakes, closes }, ctx.wakes.id, holders);
+        if (ok) ctx.wakes.announce(wakes);
+        return { result: ok, leased };
+      },
+    );
+    return written ? result : null;
   }
 
   get state(): InstanceState {

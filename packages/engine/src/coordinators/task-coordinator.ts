@@ -34,6 +34,7 @@ import {
 import type { DefinitionCache } from "./definition-cache.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { type ChangeContext, InstanceChange, lockedChange } from "./instance-change.ts";
+import type { LocalHandoffs } from "./local-handoffs.ts";
 import type { LocalWakes } from "./local-wakes.ts";
 import { PoisonedInstances, type PoisonedPage } from "./poisoned-instances.ts";
 import { acquiredView } from "./views.ts";
@@ -104,8 +105,9 @@ export class TaskCoordinator {
     definitions: DefinitionCache,
     private readonly logger: Pick<Logger, "error">,
     wakes: LocalWakes,
+    handoffs: LocalHandoffs,
   ) {
-    this.changes = { db, definitions, wakes };
+    this.changes = { db, definitions, wakes, handoffs };
   }
 
   /** Leases handed out by this process so far (the lease table vacuum counts its churn by them). */

@@ -90,9 +90,14 @@ export class TaskDispatcher {
     return this.waiters.size;
   }
 
-  /** Tasks a start of this process handed straight to a parked poll, so far (LocalHandoffs). */
+  /** Tasks a write of this process handed straight to a parked poll, so far (LocalHandoffs). */
   get handedOff(): number {
     return this.handoffs.handedOff;
+  }
+
+  /** Polls waiting now after a look that found nothing: those a write may hand tasks to. */
+  get parkedPolls(): number {
+    return this.handoffs.parkedCount;
   }
 
   async acquire(params: WaitingAcquire): Promise<AcquiredTask[]> {

@@ -1,5 +1,4 @@
 import {
-  type AcquiredTask,
   BatonError,
   definitionQueues,
   type EventPage,
@@ -49,7 +48,7 @@ import { checkRunWait, type InstanceEndWaiter, type WaitForEndOptions } from "./
 import { definitionPage, eventPage, type InstanceListParams, instancePage, instanceView, type PageParams, taskPage } from "./list-pages.ts";
 import type { LocalHandoffs } from "./local-handoffs.ts";
 import type { LocalWakes } from "./local-wakes.ts";
-import { acquiredView, instanceSummary } from "./views.ts";
+import { instanceSummary } from "./views.ts";
 
 export interface StartParams {
   workflow: string;
@@ -94,7 +93,7 @@ export class WorkflowCoordinator {
     private readonly wakes: LocalWakes,
     private readonly handoffs: LocalHandoffs,
   ) {
-    this.changes = { db, definitions, wakes };
+    this.changes = { db, definitions, wakes, handoffs };
   }
 
   /**
@@ -268,45 +267,27 @@ export class WorkflowCoordinator {
    * parked on go to those polls directly, leased by the statement itself (LocalHandoffs); the
    * other queues are woken once it commits. Returns the ids of the instances it inserted.
    */
-  private async writeStarts(
+  private writeStarts(
     writes: { instances: NewInstance[]; tasks: NewTaskRow[]; history: HistoryAppend[]; wakes: QueueWake[] },
     calls: StartCall[],
     planned: { index: number; instanceId: string }[],
   ): Promise<Set<string>> {
-    const handoff = this.handoffs.reserve(writes.tasks.filter((t) => !t.settled && t.delayMs === 0));
-    const leased = new Map<string, AcquiredTask>();
-    try {
-      if (handoff.holders.size === 0) {
-        const { inserted } = await startWrite(this.db, writes, this.wakes.id);
-        if (inserted.size > 0) this.wakes.announce(writes.wakes);
-        return inserted;
-      }
-      // Queues whose every new task was handed off need no wake.
-      const waiting = new Set(writes.tasks.filter((t) => !t.settled && !handoff.holders.has(t.executionId)).map((t) => t.queue));
-      const wakes = writes.wakes.filter((w) => waiting.has(w.queue));
-      const written = await startWrite(this.db, { ...writes, wakes }, this.wakes.id, handoff.holders);
-      if (written.inserted.size > 0) this.wakes.announce(wakes);
-      const workflowOf = new Map(planned.map((p) => [p.instanceId, calls[p.index] as StartCall]));
-      for (const task of writes.tasks) {
-        const lease = written.leased.get(task.executionId);
-        const call = workflowOf.get(task.instanceId);
-        if (!lease || !call) continue;
-        leased.set(
-          task.executionId,
-          // The input as the database gives it back to an acquire: a copy, never the caller's object.
-          acquiredView({
-            ...task,
-            ...lease,
-            input: JSON.parse(JSON.stringify(task.input ?? null)),
-            workflowName: call.workflow,
-            namespace: call.namespace,
-          }),
-        );
-      }
-      return written.inserted;
-    } finally {
-      handoff.settle(leased);
-    }
+    const workflowOf = new Map(
+      planned.map((p) => {
+        const call = calls[p.index] as StartCall;
+        return [p.instanceId, { workflowName: call.workflow, namespace: call.namespace }];
+      }),
+    );
+    return this.handoffs.writeHandingOff(
+      writes.tasks,
+      writes.wakes,
+      (instanceId) => workflowOf.get(instanceId),
+      async (holders, wakes) => {
+        const written = await startWrite(this.db, { ...writes, wakes }, this.wakes.id, holders);
+        if (written.inserted.size > 0) this.wakes.announce(wakes);
+        return { result: written.inserted, leased: written.leased };
+      },
+    );
   }
 
   /**

@@ -41,19 +41,22 @@ export async function changeWrite(
  * all or nothing: it locks the instances (in id order, like every instance lock), checks that
  * none moved past the sequence number it was read at, then locks every reported lease that its
  * fence still holds; only when all of them are there does it close those leases and write the
- * attempts, history and instances, and NOTIFY. Answers false when it wrote nothing, for the caller
- * to take the locking path.
+ * attempts, history and instances, and NOTIFY. `ok` is false when it wrote nothing, for the caller
+ * to take the locking path; `leased` has the leases of the new attempts `handoff` named (execution
+ * id to worker id), inserted LEASED to their pollers.
  */
 export async function reportWrite(
   db: DbOrTrx,
   writes: { closes: ClosingReport[]; tasks: NewTaskRow[]; history: HistoryAppend[]; instances: InstanceWrite[]; wakes: QueueWake[] },
   sender?: string,
-): Promise<boolean> {
+  handoff?: ReadonlyMap<string, string>,
+): Promise<{ ok: boolean; leased: Map<string, HandedLease> }> {
   const ids = writes.instances.map((w) => w.instanceId);
   // The lock finds each instance with one index probe and the update by the row id it locked,
   // whatever the statistics say: a plan cached while the table was small scanned all of it.
   const leases = leaseCloseCtes(writes.closes, "unmoved");
-  const result = await sql<{ ok: boolean }>`
+  const handing = handoff !== undefined && handoff.size > 0;
+  const result = await sql<{ ok: boolean; leased: { execution_id: string; fence_token: number; lease_expires_at: string }[] | null }>`
     WITH locked AS MATERIALIZED (
       SELECT i.instance_id, i.sequence_number, i.row_id
       FROM unnest(${uuidArray(ids)}::uuid[]) AS e(instance_id)
@@ -71,11 +74,17 @@ export async function reportWrite(
     passed AS MATERIALIZED (
       SELECT instance_id, row_id FROM locked
       WHERE (SELECT ok FROM unmoved) AND (SELECT count(*) FROM held) = ${writes.closes.length}
-    ), ${leases.close("passed")}, ${taskInsertCtes(writes.tasks, "passed")}, ${historyInsertCtes(writes.history, "passed")},
+    ), ${leases.close("passed")}, ${taskInsertCtes(writes.tasks, "passed", handoff)}, ${historyInsertCtes(writes.history, "passed")},
     ${instanceUpdateCte(writes.instances, "passed")}
-    SELECT ok, CASE WHEN ok THEN ${notify(writes.wakes, sender)} END AS notified
+    SELECT ok, CASE WHEN ok THEN ${notify(writes.wakes, sender)} END AS notified,
+      ${handing ? sql`(SELECT json_agg(attempt_lease) FROM attempt_lease WHERE fence_token IS NOT NULL)` : sql`NULL`} AS leased
     FROM (SELECT (SELECT count(*) FROM passed) = ${ids.length} AS ok) AS outcome`.execute(db);
-  return result.rows[0]?.ok === true;
+  const row = result.rows[0];
+  const leased = new Map<string, HandedLease>();
+  for (const l of row?.leased ?? []) {
+    leased.set(l.execution_id, { fenceToken: Number(l.fence_token), leaseExpiresAt: new Date(l.lease_expires_at) });
+  }
+  return { ok: row?.ok === true, leased };
 }
 
 /** A lease a start's statement inserted for a task handed to a parked poll. */
