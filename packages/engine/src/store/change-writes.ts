@@ -87,7 +87,7 @@ export async function reportWrite(
   return { ok: row?.ok === true, leased };
 }
 
-/** A lease a start's statement inserted for a task handed to a parked poll. */
+/** A lease a write (a start or a report batch) inserted for a task handed to a parked poll. */
 export interface HandedLease {
   fenceToken: number;
   leaseExpiresAt: Date;
