@@ -26,7 +26,7 @@ import {
   pgBossWork,
   startPgBoss,
 } from "../systems/pgboss.ts";
-import { SCHEMA_FLOOR_LABEL, schemaFloorDrain } from "../systems/schema-floor.ts";
+import { type FloorLayout, REDESIGN_FLOOR_LABEL, SCHEMA_FLOOR_LABEL, schemaFloorDrain } from "../systems/schema-floor.ts";
 
 /** The SDK's local queue in the row set beside graphile-worker's batched mode (its localQueue size). */
 const BATCHED_PREFETCH = 500;
@@ -68,7 +68,8 @@ export const drain: Scenario = {
       if (ctx.has("floor")) {
         const note = `${c} loops, batch ${ctx.options.batch}, as Baton's loops`;
         figures.push(await measure(ctx, row(FLOOR_LABEL, note), () => floorRun(ctx, n, c)));
-        figures.push(await measure(ctx, row(SCHEMA_FLOOR_LABEL, note), () => schemaFloorRun(ctx, n, c)));
+        figures.push(await measure(ctx, row(SCHEMA_FLOOR_LABEL, note), () => schemaFloorRun(ctx, n, c, "today")));
+        figures.push(await measure(ctx, row(REDESIGN_FLOOR_LABEL, note), () => schemaFloorRun(ctx, n, c, "redesign")));
       }
       if (ctx.has("graphile-worker")) {
         for (const mode of Object.keys(GRAPHILE_MODES) as GraphileMode[]) {
@@ -174,7 +175,7 @@ async function drainWithSdk(
 }
 
 /** A backlog loaded by Baton's startMany, drained by raw SQL on Baton's tables (the engine is closed first). */
-async function schemaFloorRun(ctx: Context, n: number, loops: number): Promise<number[]> {
+async function schemaFloorRun(ctx: Context, n: number, loops: number, layout: FloorLayout): Promise<number[]> {
   return withBatonStore(ctx.server, "postgres", poolFor(ctx, loops), async (store) => {
     if (store.kind !== "postgres") throw new Error("unreachable");
     const engine = await openBaton(store);
@@ -183,7 +184,7 @@ async function schemaFloorRun(ctx: Context, n: number, loops: number): Promise<n
     } finally {
       await engine.close();
     }
-    const rate = await schemaFloorDrain(store.url, n, loops, ctx.options.batch);
+    const rate = await schemaFloorDrain(store.url, n, loops, ctx.options.batch, layout);
     await expectInstanceStates(store.url, { COMPLETED: n }, "schema floor drain");
     return [rate];
   });

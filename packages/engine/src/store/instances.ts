@@ -169,11 +169,15 @@ export function instanceUpdateCte(writes: InstanceWrite[], lockedRows?: string) 
     error: w.error,
     compensate_from: w.compensateFrom,
   }));
-  // Rows the same statement locked are written by their row id (a TID lookup per row, whatever a
-  // plan cached while the table was small would do); the others by their id list.
+  // Each row is written by its row id (a TID lookup per row, whatever a plan cached while the table
+  // was small would do): the one the same statement's lock returned, or else the one its key finds
+  // (a row updated meanwhile is followed to its newest version, where the expected sequence number
+  // is checked, as for a write by key). An "= ANY(ids)" beside the key equality re-sorted the id
+  // list on every probe: quadratic in the batch.
   const target = lockedRows
     ? sql`JOIN ${sql.table(lockedRows)} k ON k.instance_id = v.instance_id WHERE i.ctid = k.row_id AND`
-    : sql`WHERE i.instance_id = ANY(${idList(writes.map((w) => w.instanceId))}) AND`;
+    : sql`CROSS JOIN LATERAL (SELECT ctid AS row_id FROM workflow_instances WHERE instance_id = v.instance_id LIMIT 1) k
+      WHERE i.ctid = k.row_id AND`;
   return sql`
     inst_write AS (
       UPDATE workflow_instances i

@@ -38,28 +38,27 @@ export async function taskAcquire(
 ): Promise<(AcquiredRow & { slot: number })[]> {
   if (params.holders.length === 0) return [];
   const byId = params.executionId === undefined ? sql`` : sql`AND l.execution_id = ${params.executionId}`;
-  // Joins to the rows a CTE returned are on the primary key alone: the planner then looks each one
-  // up (nested loop). With an "= ANY(picked ids)" beside the equality it used the list as the index
-  // condition and compared every returned row with every leased one: quadratic in the batch.
-  // Slots are numbered in the order the rows were picked in: the window reads the sorted, limited
-  // subquery, so it adds no sort of its own (a window over the CTE would sort again).
+  // The update finds each picked row by the row id its lock returned: a TID probe per row. The
+  // rows come through unnest, which the planner always counts as few, so it probes rather than
+  // hashing the whole lease table (as it did when it estimated a CTE of LIMIT $n at 2,048 rows).
+  // An "= ANY(picked ids)" beside a key equality, the earlier way to force a pkey probe, made each
+  // probe sort the whole id list again: quadratic in the batch (~120 µs per row at 1,000 rows).
+  // Slots are the rows' places in pick order, numbered by the unnest. The final joins are on the
+  // primary key alone, looked up per row.
   const result = await sql<AttemptColumns & { workflow_name: string; namespace: string; slot: string }>`
     WITH picked AS (
-      SELECT execution_id, row_number() OVER (ORDER BY available_at, execution_id) AS slot
-      FROM (
-        SELECT head.execution_id, head.available_at
-        FROM unnest(${params.queues}::text[]) AS q(queue)
-        CROSS JOIN LATERAL (
-          SELECT l.execution_id, l.available_at
-          FROM task_leases l
-          WHERE l.state = 'PENDING' AND l.queue = q.queue AND l.available_at <= now() ${byId}
-          ORDER BY l.available_at, l.execution_id
-          LIMIT ${params.holders.length}
-          FOR UPDATE SKIP LOCKED
-        ) head
-        ORDER BY head.available_at, head.execution_id
+      SELECT head.row_id, head.available_at, head.execution_id
+      FROM unnest(${params.queues}::text[]) AS q(queue)
+      CROSS JOIN LATERAL (
+        SELECT l.execution_id, l.ctid AS row_id, l.available_at
+        FROM task_leases l
+        WHERE l.state = 'PENDING' AND l.queue = q.queue AND l.available_at <= now() ${byId}
+        ORDER BY l.available_at, l.execution_id
         LIMIT ${params.holders.length}
-      ) oldest
+        FOR UPDATE SKIP LOCKED
+      ) head
+      ORDER BY head.available_at, head.execution_id
+      LIMIT ${params.holders.length}
     ), leased AS (
       UPDATE task_leases l
       SET state = 'LEASED',
@@ -67,8 +66,8 @@ export async function taskAcquire(
           fence_token = nextval('fence_token_seq'),
           lease_expires_at = now() + l.lease_ms * interval '1 millisecond',
           started_at = now()
-      FROM picked s
-      WHERE l.execution_id = ANY(ARRAY(SELECT execution_id FROM picked)) AND l.execution_id = s.execution_id
+      FROM unnest(ARRAY(SELECT row_id FROM picked ORDER BY available_at, execution_id)) WITH ORDINALITY AS s(row_id, slot)
+      WHERE l.ctid = s.row_id
       RETURNING l.*, s.slot
     )
     SELECT ${ATTEMPT_COLUMNS}, l.slot, i.workflow_name, i.namespace
@@ -104,11 +103,11 @@ export async function taskHeartbeatMany(db: DbOrTrx, leases: LeaseRef[]): Promis
     WITH v AS (
       SELECT * FROM unnest(${ids}::uuid[], ${leases.map((l) => l.workerId)}::text[], ${leases.map((l) => l.fenceToken)}::bigint[])
         WITH ORDINALITY AS v(execution_id, worker_id, fence_token, ord)
-    ), renewed AS (
+    ), ${heldLeases("NO KEY UPDATE")}, renewed AS (
       UPDATE task_leases l
       SET lease_expires_at = now() + l.lease_ms * interval '1 millisecond'
-      FROM v
-      WHERE l.execution_id = ANY(ARRAY(SELECT execution_id FROM v)) AND l.execution_id = v.execution_id AND l.state = 'LEASED'
+      FROM held v
+      WHERE l.ctid = v.row_id AND l.execution_id = v.execution_id AND l.state = 'LEASED'
         AND l.fence_token = v.fence_token AND l.lease_holder = v.worker_id AND l.lease_expires_at > clock_timestamp()
       RETURNING l.execution_id, l.lease_expires_at, v.worker_id, v.fence_token
     )
@@ -123,6 +122,27 @@ export async function taskHeartbeatMany(db: DbOrTrx, leases: LeaseRef[]): Promis
     const task = toTaskRow(r);
     return r.renewed ? { applied: true, task: { ...task, leaseExpiresAt: r.renewed } } : { applied: false, task };
   });
+}
+
+/**
+ * The CTE `held`: the rows of `v` (execution_id, worker_id, fence_token, ...) whose lease row is
+ * LEASED with that fence to that worker, each with the row id of the lease row, locked with
+ * `strength`. The update or delete that follows finds each lease row by that row id (a TID probe
+ * per row, whatever the statistics say, and the lock keeps the row where it was); an "= ANY(ids)"
+ * beside the key equality re-sorted the whole id list on every probe: quadratic in the batch.
+ */
+function heldLeases(strength: "UPDATE" | "NO KEY UPDATE") {
+  return sql`held AS MATERIALIZED (
+      SELECT v.*, l.row_id
+      FROM v
+      CROSS JOIN LATERAL (
+        SELECT ctid AS row_id FROM task_leases
+        WHERE task_leases.execution_id = v.execution_id AND state = 'LEASED' AND fence_token = v.fence_token
+          AND lease_holder = v.worker_id
+        LIMIT 1
+        FOR ${sql.raw(strength)}
+      ) l
+    )`;
 }
 
 /** A worker's report that closes its attempt. */
@@ -146,10 +166,10 @@ export async function taskCloseIfLeased(db: DbOrTrx, reports: ClosingReport[]): 
   const result = await sql<AttemptColumns & { ord: string; applied: boolean }>`
     WITH v AS (
       SELECT * FROM ${closingRows(reports)}
-    ), closed AS (
+    ), ${heldLeases("UPDATE")}, closed AS (
       DELETE FROM task_leases l
-      USING v
-      WHERE l.execution_id = ANY(ARRAY(SELECT execution_id FROM v)) AND l.execution_id = v.execution_id AND l.state = 'LEASED'
+      USING held v
+      WHERE l.ctid = v.row_id AND l.execution_id = v.execution_id AND l.state = 'LEASED'
         AND l.fence_token = v.fence_token AND l.lease_holder = v.worker_id
         AND (NOT v.require_unexpired OR l.lease_expires_at > clock_timestamp())
       RETURNING l.*, v.ord, v.state AS new_state, v.output AS new_output, v.error AS new_error, v.exhaust
@@ -204,7 +224,8 @@ function recordClosedCte(returning: RawBuilder<unknown>) {
 }
 
 /**
- * CTEs closing reported leases inside a larger write, all or none. `hold` (the CTE `held`) locks
+ * CTEs closing reported leases inside a larger write, all or none. The lease rows are deleted by
+ * the row ids their lock returned (see taskAcquire: no id list per probe). `hold` (the CTE `held`) locks
  * each lease still held with its fence (and unexpired where required), but only once the CTE
  * `gate` (one boolean column `ok`) is true, so that callers lock their instance rows first.
  * `close` (the CTEs `closed` and `recorded`) then closes exactly the rows `held` locked, and only
@@ -216,7 +237,7 @@ export function leaseCloseCtes(reports: ClosingReport[], gate: string) {
     held AS MATERIALIZED (
       SELECT l.*, v.state AS new_state, v.output AS new_output, v.error AS new_error, v.exhaust
       FROM ${closingRows(reports)}
-      JOIN LATERAL (SELECT * FROM task_leases WHERE task_leases.execution_id = v.execution_id LIMIT 1) l ON true
+      JOIN LATERAL (SELECT *, ctid AS lease_row FROM task_leases WHERE task_leases.execution_id = v.execution_id LIMIT 1) l ON true
       WHERE l.state = 'LEASED' AND l.fence_token = v.fence_token AND l.lease_holder = v.worker_id
         AND (NOT v.require_unexpired OR l.lease_expires_at > clock_timestamp())
         AND (SELECT ok FROM ${sql.table(gate)})
@@ -226,7 +247,7 @@ export function leaseCloseCtes(reports: ClosingReport[], gate: string) {
     closed AS (
       DELETE FROM task_leases l
       USING held h
-      WHERE l.execution_id = ANY(ARRAY(SELECT execution_id FROM held)) AND l.execution_id = h.execution_id
+      WHERE l.ctid = h.lease_row AND l.execution_id = h.execution_id
         AND EXISTS (SELECT 1 FROM ${sql.table(go)})
       RETURNING h.*
     ), ${recordClosedCte(sql`t.execution_id`)}`;

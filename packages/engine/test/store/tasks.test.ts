@@ -235,6 +235,32 @@ describe("heartbeat and fenced close", () => {
     expect(late).toMatchObject({ applied: true, task: { state: "FAILED", error: null, maxAttempts: 1 } });
     expect(await taskCloseIfLeased(db, [])).toEqual([]);
   });
+
+  it("acquires, extends and closes a batch of 1,000 leases in one statement each, answering every item in order", async () => {
+    const queue = unique("q");
+    await seedRun(
+      db,
+      Array.from({ length: 1000 }, () => queue),
+    );
+    const leased = await acquireAll(queue, "w1", 1000);
+    expect(leased.map((t) => t.slot).sort((x, y) => x - y)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    const refs = leased.map((t) => ({ executionId: t.executionId, workerId: "w1", fenceToken: t.fenceToken as number }));
+    // Every tenth item names a fence its lease never had: refused, the rest applied.
+    const stale = (i: number) => i % 10 === 0;
+    const beats = await taskHeartbeatMany(
+      db,
+      refs.map((r, i) => (stale(i) ? { ...r, fenceToken: r.fenceToken + 1_000_000 } : r)),
+    );
+    expect(beats.map((b) => b.applied)).toEqual(refs.map((_, i) => !stale(i)));
+    expect(beats.map((b) => b.task?.executionId)).toEqual(refs.map((r) => r.executionId));
+    const closes = await taskCloseIfLeased(
+      db,
+      refs.map((r, i) => ({ ...r, workerId: stale(i) ? "w2" : "w1", state: "COMPLETED" as const, output: { i }, requireUnexpired: true })),
+    );
+    expect(closes.map((c) => c.applied)).toEqual(refs.map((_, i) => !stale(i)));
+    expect(closes.map((c) => c.task?.state)).toEqual(refs.map((_, i) => (stale(i) ? "LEASED" : "COMPLETED")));
+    expect(closes[1]?.task?.output).toEqual({ i: 1 });
+  });
 });
 
 describe("closing without a report", () => {
