@@ -5,9 +5,10 @@ import { type Context, count, poolFor, type Scenario } from "../context.ts";
 import { analyze } from "../database.ts";
 import { type Figure, LostWorkError } from "../figure.ts";
 import { measure, perSecond } from "../measure.ts";
+import { AGGREGATE_FLOOR_LABEL, aggregateFloorDrain, aggregateFloorLoad } from "../systems/aggregate-floor.ts";
 import { type BatonStore, drainWithLoops, expectInstanceStates, ONE_STEP, openBaton, startRuns, withBatonStore } from "../systems/baton.ts";
 import { type BatonServer, startBatonServer } from "../systems/baton-server.ts";
-import { FLOOR_LABEL, floorDrain, floorLoad, floorPool } from "../systems/floor.ts";
+import { BATCH_LOG_FLOOR_LABEL, FLOOR_LABEL, type FloorHistory, floorDrain, floorLoad, floorPool } from "../systems/floor.ts";
 import {
   GRAPHILE_MODES,
   type GraphileMode,
@@ -67,7 +68,9 @@ export const drain: Scenario = {
       }
       if (ctx.has("floor")) {
         const note = `${c} loops, batch ${ctx.options.batch}, as Baton's loops`;
-        figures.push(await measure(ctx, row(FLOOR_LABEL, note), () => floorRun(ctx, n, c)));
+        figures.push(await measure(ctx, row(FLOOR_LABEL, note), () => floorRun(ctx, n, c, "per attempt")));
+        figures.push(await measure(ctx, row(BATCH_LOG_FLOOR_LABEL, note), () => floorRun(ctx, n, c, "per batch")));
+        figures.push(await measure(ctx, row(AGGREGATE_FLOOR_LABEL, note), () => aggregateFloorRun(ctx, n, c)));
         figures.push(await measure(ctx, row(SCHEMA_FLOOR_LABEL, note), () => schemaFloorRun(ctx, n, c, "today")));
         figures.push(await measure(ctx, row(REDESIGN_FLOOR_LABEL, note), () => schemaFloorRun(ctx, n, c, "redesign")));
       }
@@ -190,12 +193,24 @@ async function schemaFloorRun(ctx: Context, n: number, loops: number, layout: Fl
   });
 }
 
-async function floorRun(ctx: Context, n: number, loops: number): Promise<number[]> {
+async function floorRun(ctx: Context, n: number, loops: number, history: FloorHistory): Promise<number[]> {
   return ctx.server.withFreshDatabase("floor", async (url) => {
     const pool = floorPool(url, poolFor(ctx, loops));
     try {
       await floorLoad(pool, n, ctx.options.chunk);
-      return [await floorDrain(pool, n, loops, ctx.options.batch)];
+      return [await floorDrain(pool, n, loops, ctx.options.batch, history)];
+    } finally {
+      await pool.end();
+    }
+  });
+}
+
+async function aggregateFloorRun(ctx: Context, n: number, loops: number): Promise<number[]> {
+  return ctx.server.withFreshDatabase("aggregate", async (url) => {
+    const pool = floorPool(url, poolFor(ctx, loops));
+    try {
+      await aggregateFloorLoad(pool, n, ctx.options.chunk);
+      return [await aggregateFloorDrain(pool, n, loops, ctx.options.batch)];
     } finally {
       await pool.end();
     }

@@ -13,6 +13,16 @@ import { perSecond } from "../measure.ts";
  */
 export const FLOOR_LABEL = "storage floor: fenced lease row + history row, raw SQL, no engine";
 
+/**
+ * The same lease rows with the history written per batch: the statement that closes a batch's
+ * leases appends ONE log row holding every closed attempt's outcome, found by attempt through a GIN
+ * index on the row's attempt ids. It measures what a history that is not a row per task would buy.
+ */
+export const BATCH_LOG_FLOOR_LABEL = "storage floor, history as one log row per closing batch (GIN by attempt)";
+
+/** Where the floor writes its history: a row per finished attempt, or a row per closing batch. */
+export type FloorHistory = "per attempt" | "per batch";
+
 const SCHEMA = `
   CREATE TABLE floor_leases (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -31,7 +41,14 @@ const SCHEMA = `
     outcome jsonb NOT NULL,
     finished_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (lease_id, fence)
-  );`;
+  );
+  CREATE TABLE floor_log (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    lease_ids bigint[] NOT NULL,
+    entries jsonb NOT NULL,
+    written_at timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE INDEX floor_log_lease ON floor_log USING gin (lease_ids);`;
 
 const ENQUEUE = `INSERT INTO floor_leases (queue, payload) SELECT 'bench', p FROM unnest($1::jsonb[]) AS p`;
 
@@ -51,6 +68,17 @@ const COMPLETE = `
   INSERT INTO floor_history (lease_id, fence, holder, outcome)
   SELECT id, fence, holder, '{"ok":true}'::jsonb FROM closed`;
 
+// The same fenced close with the batch's outcomes appended as one log row.
+const COMPLETE_LOGGED = `
+  WITH closed AS (
+    DELETE FROM floor_leases l USING unnest($1::bigint[], $2::integer[]) AS r(id, fence)
+    WHERE l.id = r.id AND l.fence = r.fence AND l.holder = $3 AND l.expires_at > clock_timestamp()
+    RETURNING l.id, l.fence, l.holder)
+  INSERT INTO floor_log (lease_ids, entries)
+  SELECT array_agg(id), jsonb_agg(jsonb_build_object('lease', id, 'fence', fence, 'holder', holder, 'outcome', '{"ok":true}'::jsonb))
+  FROM closed
+  RETURNING jsonb_array_length(entries) AS closed`;
+
 /** Creates the floor's tables in a fresh database and loads `n` tasks, `chunk` per statement. */
 export async function floorLoad(pool: pg.Pool, n: number, chunk: number): Promise<void> {
   await pool.query(SCHEMA);
@@ -62,7 +90,13 @@ export async function floorLoad(pool: pg.Pool, n: number, chunk: number): Promis
 }
 
 /** Drains the backlog with `loops` loops of acquire(batch) + one fenced close per batch; tasks/s. */
-export async function floorDrain(pool: pg.Pool, n: number, loops: number, batch: number): Promise<number> {
+export async function floorDrain(
+  pool: pg.Pool,
+  n: number,
+  loops: number,
+  batch: number,
+  history: FloorHistory,
+): Promise<number> {
   const tally = new Tally(n);
   const closed = new Countdown(n);
   const stop = new AbortController();
@@ -76,8 +110,8 @@ export async function floorDrain(pool: pg.Pool, n: number, loops: number, batch:
           continue;
         }
         for (const row of rows) tally.mark(row.payload.i);
-        const { rowCount } = await pool.query(COMPLETE, [rows.map((r) => r.id), rows.map((r) => r.fence), holder]);
-        if (rowCount !== rows.length) throw new LostWorkError(`the floor refused ${rows.length - (rowCount ?? 0)} fresh fences`);
+        const closedCount = await close(pool, history, [rows.map((r) => r.id), rows.map((r) => r.fence), holder]);
+        if (closedCount !== rows.length) throw new LostWorkError(`the floor refused ${rows.length - closedCount} fresh fences`);
         closed.add(rows.length);
       }
     }),
@@ -90,6 +124,13 @@ export async function floorDrain(pool: pg.Pool, n: number, loops: number, batch:
     stop.abort();
     await running.catch(() => {});
   }
+}
+
+/** Closes a batch of leases with their fences; how many it closed. */
+async function close(pool: pg.Pool, history: FloorHistory, params: unknown[]): Promise<number> {
+  if (history === "per attempt") return (await pool.query(COMPLETE, params)).rowCount ?? 0;
+  const { rows } = await pool.query<{ closed: number | null }>(COMPLETE_LOGGED, params);
+  return rows[0]?.closed ?? 0;
 }
 
 /** A pool on `url` for the floor, closed by the caller. */
