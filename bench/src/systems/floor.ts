@@ -89,14 +89,8 @@ export async function floorLoad(pool: pg.Pool, n: number, chunk: number): Promis
   await pool.query("ANALYZE");
 }
 
-/** Drains the backlog with `loops` loops of acquire(batch) + one fenced close per batch; tasks/s. */
-export async function floorDrain(
-  pool: pg.Pool,
-  n: number,
-  loops: number,
-  batch: number,
-  history: FloorHistory,
-): Promise<number> {
+/** Drains the backlog with `loops` loops of acquire(batch) + one fenced close per batch, history as `history` says; tasks/s. */
+export async function floorDrain(pool: pg.Pool, n: number, loops: number, batch: number, history: FloorHistory): Promise<number> {
   const tally = new Tally(n);
   const closed = new Countdown(n);
   const stop = new AbortController();
