@@ -36,7 +36,8 @@ const RESHAPE = [
   "ANALYZE",
 ];
 
-const ACQUIRE = `
+/** The fenced lease of a batch, returning each attempt's input as `input` (where it is kept differs by layout). */
+const acquire = (input: string) => `
   WITH picked AS (
     SELECT execution_id FROM task_leases
     WHERE state = 'PENDING' AND queue = $1 AND available_at <= now()
@@ -45,18 +46,7 @@ const ACQUIRE = `
   SET state = 'LEASED', lease_holder = $3, fence_token = nextval('fence_token_seq'),
       lease_expires_at = now() + l.lease_ms * interval '1 millisecond', started_at = now()
   FROM picked p WHERE l.execution_id = p.execution_id
-  RETURNING l.execution_id, l.fence_token, (SELECT t.input FROM task_executions t WHERE t.execution_id = l.execution_id) AS input`;
-
-const ACQUIRE_REDESIGN = `
-  WITH picked AS (
-    SELECT execution_id FROM task_leases
-    WHERE state = 'PENDING' AND queue = $1 AND available_at <= now()
-    ORDER BY available_at, execution_id LIMIT $2 FOR UPDATE SKIP LOCKED)
-  UPDATE task_leases l
-  SET state = 'LEASED', lease_holder = $3, fence_token = nextval('fence_token_seq'),
-      lease_expires_at = now() + l.lease_ms * interval '1 millisecond', started_at = now()
-  FROM picked p WHERE l.execution_id = p.execution_id
-  RETURNING l.execution_id, l.fence_token, l.input`;
+  RETURNING l.execution_id, l.fence_token, ${input} AS input`;
 
 // The fenced close, the record, the instance and its history row in one statement: a stale or
 // expired fence closes nothing, so nothing else is written for it.
@@ -113,8 +103,8 @@ const COMPLETE_REDESIGN = `
   FROM completed i JOIN closed c ON c.workflow_instance_id = i.instance_id`;
 
 const STATEMENTS: Record<FloorLayout, { acquire: string; complete: string }> = {
-  today: { acquire: ACQUIRE, complete: COMPLETE },
-  redesign: { acquire: ACQUIRE_REDESIGN, complete: COMPLETE_REDESIGN },
+  today: { acquire: acquire("(SELECT t.input FROM task_executions t WHERE t.execution_id = l.execution_id)"), complete: COMPLETE },
+  redesign: { acquire: acquire("l.input"), complete: COMPLETE_REDESIGN },
 };
 
 /** Drains a backlog Baton loaded (one queue, one-step runs whose input is `{ i }`) with `loops` loops of `batch`; tasks/s. */
